@@ -1,0 +1,138 @@
+//! Request/response helpers shared by every function's router: the JSON error mapping, body
+//! parsing with precise 400s, path segments and query parameters that work the same behind API
+//! Gateway and in the local server.
+
+use crate::error::{Error, Result};
+use crate::jwt::{AuthUser, TokenService};
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// The single place an [`Error`] becomes a response. Server-side causes are logged here and the
+/// client gets the generic message of [`Error::body`].
+pub fn error_response(err: &Error) -> Response<Body> {
+    match err {
+        Error::Internal(_) | Error::Config(_) => tracing::error!(error = %err, "request failed"),
+        Error::Unavailable(_) => tracing::warn!(error = %err, "dependency unavailable"),
+        _ => tracing::debug!(code = err.code(), "client error"),
+    }
+    let mut resp = json_response(err.status(), &err.body());
+    match err {
+        Error::TooManyAttempts { retry_after_secs } => {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        Error::MethodNotAllowed(allow) => {
+            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        Error::Unavailable(_) => {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// Turns a handler's outcome into the response; domain failures are never an `Err` for Lambda.
+pub fn respond(result: Result<Response<Body>>) -> Response<Body> {
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// The request path as the client sent it. API Gateway's `raw_http_path` excludes the stage;
+/// the local server sets the URI path only.
+pub fn path(req: &Request) -> String {
+    let raw = req.raw_http_path();
+    if raw.is_empty() {
+        req.uri().path().to_string()
+    } else {
+        raw.to_string()
+    }
+}
+
+/// Path segments without empty ones, so `/events` and `/events/` route the same.
+pub fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// Query parameters (first value wins), from the API Gateway event or else the URI.
+pub fn query(req: &Request) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    if let Some(q) = req.query_string_parameters_ref() {
+        for (k, v) in q.iter() {
+            out.entry(k.to_string()).or_insert_with(|| v.to_string());
+        }
+    }
+    if out.is_empty() {
+        if let Some(q) = req.uri().query() {
+            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+                out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Parses a JSON body with the contract's error codes: oversized → 413, not JSON or wrong types →
+/// `invalid_json` (naming the field where there is one), unknown fields → `unknown_field`.
+pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge);
+    }
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Error::InvalidJson("request body must be a JSON object".into()));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let name = rest.split('`').next().unwrap_or_default().to_string();
+            return Error::UnknownField(name);
+        }
+        if inner.is_syntax() || inner.is_eof() || field == "." {
+            Error::InvalidJson("request body is not valid JSON for this route".into())
+        } else {
+            Error::InvalidJson(format!("field `{field}` has the wrong type"))
+        }
+    })?;
+    de.end().map_err(|_| Error::InvalidJson("trailing characters after the JSON body".into()))?;
+    Ok(value)
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The verified caller, or 401. Role and id come from the token only.
+pub fn authenticate(req: &Request, tokens: &TokenService) -> Result<AuthUser> {
+    let token = bearer(req).ok_or(Error::Unauthorized("missing bearer token"))?;
+    tokens.verify(token)
+}
+
+/// 405 with an `Allow` header for a known path with the wrong method.
+pub fn method_not_allowed(allow: &'static str) -> Error {
+    Error::MethodNotAllowed(allow)
+}
+
+pub fn is(req: &Request, m: Method) -> bool {
+    req.method() == m
+}
+
+pub fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}

@@ -1,0 +1,100 @@
+//! Every key of the single table is built here, so the layout in `docs/data-model.md` has exactly
+//! one implementation. Generic attribute names (`PK`, `SK`, `GSI1PK`…) let unrelated entities share
+//! the table and its indexes.
+
+use crate::time::{self, Timestamp};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+pub const ENTITY: &str = "entity";
+pub const TTL: &str = "ttl";
+
+pub mod entity {
+    pub const USER: &str = "user";
+    pub const EMAIL: &str = "email";
+    pub const LOGIN_THROTTLE: &str = "login_throttle";
+    pub const EVENT: &str = "event";
+    pub const BOOKING: &str = "booking";
+    pub const ATTENDEE: &str = "attendee";
+    pub const IDEMPOTENCY: &str = "idempotency";
+    pub const DELIVERY: &str = "delivery";
+}
+
+pub type Key = (String, String);
+
+pub fn user(id: &str) -> Key {
+    (format!("USER#{id}"), "PROFILE".into())
+}
+
+/// Guard item that makes an email unique: written in the same transaction as the user.
+pub fn email(email: &str) -> Key {
+    (format!("EMAIL#{email}"), "EMAIL".into())
+}
+
+pub fn login_throttle(email: &str) -> Key {
+    (format!("LOGIN#{email}"), "THROTTLE".into())
+}
+
+pub fn event(id: &str) -> Key {
+    (format!("EVENT#{id}"), "EVENT".into())
+}
+
+/// GSI1 partition holding every event, sorted by [`event_sort`].
+pub const ALL_EVENTS: &str = "EVENTS";
+
+/// GSI2 partition of one event type, case-folded so `yoga` finds `Yoga`.
+pub fn event_type(event_type: &str) -> String {
+    format!("TYPE#{}", event_type.trim().to_lowercase())
+}
+
+pub fn event_sort(datetime: &Timestamp, id: &str) -> String {
+    format!("{}#{id}", time::format(datetime))
+}
+
+/// Extracts the event id back out of an [`event_sort`] value (used to rebuild paging keys).
+pub fn event_id_from_sort(sort: &str) -> Option<&str> {
+    sort.split_once('#').map(|(_, id)| id).filter(|id| !id.is_empty())
+}
+
+pub fn booking(id: &str) -> Key {
+    (format!("BOOKING#{id}"), "BOOKING".into())
+}
+
+/// GSI1 partition of one user's bookings; sort key starts with the status so one `begins_with`
+/// query returns only confirmed (or only cancelled) ones.
+pub fn user_bookings(user_id: &str) -> String {
+    format!("USER#{user_id}#BOOKINGS")
+}
+
+pub fn user_booking_sort(status: &str, created_at: &Timestamp, booking_id: &str) -> String {
+    format!("{status}#{}#{booking_id}", time::format(created_at))
+}
+
+/// GSI2 partition of one event's bookings, oldest first.
+pub fn event_bookings(event_id: &str) -> String {
+    format!("EVENT#{event_id}#BOOKINGS")
+}
+
+pub fn event_booking_sort(created_at: &Timestamp, booking_id: &str) -> String {
+    format!("{}#{booking_id}", time::format(created_at))
+}
+
+/// One confirmed booking per user per event: this item exists exactly while it does.
+pub fn attendee(event_id: &str, user_id: &str) -> Key {
+    (format!("EVENT#{event_id}"), format!("ATTENDEE#{user_id}"))
+}
+
+pub fn idempotency(user_id: &str, key: &str) -> Key {
+    (format!("IDEMPOTENCY#{user_id}#{key}"), "IDEMPOTENCY".into())
+}
+
+/// CRM delivery record, in the booking's item collection.
+pub fn delivery(booking_id: &str) -> Key {
+    (format!("BOOKING#{booking_id}"), "DELIVERY".into())
+}

@@ -1,0 +1,20 @@
+//! The common crate of the Ahoum booking API: domain, errors, auth primitives, configuration,
+//! HTTP helpers and the `Store` port with its DynamoDB and in-memory adapters.
+
+pub mod app;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod http;
+pub mod jwt;
+pub mod keys;
+pub mod model;
+pub mod password;
+pub mod seed;
+pub mod store;
+pub mod table;
+pub mod time;
+
+pub use app::App;
+pub use error::{Error, Result};
+pub use store::Store;

@@ -1,0 +1,120 @@
+//! The persistence port. Two adapters implement it with the same semantics: [`dynamo::DynamoStore`]
+//! (single table, conditional writes and transactions) and [`memory::MemoryStore`] (one lock, the
+//! same conditions). The contract tests in `tests/` run every case against both.
+
+pub mod dynamo;
+pub mod memory;
+
+use crate::error::Result;
+use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role, User};
+use crate::time::Timestamp;
+use std::future::Future;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+/// Upper bound on one booking-history list; documented in docs/data-model.md.
+pub const MAX_BOOKINGS_PER_LIST: usize = 100;
+/// Upper bound on `GET /events/{id}/bookings`.
+pub const MAX_EVENT_BOOKINGS: usize = 1000;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventQuery {
+    /// Case-folded type; `None` lists every type.
+    pub event_type: Option<String>,
+    /// Inclusive; events without a rating never match.
+    pub min_rating: Option<f64>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Exclusive start: the sort key (`datetime#id`) of the last event of the previous page.
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventPage {
+    pub items: Vec<Event>,
+    /// Sort key to continue after; `None` when nothing remains.
+    pub next: Option<String>,
+}
+
+/// Who is allowed to change an event: an admin, or only its owner.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    Admin,
+    Owner(&'a str),
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Creates the user and its email guard atomically → `EmailTaken` if the email exists.
+    fn create_user(&self, user: &User) -> impl Future<Output = Result<()>> + Send;
+    fn get_user(&self, id: &str) -> impl Future<Output = Result<Option<User>>> + Send;
+    fn find_user_by_email(&self, email: &str) -> impl Future<Output = Result<Option<User>>> + Send;
+    /// → `NotFound` for an unknown user.
+    fn set_user_role(&self, user_id: &str, role: Role) -> impl Future<Output = Result<()>> + Send;
+
+    fn login_throttle(&self, email: &str) -> impl Future<Output = Result<Option<LoginThrottle>>> + Send;
+    /// Counts one failure in the current window (a new window opens when the old one is older than
+    /// `window_secs`) and returns the window's state after it.
+    fn record_login_failure(
+        &self,
+        email: &str,
+        now: Timestamp,
+        window_secs: i64,
+    ) -> impl Future<Output = Result<LoginThrottle>> + Send;
+    fn clear_login_failures(&self, email: &str) -> impl Future<Output = Result<()>> + Send;
+
+    fn create_event(&self, event: &Event) -> impl Future<Output = Result<()>> + Send;
+    fn get_event(&self, id: &str) -> impl Future<Output = Result<Option<Event>>> + Send;
+    /// Several events in one call; unknown ids are left out.
+    fn get_events(&self, ids: &[String]) -> impl Future<Output = Result<Vec<Event>>> + Send;
+    /// Applies the patch in place (never rewriting `seats_booked`) → `NotFound`, `Forbidden`,
+    /// `CapacityBelowBooked`.
+    fn update_event(
+        &self,
+        id: &str,
+        patch: &EventPatch,
+        actor: Actor<'_>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Event>> + Send;
+    /// → `NotFound`, `Forbidden`, `EventHasBookings` while any booking is confirmed.
+    fn delete_event(&self, id: &str, actor: Actor<'_>) -> impl Future<Output = Result<()>> + Send;
+    fn list_events(&self, query: &EventQuery) -> impl Future<Output = Result<EventPage>> + Send;
+
+    /// The event and, when a key is given, the idempotency record, in one read.
+    fn booking_context(
+        &self,
+        event_id: &str,
+        idempotency: Option<(&str, &str)>,
+    ) -> impl Future<Output = Result<(Option<Event>, Option<IdempotencyRecord>)>> + Send;
+    /// One atomic write: booking + attendee guard + seat increment (+ idempotency record), on
+    /// condition that the event exists (`NotFound`), has not started at `now` (`EventStarted`),
+    /// has a free seat (`EventFull`), the user holds no confirmed booking (`AlreadyBooked`) and
+    /// the idempotency key is unused (`IdempotencyKeyReused`).
+    fn create_booking(
+        &self,
+        booking: &Booking,
+        idempotency: Option<&IdempotencyRecord>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn get_booking(&self, id: &str) -> impl Future<Output = Result<Option<Booking>>> + Send;
+    /// One atomic write: confirmed → cancelled, guard removed, seat released exactly once
+    /// → `AlreadyCancelled`, `EventStarted`, `NotFound`.
+    fn cancel_booking(&self, booking: &Booking, now: Timestamp) -> impl Future<Output = Result<Booking>> + Send;
+    /// Newest first, at most `limit`.
+    fn list_user_bookings(
+        &self,
+        user_id: &str,
+        status: BookingStatus,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Booking>>> + Send;
+    /// Oldest first, at most `limit`.
+    fn list_event_bookings(&self, event_id: &str, limit: usize) -> impl Future<Output = Result<Vec<Booking>>> + Send;
+    fn get_idempotency(&self, user_id: &str, key: &str) -> impl Future<Output = Result<Option<IdempotencyRecord>>> + Send;
+
+    fn get_delivery(&self, booking_id: &str) -> impl Future<Output = Result<Option<Delivery>>> + Send;
+    fn get_deliveries(&self, booking_ids: &[String]) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
+    /// Writes the record unless the booking is already recorded as delivered; returns whether it
+    /// was written. A delivered record is final.
+    fn put_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<bool>> + Send;
+}
