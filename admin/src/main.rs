@@ -1,1 +1,79 @@
-fn main() {}
+//! Operator CLI against the DynamoDB table (TABLE_NAME or --table; AWS environment as usual).
+//!
+//!   admin create-table            create the table as template.yaml declares it
+//!   admin promote EMAIL ROLE      set an existing account's role (admin|facilitator|attendee)
+//!   admin seed [--owner USER_ID]  create the sample events (idempotent)
+//!   admin bootstrap-admin         ensure BOOTSTRAP_ADMIN_EMAIL exists as admin
+//!                                 (created with BOOTSTRAP_ADMIN_PASSWORD if missing)
+
+use shared::model::Role;
+use shared::password::PasswordHasher;
+use shared::store::DynamoStore;
+use shared::{seed, Error};
+
+const USAGE: &str = "usage: admin [--table NAME] <create-table | promote EMAIL ROLE | seed [--owner USER_ID] | bootstrap-admin>";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(args).await {
+        Ok(msg) => println!("{msg}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn take_flag(args: &mut Vec<String>, flag: &str) -> Result<Option<String>, String> {
+    match args.iter().position(|a| a == flag) {
+        Some(i) if i + 1 < args.len() => {
+            let v = args.remove(i + 1);
+            args.remove(i);
+            Ok(Some(v))
+        }
+        Some(_) => Err(format!("{flag} needs a value\n{USAGE}")),
+        None => Ok(None),
+    }
+}
+
+async fn run(mut args: Vec<String>) -> Result<String, Box<dyn std::error::Error>> {
+    let table = take_flag(&mut args, "--table")?
+        .or_else(|| std::env::var("TABLE_NAME").ok().filter(|t| !t.is_empty()))
+        .ok_or_else(|| format!("set TABLE_NAME or pass --table\n{USAGE}"))?;
+    let owner = take_flag(&mut args, "--owner")?;
+    let store = DynamoStore::from_env(&table).await;
+    let hasher = PasswordHasher::new();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["create-table"] => {
+            shared::table::create_table(store.client(), &table).await?;
+            Ok(format!("created table {table}"))
+        }
+        ["promote", email, role] => {
+            let role = Role::parse(role).ok_or_else(|| format!("unknown role `{role}`\n{USAGE}"))?;
+            let id = seed::ensure_user(&store, &hasher, email, None, "", role).await.map_err(|e| match e {
+                Error::NotFound(_) => format!("no account with email {email}"),
+                e => e.to_string(),
+            })?;
+            Ok(format!("{email} ({id}) is now {}", role.as_str()))
+        }
+        ["seed"] => {
+            let owner = owner.unwrap_or_else(|| seed::SAMPLE_OWNER.to_string());
+            let created = seed::seed_events(&store, &owner).await?;
+            Ok(format!("seeded {created} sample events into {table}"))
+        }
+        ["bootstrap-admin"] => {
+            let email = std::env::var("BOOTSTRAP_ADMIN_EMAIL").map_err(|_| "BOOTSTRAP_ADMIN_EMAIL is not set")?;
+            let password = std::env::var("BOOTSTRAP_ADMIN_PASSWORD").ok();
+            let id = seed::ensure_user(&store, &hasher, &email, password.as_deref(), "Administrator", Role::Admin).await?;
+            Ok(format!("{email} ({id}) is an admin"))
+        }
+        _ => Err(USAGE.into()),
+    }
+}

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::jwt::{AuthUser, TokenService};
-use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -127,12 +127,4 @@ pub fn authenticate(req: &Request, tokens: &TokenService) -> Result<AuthUser> {
 /// 405 with an `Allow` header for a known path with the wrong method.
 pub fn method_not_allowed(allow: &'static str) -> Error {
     Error::MethodNotAllowed(allow)
-}
-
-pub fn is(req: &Request, m: Method) -> bool {
-    req.method() == m
-}
-
-pub fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
 }

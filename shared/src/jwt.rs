@@ -2,7 +2,7 @@
 //! keys are built once at start-up.
 
 use crate::error::{Error, Result};
-use crate::model::Role;
+use crate::model::{Role, User};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,11 @@ pub const LEEWAY_SECS: u64 = 30;
 pub struct Claims {
     pub sub: String,
     pub role: Role,
+    /// Carried so a booking can record who booked (for the CRM) without reading the user item.
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
@@ -24,6 +29,8 @@ pub struct Claims {
 pub struct AuthUser {
     pub id: String,
     pub role: Role,
+    pub email: String,
+    pub name: String,
 }
 
 impl AuthUser {
@@ -71,11 +78,13 @@ impl TokenService {
         self.ttl_secs
     }
 
-    pub fn issue(&self, user_id: &str, role: Role) -> Result<String> {
+    pub fn issue(&self, user: &User) -> Result<String> {
         let now = chrono::Utc::now().timestamp();
         self.issue_claims(&Claims {
-            sub: user_id.to_string(),
-            role,
+            sub: user.id.clone(),
+            role: user.role,
+            email: user.email.clone(),
+            name: user.name.clone(),
             iat: now,
             exp: now + self.ttl_secs,
             iss: self.issuer.clone(),
@@ -93,6 +102,7 @@ impl TokenService {
             tracing::debug!(error = %e, "rejected token");
             Error::Unauthorized("invalid or expired token")
         })?;
-        Ok(AuthUser { id: data.claims.sub, role: data.claims.role })
+        let c = data.claims;
+        Ok(AuthUser { id: c.sub, role: c.role, email: c.email, name: c.name })
     }
 }

@@ -1,1 +1,169 @@
+//! Test harness shared by the integration tests: stores (embedded, and DynamoDB on the moto
+//! server that `make test` starts), an SDK interceptor counting DynamoDB calls, request builders
+//! and the `events/*.json` fixtures.
 
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use shared::config::Config;
+use shared::store::{DynamoStore, MemoryStore};
+use shared::App;
+use std::sync::{Arc, Mutex};
+
+pub const TEST_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+
+pub fn config() -> Config {
+    Config {
+        jwt_secret: TEST_SECRET.as_bytes().to_vec(),
+        jwt_issuer: shared::config::DEFAULT_ISSUER.into(),
+        jwt_audience: shared::config::DEFAULT_AUDIENCE.into(),
+        jwt_ttl_secs: 3600,
+        table_name: None,
+    }
+}
+
+pub fn app<S: shared::Store>(store: S) -> Arc<App<S>> {
+    Arc::new(App::new(store, &config()).expect("test config is valid"))
+}
+
+pub fn memory_store() -> MemoryStore {
+    MemoryStore::new()
+}
+
+/// Every DynamoDB operation the SDK put on the wire, in order (retries included).
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl CallLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(target) = ctx.request().headers().get("x-amz-target") {
+            let op = target.rsplit('.').next().unwrap_or(target).to_string();
+            self.0.lock().unwrap().push(op);
+        }
+        Ok(())
+    }
+}
+
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .expect(
+            "DynamoDB tests need a DynamoDB endpoint: run them with `make test`, which starts moto \
+             and exports AWS_ENDPOINT_URL_DYNAMODB",
+        )
+}
+
+/// A client for the moto endpoint with a call counter, and a fresh uniquely named table.
+pub async fn dynamo_counted() -> (DynamoStore, CallLog) {
+    let endpoint = endpoint();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await;
+    let log = CallLog::default();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build();
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let table = format!("ahoum-test-{}", ulid::Ulid::new().to_string().to_lowercase());
+    shared::table::create_table(&client, &table).await.expect("create test table on moto");
+    log.take();
+    (DynamoStore::new(client, table), log)
+}
+
+pub async fn dynamo_store() -> DynamoStore {
+    dynamo_counted().await.0
+}
+
+/// Runs each listed `async fn name<S: Store + Clone>(store: S)` once per backend.
+#[macro_export]
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::memory_store()).await
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::dynamo_store().await).await
+                }
+            )*
+        }
+    };
+}
+
+/// A request as the local server builds it (URI path and query, no API Gateway context).
+pub fn request(method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> Request {
+    let mut b = http::Request::builder().method(method).uri(uri).header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(v) => Body::Text(v.to_string()),
+        None => Body::Empty,
+    };
+    b.body(body).expect("valid test request")
+}
+
+pub fn raw_request(method: &str, uri: &str, token: Option<&str>, body: &str) -> Request {
+    let mut b = http::Request::builder().method(method).uri(uri).header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Body::Text(body.to_string())).expect("valid test request")
+}
+
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Raw text of `events/<name>.json` with `${VAR}` placeholders substituted.
+pub fn fixture_text(name: &str, vars: &[(&str, &str)]) -> String {
+    let path = workspace_root().join("events").join(format!("{name}.json"));
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    for (k, v) in vars {
+        text = text.replace(&format!("${{{k}}}"), v);
+    }
+    text
+}
+
+/// An API Gateway HTTP API (v2) request fixture, parsed exactly as the Lambda runtime would.
+pub fn fixture(name: &str, vars: &[(&str, &str)]) -> Request {
+    lambda_http::request::from_str(&fixture_text(name, vars))
+        .unwrap_or_else(|e| panic!("fixture {name} is not an API Gateway request: {e}"))
+}
+
+pub fn status(resp: &Response<Body>) -> u16 {
+    resp.status().as_u16()
+}
+
+pub fn json(resp: &Response<Body>) -> Value {
+    let bytes: &[u8] = resp.body().as_ref();
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("response is not JSON ({e}): {:?}", String::from_utf8_lossy(bytes)))
+}
+
+pub fn error_code(resp: &Response<Body>) -> String {
+    json(resp)["error"]["code"].as_str().unwrap_or_default().to_string()
+}

@@ -1,1 +1,7 @@
+//! The `events` function: browse, filter, page and manage events. `router` is what the Lambda
+//! binary and the local server both call.
 
+pub mod handler;
+pub mod paging;
+
+pub use handler::router;

@@ -16,7 +16,7 @@ pub use memory::MemoryStore;
 /// Upper bound on one booking-history list; documented in docs/data-model.md.
 pub const MAX_BOOKINGS_PER_LIST: usize = 100;
 /// Upper bound on `GET /events/{id}/bookings`.
-pub const MAX_EVENT_BOOKINGS: usize = 1000;
+pub const MAX_EVENT_BOOKINGS: usize = 100;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventQuery {

@@ -1,0 +1,123 @@
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use shared::error::{Error, Result};
+use shared::http::{authenticate, json_response, method_not_allowed, parse_json, path, respond, segments};
+use shared::model::{new_id, normalize_email, validate_name, validate_password, Role, User};
+use shared::{time, App, Store};
+
+/// Failed logins tolerated per email and window before answering 429.
+pub const MAX_FAILED_LOGINS: u32 = 10;
+pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+
+static OPENAPI: &str = include_str!("../openapi.json");
+
+pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
+    let path = path(&req);
+    let result = match (segments(&path).as_slice(), req.method()) {
+        (["auth", "register"], &Method::POST) => register(app, &req).await,
+        (["auth", "register"], _) => Err(method_not_allowed("POST")),
+        (["auth", "login"], &Method::POST) => login(app, &req).await,
+        (["auth", "login"], _) => Err(method_not_allowed("POST")),
+        (["auth", "me"], &Method::GET) => me(app, &req).await,
+        (["auth", "me"], _) => Err(method_not_allowed("GET")),
+        (["health"], &Method::GET) => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
+        (["health"], _) => Err(method_not_allowed("GET")),
+        (["openapi.json"], &Method::GET) => openapi(),
+        (["openapi.json"], _) => Err(method_not_allowed("GET")),
+        _ => Err(Error::NotFound("route")),
+    };
+    respond(result)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterInput {
+    name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    role: Option<String>,
+}
+
+async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
+    let input: RegisterInput = parse_json(req)?;
+    let name = validate_name(&shared::model::required(input.name, "name")?)?;
+    let email = normalize_email(&shared::model::required(input.email, "email")?)?;
+    let password = shared::model::required(input.password, "password")?;
+    validate_password(&password)?;
+    let role = match input.role.as_deref() {
+        None | Some("attendee") => Role::Attendee,
+        Some("facilitator") => Role::Facilitator,
+        Some("admin") => return Err(Error::Forbidden("the admin role is granted by operators only")),
+        Some(_) => return Err(Error::validation("role", "must be `attendee` or `facilitator`")),
+    };
+    let user = User {
+        id: new_id(),
+        name,
+        email,
+        role,
+        password_hash: app.passwords.hash(password).await?,
+        created_at: time::now(),
+    };
+    app.store.create_user(&user).await?;
+    tracing::info!(user_id = %user.id, role = role.as_str(), "registered");
+    Ok(json_response(StatusCode::CREATED, &user.view()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginInput {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
+    let input: LoginInput = parse_json(req)?;
+    let email = normalize_email(&shared::model::required(input.email, "email")?)?;
+    let password = shared::model::required(input.password, "password")?;
+    let now = time::now();
+    let throttle = app.store.login_throttle(&email).await?;
+    if let Some(t) = &throttle {
+        let window_end = t.window_start + LOGIN_WINDOW_SECS;
+        if t.failures >= MAX_FAILED_LOGINS && window_end > now.timestamp() {
+            return Err(Error::TooManyAttempts { retry_after_secs: (window_end - now.timestamp()).max(1) as u64 });
+        }
+    }
+    let verified = match app.store.find_user_by_email(&email).await? {
+        Some(user) => app.passwords.verify(password, user.password_hash.clone()).await?.then_some(user),
+        None => {
+            // Same work as a real check, so timing does not tell which emails have accounts.
+            app.passwords.dummy_verify(password).await;
+            None
+        }
+    };
+    let Some(user) = verified else {
+        app.store.record_login_failure(&email, now, LOGIN_WINDOW_SECS).await?;
+        return Err(Error::InvalidCredentials);
+    };
+    if throttle.is_some() {
+        app.store.clear_login_failures(&email).await?;
+    }
+    let token = app.tokens.issue(&user)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "access_token": token, "token_type": "Bearer", "expires_in": app.tokens.ttl_secs() }),
+    ))
+}
+
+async fn me<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
+    let caller = authenticate(req, &app.tokens)?;
+    // A token outliving its account is no longer a valid credential.
+    let user = app.store.get_user(&caller.id).await?.ok_or(Error::Unauthorized("account no longer exists"))?;
+    Ok(json_response(StatusCode::OK, &user.view()))
+}
+
+fn openapi() -> Result<Response<Body>> {
+    let mut resp = Response::new(Body::Text(OPENAPI.to_string()));
+    resp.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}

@@ -1,0 +1,222 @@
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use shared::error::{Error, Result};
+use shared::http::{authenticate, json_response, method_not_allowed, parse_json, path, query, respond, segments};
+use shared::jwt::AuthUser;
+use shared::model::{new_id, Booking, BookingStatus, Event, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
+use shared::store::{MAX_BOOKINGS_PER_LIST, MAX_EVENT_BOOKINGS};
+use shared::{time, App, Store};
+use std::collections::HashMap;
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
+    let path = path(&req);
+    let result = match (segments(&path).as_slice(), req.method()) {
+        (["bookings"], &Method::POST) => create(app, &req).await,
+        (["bookings"], &Method::GET) => list(app, &req).await,
+        (["bookings"], _) => Err(method_not_allowed("GET, POST")),
+        (["bookings", id], &Method::GET) => get(app, &req, id).await,
+        (["bookings", id], &Method::DELETE) => cancel(app, &req, id).await,
+        (["bookings", _], _) => Err(method_not_allowed("GET, DELETE")),
+        (["events", id, "bookings"], &Method::GET) => event_bookings(app, &req, id).await,
+        (["events", _, "bookings"], _) => Err(method_not_allowed("GET")),
+        _ => Err(Error::NotFound("route")),
+    };
+    respond(result)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BookingInput {
+    event_id: Option<String>,
+}
+
+fn idempotency_key(req: &Request) -> Result<Option<String>> {
+    let Some(raw) = req.headers().get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
+    let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::validation("Idempotency-Key", "must be 1 to 255 visible ASCII characters"));
+    }
+    Ok(Some(key.to_string()))
+}
+
+fn created(body: &str, booking_id: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(body.to_string()));
+    *resp.status_mut() = StatusCode::CREATED;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(location) = HeaderValue::from_str(&format!("/bookings/{booking_id}")) {
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    resp
+}
+
+/// The first response again, for a retry with the same key and body; 409 for another body.
+fn replay(record: &IdempotencyRecord, request_hash: &str) -> Result<Response<Body>> {
+    if record.request_hash != request_hash {
+        return Err(Error::IdempotencyKeyReused);
+    }
+    let booking_id = serde_json::from_str::<Value>(&record.body)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(String::from))
+        .unwrap_or_default();
+    let mut resp = created(&record.body, &booking_id);
+    *resp.status_mut() = StatusCode::from_u16(record.status).unwrap_or(StatusCode::CREATED);
+    resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(resp)
+}
+
+/// `POST /bookings/`: one read (the event, with the idempotency record when a key is sent) and
+/// one transaction whose conditions, not the read, decide.
+async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
+    let caller = authenticate(req, &app.tokens)?;
+    let input: BookingInput = parse_json(req)?;
+    let event_id = shared::model::required(input.event_id, "event_id")?.trim().to_string();
+    if event_id.is_empty() || event_id.len() > 64 {
+        return Err(Error::validation("event_id", "must be 1 to 64 characters"));
+    }
+    let key = idempotency_key(req)?;
+    let request_hash = URL_SAFE_NO_PAD.encode(Sha256::digest(event_id.as_bytes()));
+    let now = time::now();
+    let (event, record) = app.store.booking_context(&event_id, key.as_deref().map(|k| (caller.id.as_str(), k))).await?;
+    if let Some(record) = record.filter(|r| r.is_live(now)) {
+        return replay(&record, &request_hash);
+    }
+    let event = event.ok_or(Error::NotFound("event"))?;
+    // Cheap early answers; the transaction re-checks all of these atomically.
+    if event.datetime <= now {
+        return Err(Error::EventStarted);
+    }
+    if event.seats_left() == Some(0) {
+        return Err(Error::EventFull);
+    }
+    let booking = Booking {
+        id: new_id(),
+        event_id: event.id.clone(),
+        user_id: caller.id.clone(),
+        user_name: caller.name.clone(),
+        user_email: caller.email.clone(),
+        status: BookingStatus::Confirmed,
+        created_at: now,
+        cancelled_at: None,
+        event: event.snapshot(),
+    };
+    let body = booking.view().to_string();
+    let record = key.as_ref().map(|k| IdempotencyRecord {
+        user_id: caller.id.clone(),
+        key: k.clone(),
+        request_hash: request_hash.clone(),
+        status: StatusCode::CREATED.as_u16(),
+        body: body.clone(),
+        created_at: now,
+        ttl: now.timestamp() + IDEMPOTENCY_TTL_SECS,
+    });
+    match app.store.create_booking(&booking, record.as_ref(), now).await {
+        Ok(()) => {}
+        Err(Error::IdempotencyKeyReused) => {
+            // A concurrent request with the same key won the race: answer as it did.
+            let k = key.as_deref().unwrap_or_default();
+            let first = app.store.get_idempotency(&caller.id, k).await?.ok_or(Error::IdempotencyKeyReused)?;
+            return replay(&first, &request_hash);
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::info!(booking_id = %booking.id, event_id = %booking.event_id, user_id = %caller.id, "booked");
+    if let Some(hook) = &app.on_booking {
+        hook(&booking);
+    }
+    Ok(created(&body, &booking.id))
+}
+
+/// The booking with its event's current details where the event still exists.
+fn with_current_event(mut booking: Booking, events: &HashMap<String, Event>) -> Booking {
+    if let Some(e) = events.get(&booking.event_id) {
+        booking.event = e.snapshot();
+    }
+    booking
+}
+
+/// `GET /bookings/`: one index query (newest first, capped) and one batch read of the events.
+async fn list<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
+    let caller = authenticate(req, &app.tokens)?;
+    let params = query(req);
+    let status = match params.get("status").map(|s| s.trim()) {
+        None | Some("") | Some("confirmed") => BookingStatus::Confirmed,
+        Some("cancelled") => BookingStatus::Cancelled,
+        Some(_) => return Err(Error::validation("status", "must be `confirmed` or `cancelled`")),
+    };
+    let bookings = app.store.list_user_bookings(&caller.id, status, MAX_BOOKINGS_PER_LIST).await?;
+    let mut ids: Vec<String> = bookings.iter().map(|b| b.event_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let events: HashMap<String, Event> =
+        app.store.get_events(&ids).await?.into_iter().map(|e| (e.id.clone(), e)).collect();
+    let now = time::now();
+    let (mut upcoming, mut past): (Vec<Booking>, Vec<Booking>) = bookings
+        .into_iter()
+        .map(|b| with_current_event(b, &events))
+        .partition(|b| b.event.datetime > now);
+    upcoming.sort_by(|a, b| (a.event.datetime, &a.id).cmp(&(b.event.datetime, &b.id)));
+    past.sort_by(|a, b| (b.event.datetime, &b.id).cmp(&(a.event.datetime, &a.id)));
+    let view = |list: Vec<Booking>| Value::Array(list.iter().map(Booking::view).collect());
+    Ok(json_response(StatusCode::OK, &json!({ "upcoming": view(upcoming), "past": view(past) })))
+}
+
+/// The booking if the caller may see it. Someone else's booking is a 404, not a 403, so its
+/// existence is not revealed.
+async fn visible_booking<S: Store>(app: &App<S>, caller: &AuthUser, id: &str) -> Result<Booking> {
+    match app.store.get_booking(id).await? {
+        Some(b) if b.user_id == caller.id || caller.is_admin() => Ok(b),
+        _ => Err(Error::NotFound("booking")),
+    }
+}
+
+async fn get<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
+    let caller = authenticate(req, &app.tokens)?;
+    let booking = visible_booking(app, &caller, id).await?;
+    Ok(json_response(StatusCode::OK, &booking.view()))
+}
+
+async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
+    let caller = authenticate(req, &app.tokens)?;
+    let booking = visible_booking(app, &caller, id).await?;
+    let cancelled = app.store.cancel_booking(&booking, time::now()).await?;
+    tracing::info!(booking_id = %id, by = %caller.id, "booking cancelled");
+    Ok(json_response(StatusCode::OK, &cancelled.view()))
+}
+
+/// `GET /events/{id}/bookings`: for the event's owner or an admin, with attendee contact and the
+/// CRM delivery state of each booking.
+async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -> Result<Response<Body>> {
+    let caller = authenticate(req, &app.tokens)?;
+    let event = app.store.get_event(event_id).await?.ok_or(Error::NotFound("event"))?;
+    if !(caller.is_admin() || event.owner_id == caller.id) {
+        return Err(Error::Forbidden("only the event's owner or an admin sees its bookings"));
+    }
+    let bookings = app.store.list_event_bookings(event_id, MAX_EVENT_BOOKINGS).await?;
+    let ids: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
+    let deliveries: HashMap<String, Value> = app
+        .store
+        .get_deliveries(&ids)
+        .await?
+        .into_iter()
+        .map(|d| (d.booking_id.clone(), d.view()))
+        .collect();
+    let items: Vec<Value> = bookings
+        .iter()
+        .map(|b| {
+            let mut v = b.view();
+            v["attendee"] = json!({ "name": b.user_name, "email": b.user_email });
+            v["crm_status"] = deliveries.get(&b.id).cloned().unwrap_or(Value::Null);
+            v
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &Value::Array(items)))
+}

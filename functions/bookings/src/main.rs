@@ -1,0 +1,17 @@
+//! Lambda entry point: configuration and clients are built once per execution environment, then
+//! every invocation borrows them. All logic lives in the library.
+
+use lambda_http::{run, service_fn, Error, Request};
+use shared::config::Config;
+use shared::store::DynamoStore;
+use shared::App;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let store = DynamoStore::from_env(config.require_table()?).await;
+    let app = App::new(store, &config)?;
+    let app = &app;
+    run(service_fn(move |req: Request| async move { Ok::<_, Error>(bookings::router(app, req).await) })).await
+}

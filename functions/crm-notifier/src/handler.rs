@@ -1,0 +1,66 @@
+//! DynamoDB stream batch → CRM webhooks, with partial batch responses
+//! (`FunctionResponseTypes: [ReportBatchItemFailures]`).
+
+use crate::notifier::Notifier;
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use serde_dynamo::AttributeValue;
+use shared::keys;
+use shared::model::{Booking, BookingStatus};
+use shared::store::Store;
+
+/// Processes the records in stream order and stops at the first one that must be retried,
+/// reporting its sequence number: Lambda then resumes the shard from that record, so everything
+/// before it counts as done and nothing after it has been sent out of order.
+pub async fn handle_batch<S: Store>(notifier: &Notifier<S>, event: Event) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    for record in event.records {
+        let Some(booking) = new_confirmed_booking(&record) else {
+            continue;
+        };
+        let retry = match notifier.deliver(&booking).await {
+            Ok(outcome) => outcome.is_retryable(),
+            Err(e) => {
+                tracing::warn!(booking_id = %booking.id, error = %e, "delivery record unavailable; will retry");
+                true
+            }
+        };
+        if retry {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            // A record without a sequence number yields a null identifier, which Lambda treats as
+            // a failure of the whole batch: still a retry, never a loss.
+            failure.item_identifier = record.change.sequence_number.clone();
+            response.batch_item_failures.push(failure);
+            break;
+        }
+    }
+    response
+}
+
+/// The booking of an INSERT of a confirmed booking item; `None` for every other record.
+///
+/// A booking item whose image does not parse is logged and skipped, not retried: the same bytes
+/// would fail on every retry and block the shard until the records expire.
+fn new_confirmed_booking(record: &EventRecord) -> Option<Booking> {
+    if record.event_name != "INSERT" {
+        return None;
+    }
+    let image = &record.change.new_image;
+    match image.get(keys::ENTITY) {
+        Some(AttributeValue::S(entity)) if entity == keys::entity::BOOKING => {}
+        _ => return None,
+    }
+    match serde_dynamo::from_item::<_, Booking>(image.clone()) {
+        Ok(booking) if booking.status == BookingStatus::Confirmed => Some(booking),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(
+                sequence_number = ?record.change.sequence_number,
+                event_id = %record.event_id,
+                error = %e,
+                "booking stream record is not a valid booking; skipped"
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Lambda entry point for the table's DynamoDB stream: configuration, the DynamoDB client and the
+//! HTTP client are built once per execution environment; every batch borrows them.
+
+use aws_lambda_events::event::dynamodb::Event;
+use crm_notifier::{handle_batch, CrmConfig, Notifier};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::store::DynamoStore;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
+    let config = CrmConfig::from_env()?;
+    let store = DynamoStore::from_env(table).await;
+    let notifier = Notifier::from_config(store, &config)?;
+    let notifier = &notifier;
+    run(service_fn(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, Error>(handle_batch(notifier, event.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,138 @@
+use crate::paging;
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+use shared::error::{Error, Result};
+use shared::http::{authenticate, json_response, method_not_allowed, parse_json, path, query, respond, segments};
+use shared::jwt::AuthUser;
+use shared::model::{EventInput, Role};
+use shared::store::{Actor, EventQuery};
+use shared::{time, App, Store};
+use std::collections::HashMap;
+
+pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
+    let path = path(&req);
+    let result = match (segments(&path).as_slice(), req.method()) {
+        (["events"], &Method::GET) => list(app, &req, &path, false).await,
+        (["events"], &Method::POST) => create(app, &req).await,
+        (["events"], _) => Err(method_not_allowed("GET, POST")),
+        (["events", "filter"], &Method::GET) => list(app, &req, &path, true).await,
+        (["events", "filter"], _) => Err(method_not_allowed("GET")),
+        (["events", id], &Method::GET) => get(app, id).await,
+        (["events", id], &Method::PUT | &Method::PATCH) => update(app, &req, id).await,
+        (["events", id], &Method::DELETE) => delete(app, &req, id).await,
+        (["events", _], _) => Err(method_not_allowed("GET, PUT, PATCH, DELETE")),
+        _ => Err(Error::NotFound("route")),
+    };
+    respond(result)
+}
+
+fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+fn timestamp_param(params: &HashMap<String, String>, name: &str) -> Result<Option<time::Timestamp>> {
+    param(params, name)
+        .map(|v| time::parse(v).ok_or_else(|| Error::validation(name, "must be an RFC 3339 date-time")))
+        .transpose()
+}
+
+/// `GET /events/` and `GET /events/filter`: one index query per page, never a scan.
+async fn list<S: Store>(app: &App<S>, req: &Request, path: &str, filter: bool) -> Result<Response<Body>> {
+    let params = query(req);
+    let mut q = EventQuery {
+        limit: paging::limit(&params)?,
+        from: timestamp_param(&params, "from")?,
+        to: timestamp_param(&params, "to")?,
+        ..EventQuery::default()
+    };
+    if filter {
+        if let Some(t) = param(&params, "type") {
+            if t.chars().count() > 50 {
+                return Err(Error::validation("type", "must be 1 to 50 characters"));
+            }
+            q.event_type = Some(t.to_lowercase());
+        }
+        if let Some(r) = param(&params, "rating") {
+            let rating = r
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && (0.0..=5.0).contains(r))
+                .ok_or_else(|| Error::validation("rating", "must be a number from 0 to 5"))?;
+            q.min_rating = Some(rating);
+        }
+    }
+    // The cursor is only valid for the query that produced it.
+    let scope = format!(
+        "{}|type={}|rating={}|from={}|to={}",
+        if filter { "filter" } else { "list" },
+        q.event_type.as_deref().unwrap_or(""),
+        q.min_rating.map(|r| r.to_string()).unwrap_or_default(),
+        q.from.as_ref().map(time::format).unwrap_or_default(),
+        q.to.as_ref().map(time::format).unwrap_or_default(),
+    );
+    if let Some(c) = param(&params, "cursor") {
+        q.after = Some(app.cursors.decode(&scope, c)?);
+    }
+    let page = app.store.list_events(&q).await?;
+    let items: Vec<Value> = page.items.iter().map(|e| e.view()).collect();
+    let mut resp = json_response(StatusCode::OK, &Value::Array(items));
+    if let Some(next) = page.next {
+        paging::link_next(&mut resp, path, &params, &app.cursors.encode(&scope, &next));
+    }
+    Ok(resp)
+}
+
+async fn get<S: Store>(app: &App<S>, id: &str) -> Result<Response<Body>> {
+    let event = app.store.get_event(id).await?.ok_or(Error::NotFound("event"))?;
+    Ok(json_response(StatusCode::OK, &event.view()))
+}
+
+fn require_organiser(caller: &AuthUser) -> Result<()> {
+    match caller.role {
+        Role::Facilitator | Role::Admin => Ok(()),
+        Role::Attendee => Err(Error::Forbidden("only facilitators and admins manage events")),
+    }
+}
+
+fn actor(caller: &AuthUser) -> Actor<'_> {
+    if caller.is_admin() {
+        Actor::Admin
+    } else {
+        Actor::Owner(&caller.id)
+    }
+}
+
+async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
+    let caller = authenticate(req, &app.tokens)?;
+    require_organiser(&caller)?;
+    let input: EventInput = parse_json(req)?;
+    let event = input.into_event(&caller.id, time::now())?;
+    app.store.create_event(&event).await?;
+    tracing::info!(event_id = %event.id, owner = %caller.id, "event created");
+    let mut resp = json_response(StatusCode::CREATED, &event.view());
+    if let Ok(location) = HeaderValue::from_str(&format!("/events/{}", event.id)) {
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(resp)
+}
+
+async fn update<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
+    let caller = authenticate(req, &app.tokens)?;
+    require_organiser(&caller)?;
+    let input: EventInput = parse_json(req)?;
+    let patch = input.into_patch()?;
+    if patch.is_empty() {
+        return Err(Error::validation("body", "nothing to update: send at least one field"));
+    }
+    let event = app.store.update_event(id, &patch, actor(&caller), time::now()).await?;
+    Ok(json_response(StatusCode::OK, &event.view()))
+}
+
+async fn delete<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
+    let caller = authenticate(req, &app.tokens)?;
+    require_organiser(&caller)?;
+    app.store.delete_event(id, actor(&caller)).await?;
+    tracing::info!(event_id = %id, by = %caller.id, "event deleted");
+    Ok(json_response(StatusCode::OK, &json!({ "msg": "Event deleted successfully" })))
+}

@@ -1,0 +1,62 @@
+//! The local API: one process serving every route through the same `router` functions the
+//! Lambdas run, so there is no second implementation of any route.
+
+use axum::body::Bytes;
+use axum::response::IntoResponse;
+use lambda_http::{Body, Request, Response};
+use shared::error::Error;
+use shared::http::{error_response, segments, MAX_BODY_BYTES};
+use shared::{App, Store};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Sends a request to the function that owns its path, as API Gateway's routes do when deployed.
+pub async fn dispatch<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    match segments(&path).as_slice() {
+        ["auth", ..] | ["health"] | ["openapi.json"] => auth::router(app, req).await,
+        ["events", _, "bookings"] | ["bookings", ..] => bookings::router(app, req).await,
+        ["events", ..] => events::router(app, req).await,
+        _ => error_response(&Error::NotFound("route")),
+    }
+}
+
+/// The axum app: every path goes to [`dispatch`], with a log line per request.
+pub fn router<S: Store>(app: Arc<App<S>>) -> axum::Router {
+    axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let app = app.clone();
+        async move { handle(&app, req).await }
+    })
+}
+
+async fn handle<S: Store>(app: &App<S>, req: axum::extract::Request) -> axum::response::Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let (method, uri) = (parts.method.clone(), parts.uri.clone());
+    let resp = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
+        Ok(bytes) if bytes.len() <= MAX_BODY_BYTES => {
+            let body = match String::from_utf8(bytes.to_vec()) {
+                Ok(s) if s.is_empty() => Body::Empty,
+                Ok(s) => Body::Text(s),
+                Err(e) => Body::Binary(e.into_bytes()),
+            };
+            dispatch(app, Request::from_parts(parts, body)).await
+        }
+        _ => error_response(&Error::PayloadTooLarge),
+    };
+    tracing::info!(
+        method = %method,
+        path = %uri.path(),
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(s) => Bytes::from(s),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    (parts.status, parts.headers, bytes).into_response()
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `make test`: moto up, then every check; moto is stopped by the trap in moto.sh on any exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export VENV=${VENV:-.venv}
+export PATH="$PWD/$VENV/bin:$PATH"
+source scripts/moto.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+step "cargo fmt --check";   cargo fmt --all -- --check
+step "cargo clippy";        cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test (embedded + DynamoDB on moto at $AWS_ENDPOINT_URL_DYNAMODB)"
+cargo test --workspace --all-targets
+for extra in scripts/lint-template.sh scripts/invoke-test.sh; do
+  if [ -x "$extra" ]; then step "$extra"; "$extra"; fi
+done
+step "all checks passed"
