@@ -11,7 +11,8 @@ use shared::password::PasswordHasher;
 use shared::store::DynamoStore;
 use shared::{seed, Error};
 
-const USAGE: &str = "usage: admin [--table NAME] <create-table | promote EMAIL ROLE | seed [--owner USER_ID] | bootstrap-admin>";
+const USAGE: &str =
+    "usage: admin [--table NAME] <create-table | promote EMAIL ROLE | seed [--owner USER_ID] | bootstrap-admin>";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -71,7 +72,8 @@ async fn run(mut args: Vec<String>) -> Result<String, Box<dyn std::error::Error>
         ["bootstrap-admin"] => {
             let email = std::env::var("BOOTSTRAP_ADMIN_EMAIL").map_err(|_| "BOOTSTRAP_ADMIN_EMAIL is not set")?;
             let password = std::env::var("BOOTSTRAP_ADMIN_PASSWORD").ok();
-            let id = seed::ensure_user(&store, &hasher, &email, password.as_deref(), "Administrator", Role::Admin).await?;
+            let id =
+                seed::ensure_user(&store, &hasher, &email, password.as_deref(), "Administrator", Role::Admin).await?;
             Ok(format!("{email} ({id}) is an admin"))
         }
         _ => Err(USAGE.into()),

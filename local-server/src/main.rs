@@ -29,7 +29,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(s) => s.into_bytes(),
         None => {
             use rand::Rng;
-            let s: String = rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(48).map(char::from).collect();
+            let s: String =
+                rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(48).map(char::from).collect();
             tracing::warn!("JWT_SECRET is not set: generated a random one; tokens are valid until this process exits");
             s.into_bytes()
         }
@@ -47,11 +48,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-async fn serve<S: Store + Clone>(store: S, config: Config, seed_default: bool) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve<S: Store + Clone>(
+    store: S,
+    config: Config,
+    seed_default: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut app = App::new(store.clone(), &config)?;
     let mut owner = seed::SAMPLE_OWNER.to_string();
     if let (Some(email), Some(password)) = (env("BOOTSTRAP_ADMIN_EMAIL"), env("BOOTSTRAP_ADMIN_PASSWORD")) {
-        owner = seed::ensure_user(&store, &app.passwords, &email, Some(&password), "Administrator", Role::Admin).await?;
+        owner =
+            seed::ensure_user(&store, &app.passwords, &email, Some(&password), "Administrator", Role::Admin).await?;
         tracing::info!(%email, "bootstrap admin ready");
     }
     let seed_events = env("SEED_SAMPLE_EVENTS").map(|v| v != "0" && v != "false").unwrap_or(seed_default);
@@ -59,10 +65,10 @@ async fn serve<S: Store + Clone>(store: S, config: Config, seed_default: bool) -
         let created = seed::seed_events(&store, &owner).await?;
         tracing::info!(created, "sample events seeded");
     }
-    let crm = crm_notifier::config::CrmConfig::from_env()?;
-    if crm.url.is_some() {
-        let notifier = Arc::new(crm_notifier::notifier::Notifier::new(store.clone(), &crm)?);
-        app = app.with_booking_hook(crm_notifier::local::booking_hook(notifier, crm_notifier::local::RetryPolicy::default()));
+    let crm = crm_notifier::CrmConfig::from_env()?;
+    if crm.webhook_url.is_some() {
+        let notifier = Arc::new(crm_notifier::Notifier::from_config(store.clone(), &crm)?);
+        app = app.with_booking_hook(crm_notifier::booking_hook(notifier, crm_notifier::RetryPolicy::default()));
         tracing::info!("CRM webhook: delivering in the background after each booking");
     } else {
         tracing::info!("CRM webhook: CRM_WEBHOOK_URL not set, nothing is sent");

@@ -32,10 +32,7 @@ impl Config {
     /// Everything from the environment but the secret (the local server may generate one).
     pub fn from_parts(jwt_secret: Vec<u8>) -> Result<Self> {
         if jwt_secret.len() < crate::jwt::MIN_SECRET_BYTES {
-            return Err(Error::Config(format!(
-                "JWT_SECRET must be at least {} bytes",
-                crate::jwt::MIN_SECRET_BYTES
-            )));
+            return Err(Error::Config(format!("JWT_SECRET must be at least {} bytes", crate::jwt::MIN_SECRET_BYTES)));
         }
         let jwt_ttl_secs = match var("JWT_TTL_SECONDS") {
             Some(v) => v

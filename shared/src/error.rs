@@ -72,8 +72,8 @@ impl Error {
             Forbidden(_) => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            EmailTaken | AlreadyBooked | EventFull | EventStarted | EventHasBookings
-            | CapacityBelowBooked | AlreadyCancelled | IdempotencyKeyReused => StatusCode::CONFLICT,
+            EmailTaken | AlreadyBooked | EventFull | EventStarted | EventHasBookings | CapacityBelowBooked
+            | AlreadyCancelled | IdempotencyKeyReused => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) | Config(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -15,8 +15,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut resp = Response::new(Body::Text(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 

@@ -295,9 +295,7 @@ impl EventInput {
 
     pub fn into_patch(self) -> Result<EventPatch> {
         self.reject_read_only()?;
-        let title = non_null("title", self.title)?
-            .map(|v| bounded_text("title", v, 1, 200, true))
-            .transpose()?;
+        let title = non_null("title", self.title)?.map(|v| bounded_text("title", v, 1, 200, true)).transpose()?;
         let description = match self.description {
             None => None,
             Some(None) => Some(String::new()),
@@ -319,9 +317,8 @@ impl EventInput {
         let facilitator_id = non_null("facilitator_id", self.facilitator_id)?
             .map(|v| bounded_text("facilitator_id", v, 1, 64, true))
             .transpose()?;
-        let event_type = non_null("type", self.event_type)?
-            .map(|v| bounded_text("type", v, 1, 50, true))
-            .transpose()?;
+        let event_type =
+            non_null("type", self.event_type)?.map(|v| bounded_text("type", v, 1, 50, true)).transpose()?;
         if let Some(Some(r)) = self.rating {
             if !(0.0..=5.0).contains(&r) || !r.is_finite() {
                 return Err(Error::validation("rating", "must be between 0.0 and 5.0, or null"));

@@ -87,10 +87,9 @@ impl PasswordHasher {
     /// response time does not reveal whether an account exists.
     pub async fn dummy_verify(&self, password: String) {
         let inner = self.inner.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            inner.compute(&inner.params, password.as_bytes(), b"ahoum-dummy-salt")
-        })
-        .await;
+        let _ =
+            tokio::task::spawn_blocking(move || inner.compute(&inner.params, password.as_bytes(), b"ahoum-dummy-salt"))
+                .await;
     }
 }
 

@@ -12,7 +12,9 @@ use chrono::{Duration, Timelike};
 pub const SAMPLE_OWNER: &str = "sample-facilitator";
 
 /// (id suffix, title, type, days from now, hour UTC, minutes, rating, capacity, facilitator)
-const SAMPLES: &[(&str, &str, &str, i64, u32, u32, Option<f64>, Option<u32>, &str)] = &[
+type Sample = (&'static str, &'static str, &'static str, i64, u32, u32, Option<f64>, Option<u32>, &'static str);
+
+const SAMPLES: &[Sample] = &[
     ("01", "Sunrise Hatha Yoga", "Yoga", 1, 6, 60, Some(4.8), Some(20), "FAC001"),
     ("02", "Vinyasa Flow", "Yoga", 3, 17, 75, Some(4.5), Some(15), "FAC001"),
     ("03", "Yin Yoga for Sleep", "Yoga", 6, 20, 60, Some(4.9), Some(12), "FAC002"),

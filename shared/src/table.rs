@@ -44,11 +44,11 @@ impl TableSpec {
 
 /// Creates the table exactly as `template.yaml` declares it (checked by a test), with the TTL.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> crate::Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-        ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
-    };
     use crate::Error;
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    };
     let key = |attr: &str, kind: KeyType| {
         KeySchemaElement::builder().attribute_name(attr).key_type(kind).build().map_err(Error::internal)
     };
@@ -101,7 +101,10 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> crat
         .send()
         .await
         .map_err(|e| {
-            Error::internal(format!("UpdateTimeToLive {name}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
+            Error::internal(format!(
+                "UpdateTimeToLive {name}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ))
         })?;
     Ok(())
 }

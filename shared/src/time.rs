@@ -58,9 +58,9 @@ pub mod serde_ts {
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
             match Option::<String>::deserialize(d)? {
                 None => Ok(None),
-                Some(s) => parse(&s)
-                    .map(Some)
-                    .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp `{s}`"))),
+                Some(s) => {
+                    parse(&s).map(Some).ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp `{s}`")))
+                }
             }
         }
     }

@@ -61,12 +61,10 @@ impl Intercept for CallLog {
 }
 
 pub fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        .expect(
-            "DynamoDB tests need a DynamoDB endpoint: run them with `make test`, which starts moto \
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).expect(
+        "DynamoDB tests need a DynamoDB endpoint: run them with `make test`, which starts moto \
              and exports AWS_ENDPOINT_URL_DYNAMODB",
-        )
+    )
 }
 
 /// A client for the moto endpoint with a call counter, and a fresh uniquely named table.
@@ -161,7 +159,8 @@ pub fn status(resp: &Response<Body>) -> u16 {
 
 pub fn json(resp: &Response<Body>) -> Value {
     let bytes: &[u8] = resp.body().as_ref();
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("response is not JSON ({e}): {:?}", String::from_utf8_lossy(bytes)))
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("response is not JSON ({e}): {:?}", String::from_utf8_lossy(bytes)))
 }
 
 pub fn error_code(resp: &Response<Body>) -> String {
@@ -177,7 +176,8 @@ pub async fn user<S: shared::Store>(app: &App<S>, role: shared::model::Role) -> 
         name: format!("User {}", &id[20..]),
         email: format!("{}@example.com", id.to_lowercase()),
         role,
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+            .into(),
         created_at: shared::time::now(),
     };
     app.store.create_user(&user).await.expect("create test user");

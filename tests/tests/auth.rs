@@ -40,20 +40,65 @@ async fn validation_matrix<S: Store + Clone>(store: S) {
     let long_pw = "p".repeat(129);
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("missing name", json!({"email": "a@b.io", "password": "password1"}).to_string(), 400, "validation_failed"),
-        ("empty name", json!({"name": "  ", "email": "a@b.io", "password": "password1"}).to_string(), 400, "validation_failed"),
-        ("long name", json!({"name": long, "email": "a@b.io", "password": "password1"}).to_string(), 400, "validation_failed"),
+        (
+            "empty name",
+            json!({"name": "  ", "email": "a@b.io", "password": "password1"}).to_string(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "long name",
+            json!({"name": long, "email": "a@b.io", "password": "password1"}).to_string(),
+            400,
+            "validation_failed",
+        ),
         ("missing email", json!({"name": "A", "password": "password1"}).to_string(), 400, "validation_failed"),
-        ("bad email", json!({"name": "A", "email": "not-an-email", "password": "password1"}).to_string(), 400, "validation_failed"),
+        (
+            "bad email",
+            json!({"name": "A", "email": "not-an-email", "password": "password1"}).to_string(),
+            400,
+            "validation_failed",
+        ),
         ("missing password", json!({"name": "A", "email": "a@b.io"}).to_string(), 400, "validation_failed"),
-        ("short password", json!({"name": "A", "email": "a@b.io", "password": "short"}).to_string(), 400, "validation_failed"),
-        ("long password", json!({"name": "A", "email": "a@b.io", "password": long_pw}).to_string(), 400, "validation_failed"),
-        ("number as name", json!({"name": 5, "email": "a@b.io", "password": "password1"}).to_string(), 400, "invalid_json"),
+        (
+            "short password",
+            json!({"name": "A", "email": "a@b.io", "password": "short"}).to_string(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "long password",
+            json!({"name": "A", "email": "a@b.io", "password": long_pw}).to_string(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "number as name",
+            json!({"name": 5, "email": "a@b.io", "password": "password1"}).to_string(),
+            400,
+            "invalid_json",
+        ),
         ("array body", "[1,2]".to_string(), 400, "invalid_json"),
         ("malformed", "{\"name\": ".to_string(), 400, "invalid_json"),
         ("empty body", String::new(), 400, "invalid_json"),
-        ("unknown field", json!({"name": "A", "email": "a@b.io", "password": "password1", "admin": true}).to_string(), 400, "unknown_field"),
-        ("bad role", json!({"name": "A", "email": "a@b.io", "password": "password1", "role": "guru"}).to_string(), 400, "validation_failed"),
-        ("admin role", json!({"name": "A", "email": "a@b.io", "password": "password1", "role": "admin"}).to_string(), 403, "forbidden"),
+        (
+            "unknown field",
+            json!({"name": "A", "email": "a@b.io", "password": "password1", "admin": true}).to_string(),
+            400,
+            "unknown_field",
+        ),
+        (
+            "bad role",
+            json!({"name": "A", "email": "a@b.io", "password": "password1", "role": "guru"}).to_string(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "admin role",
+            json!({"name": "A", "email": "a@b.io", "password": "password1", "role": "admin"}).to_string(),
+            403,
+            "forbidden",
+        ),
         ("too large", format!("{{\"name\": \"{}\"}}", "x".repeat(70_000)), 413, "payload_too_large"),
     ];
     for (what, body, want_status, want_code) in cases {
@@ -62,9 +107,19 @@ async fn validation_matrix<S: Store + Clone>(store: S) {
         assert_eq!(error_code(&resp), want_code, "{what}");
         assert!(json(&resp)["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
     }
-    let resp = auth::router(&app, raw_request("POST", "/auth/register", None, &json!({"name": "A", "email": "bad", "password": "password1"}).to_string())).await;
+    let resp = auth::router(
+        &app,
+        raw_request(
+            "POST",
+            "/auth/register",
+            None,
+            &json!({"name": "A", "email": "bad", "password": "password1"}).to_string(),
+        ),
+    )
+    .await;
     assert_eq!(json(&resp)["error"]["field"], "email");
-    let resp = auth::router(&app, raw_request("POST", "/auth/login", None, &json!({"email": "a@b.io"}).to_string())).await;
+    let resp =
+        auth::router(&app, raw_request("POST", "/auth/login", None, &json!({"email": "a@b.io"}).to_string())).await;
     assert_eq!((status(&resp), error_code(&resp)), (400, "validation_failed".into()));
     let resp = auth::router(&app, request("GET", "/auth/register", None, None)).await;
     assert_eq!((status(&resp), error_code(&resp)), (405, "method_not_allowed".into()));
@@ -178,7 +233,8 @@ async fn wrong_password_and_unknown_email_look_alike_then_throttle<S: Store + Cl
     let email = format!("lock.{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
     let body = json!({"name": "Lock", "email": email, "password": "the-right-one"});
     assert_eq!(status(&auth::router(&app, request("POST", "/auth/register", None, Some(body))).await), 201);
-    let login = |email: &str, pw: &str| request("POST", "/auth/login", None, Some(json!({"email": email, "password": pw})));
+    let login =
+        |email: &str, pw: &str| request("POST", "/auth/login", None, Some(json!({"email": email, "password": pw})));
     let unknown = auth::router(&app, login("nobody@example.com", "whatever1")).await;
     let wrong = auth::router(&app, login(&email, "the-wrong-one")).await;
     assert_eq!(status(&unknown), 401);

@@ -30,7 +30,10 @@ async fn create_get_and_original_readme_body<S: Store + Clone>(store: S) {
     assert_eq!(ev["facilitator_id"], "FAC001");
     assert_eq!(ev["rating"], 4.9);
     assert_eq!(ev["duration_minutes"], 60);
-    assert_eq!((ev["capacity"].clone(), ev["seats_left"].clone(), ev["seats_booked"].clone()), (Value::Null, Value::Null, json!(0)));
+    assert_eq!(
+        (ev["capacity"].clone(), ev["seats_left"].clone(), ev["seats_booked"].clone()),
+        (Value::Null, Value::Null, json!(0))
+    );
     assert_eq!(ev["owner_id"], fac.id.as_str());
     let resp = call(&app, request("GET", &format!("/events/{}/", ev["id"].as_str().unwrap()), None, None)).await;
     assert_eq!((status(&resp), json(&resp)), (200, ev.clone()));
@@ -61,7 +64,12 @@ async fn authorization_matrix<S: Store + Clone>(store: S) {
     let (_, admin) = user(&app, Role::Admin).await;
     let body = json!({"title": "Flow", "type": "Yoga", "datetime": future(3)});
     // POST
-    for (who, token, want) in [("none", None, 401), ("attendee", Some(&attendee), 403), ("facilitator", Some(&owner), 201), ("admin", Some(&admin), 201)] {
+    for (who, token, want) in [
+        ("none", None, 401),
+        ("attendee", Some(&attendee), 403),
+        ("facilitator", Some(&owner), 201),
+        ("admin", Some(&admin), 201),
+    ] {
         let resp = call(&app, request("POST", "/events", token.map(|t| t.as_str()), Some(body.clone()))).await;
         assert_eq!(status(&resp), want, "POST by {who}");
     }
@@ -70,7 +78,11 @@ async fn authorization_matrix<S: Store + Clone>(store: S) {
         let ev = create(&app, &owner, body.clone()).await;
         let path = format!("/events/{}", ev["id"].as_str().unwrap());
         let patch = (method != "DELETE").then(|| json!({"title": "Renamed"}));
-        let cases = [("none", None, 401, "unauthorized"), ("attendee", Some(&attendee), 403, "forbidden"), ("other facilitator", Some(&other), 403, "forbidden")];
+        let cases = [
+            ("none", None, 401, "unauthorized"),
+            ("attendee", Some(&attendee), 403, "forbidden"),
+            ("other facilitator", Some(&other), 403, "forbidden"),
+        ];
         for (who, token, want, code) in cases {
             let resp = call(&app, request(method, &path, token.map(|t| t.as_str()), patch.clone())).await;
             assert_eq!((status(&resp), error_code(&resp)), (want, code.to_string()), "{method} by {who}");
@@ -92,9 +104,12 @@ async fn authorization_matrix<S: Store + Clone>(store: S) {
         }
     }
     let ev = create(&app, &owner, body.clone()).await;
-    let resp = call(&app, request("DELETE", &format!("/events/{}", ev["id"].as_str().unwrap()), Some(&admin), None)).await;
+    let resp =
+        call(&app, request("DELETE", &format!("/events/{}", ev["id"].as_str().unwrap()), Some(&admin), None)).await;
     assert_eq!(status(&resp), 200, "admin deletes someone else's event");
-    let resp = call(&app, request("PATCH", "/events/01NOSUCHEVENT0000000000000", Some(&admin), Some(json!({"title": "x"})))).await;
+    let resp =
+        call(&app, request("PATCH", "/events/01NOSUCHEVENT0000000000000", Some(&admin), Some(json!({"title": "x"}))))
+            .await;
     assert_eq!(status(&resp), 404);
     let resp = call(&app, request("DELETE", "/events/01NOSUCHEVENT0000000000000", Some(&owner), None)).await;
     assert_eq!(status(&resp), 404);
@@ -156,7 +171,8 @@ async fn validation_bounds<S: Store + Clone>(store: S) {
 async fn capacity_and_delete_guarded_by_bookings<S: Store + Clone>(store: S) {
     let app = app(store);
     let (_, owner) = user(&app, Role::Facilitator).await;
-    let ev = create(&app, &owner, json!({"title": "Small", "type": "Yoga", "datetime": future(5), "capacity": 5})).await;
+    let ev =
+        create(&app, &owner, json!({"title": "Small", "type": "Yoga", "datetime": future(5), "capacity": 5})).await;
     let id = ev["id"].as_str().unwrap();
     let mut bookings = Vec::new();
     for _ in 0..2 {
@@ -290,7 +306,11 @@ async fn paging_visits_each_once_in_order<S: Store + Clone>(store: S) {
     let mut tampered = cursor.clone().into_bytes();
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
-    let resp = call(&app, request("GET", &format!("/events?limit=10&cursor={}", String::from_utf8(tampered).unwrap()), None, None)).await;
+    let resp = call(
+        &app,
+        request("GET", &format!("/events?limit=10&cursor={}", String::from_utf8(tampered).unwrap()), None, None),
+    )
+    .await;
     assert_eq!((status(&resp), error_code(&resp)), (400, "validation_failed".into()), "tampered cursor");
     let resp = call(&app, request("GET", &format!("/events/filter?type=yoga&cursor={cursor}"), None, None)).await;
     assert_eq!(status(&resp), 400, "a cursor only works for the query that made it");
@@ -319,7 +339,12 @@ async fn dynamodb_calls_per_route() {
         assert!(calls.len() <= max, "{route}: {calls:?}");
         report.push(format!("{route}: {} ({})", calls.len(), calls.join(", ")));
     };
-    let ev = create(&app, &owner, json!({"title": "Count", "type": "Yoga", "datetime": future(3), "rating": 4.0, "capacity": 9})).await;
+    let ev = create(
+        &app,
+        &owner,
+        json!({"title": "Count", "type": "Yoga", "datetime": future(3), "rating": 4.0, "capacity": 9}),
+    )
+    .await;
     check("POST /events", log.take(), 1);
     let path = format!("/events/{}", ev["id"].as_str().unwrap());
     call(&app, request("GET", "/events", None, None)).await;

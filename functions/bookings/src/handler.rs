@@ -159,10 +159,8 @@ async fn list<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
     let events: HashMap<String, Event> =
         app.store.get_events(&ids).await?.into_iter().map(|e| (e.id.clone(), e)).collect();
     let now = time::now();
-    let (mut upcoming, mut past): (Vec<Booking>, Vec<Booking>) = bookings
-        .into_iter()
-        .map(|b| with_current_event(b, &events))
-        .partition(|b| b.event.datetime > now);
+    let (mut upcoming, mut past): (Vec<Booking>, Vec<Booking>) =
+        bookings.into_iter().map(|b| with_current_event(b, &events)).partition(|b| b.event.datetime > now);
     upcoming.sort_by(|a, b| (a.event.datetime, &a.id).cmp(&(b.event.datetime, &b.id)));
     past.sort_by(|a, b| (b.event.datetime, &b.id).cmp(&(a.event.datetime, &a.id)));
     let view = |list: Vec<Booking>| Value::Array(list.iter().map(Booking::view).collect());
@@ -202,13 +200,8 @@ async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -
     }
     let bookings = app.store.list_event_bookings(event_id, MAX_EVENT_BOOKINGS).await?;
     let ids: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
-    let deliveries: HashMap<String, Value> = app
-        .store
-        .get_deliveries(&ids)
-        .await?
-        .into_iter()
-        .map(|d| (d.booking_id.clone(), d.view()))
-        .collect();
+    let deliveries: HashMap<String, Value> =
+        app.store.get_deliveries(&ids).await?.into_iter().map(|d| (d.booking_id.clone(), d.view())).collect();
     let items: Vec<Value> = bookings
         .iter()
         .map(|b| {

@@ -22,12 +22,7 @@ pub struct CrmConfig {
 impl CrmConfig {
     /// Config for `url` with the default timeouts and no signature.
     pub fn new(webhook_url: Option<Url>) -> Self {
-        CrmConfig {
-            webhook_url,
-            signing_key: None,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            timeout: DEFAULT_TIMEOUT,
-        }
+        CrmConfig { webhook_url, signing_key: None, connect_timeout: DEFAULT_CONNECT_TIMEOUT, timeout: DEFAULT_TIMEOUT }
     }
 
     /// Reads `CRM_WEBHOOK_URL`, `CRM_WEBHOOK_SECRET`, `CRM_CONNECT_TIMEOUT_MS`, `CRM_TIMEOUT_MS`.

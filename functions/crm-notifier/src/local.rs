@@ -52,7 +52,9 @@ pub async fn deliver_with_retries<S: Store>(notifier: &Notifier<S>, booking: &Bo
         match notifier.deliver(booking).await {
             Ok(outcome) if !outcome.is_retryable() => return true,
             Ok(_) => {}
-            Err(e) => tracing::warn!(booking_id = %booking.id, error = %e, "CRM delivery record unavailable"),
+            Err(e) => {
+                tracing::warn!(booking_id = %booking.id, error = %e, "CRM delivery record unavailable")
+            }
         }
         if attempt < policy.max_attempts {
             tokio::time::sleep(policy.delay_after(attempt)).await;

@@ -55,7 +55,8 @@ impl<S: Store> Notifier<S> {
         &self.store
     }
 
-    /// Sends the webhook unless it was already delivered, then records the answer.
+    /// Sends the webhook unless the CRM already answered for good (delivered, or rejected), then
+    /// records the answer.
     /// `Err` only when the store could not be read, or a retryable failure could not be recorded;
     /// both mean "try this booking again".
     pub async fn deliver(&self, booking: &Booking) -> Result<Outcome> {
@@ -92,7 +93,9 @@ impl<S: Store> Notifier<S> {
         match self.store.put_delivery(&record).await {
             Ok(true) => {}
             // Only a concurrent delivery of the same booking can get here: it already won.
-            Ok(false) => tracing::info!(booking_id = %booking.id, "delivery already recorded as delivered"),
+            Ok(false) => {
+                tracing::info!(booking_id = %booking.id, "delivery already recorded as delivered")
+            }
             Err(e) if sent.is_retryable() => return Err(e.into()),
             Err(e) => tracing::error!(
                 booking_id = %booking.id,

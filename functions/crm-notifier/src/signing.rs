@@ -32,9 +32,7 @@ impl SigningKey {
             .decode(encoded)
             .map_err(|_| Error::Config("CRM_WEBHOOK_SECRET is not valid base64 after `whsec_`".into()))?;
         if key.len() < MIN_KEY_BYTES {
-            return Err(Error::Config(format!(
-                "CRM_WEBHOOK_SECRET must decode to at least {MIN_KEY_BYTES} bytes"
-            )));
+            return Err(Error::Config(format!("CRM_WEBHOOK_SECRET must decode to at least {MIN_KEY_BYTES} bytes")));
         }
         Ok(SigningKey(key))
     }

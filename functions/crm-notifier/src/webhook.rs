@@ -157,13 +157,19 @@ mod tests {
     #[test]
     fn statuses_are_classified_as_the_contract_says() {
         for code in [200, 201, 202, 204] {
-            assert!(matches!(SendOutcome::classify(StatusCode::from_u16(code).unwrap()), SendOutcome::Delivered { .. }));
+            assert!(matches!(
+                SendOutcome::classify(StatusCode::from_u16(code).unwrap()),
+                SendOutcome::Delivered { .. }
+            ));
         }
         for code in [408, 429, 500, 502, 503, 504] {
             assert!(SendOutcome::classify(StatusCode::from_u16(code).unwrap()).is_retryable(), "{code}");
         }
         for code in [301, 302, 400, 401, 403, 404, 410, 422] {
-            assert_eq!(SendOutcome::classify(StatusCode::from_u16(code).unwrap()), SendOutcome::Permanent { status: code });
+            assert_eq!(
+                SendOutcome::classify(StatusCode::from_u16(code).unwrap()),
+                SendOutcome::Permanent { status: code }
+            );
         }
     }
 }

@@ -5,10 +5,7 @@
 use super::{Actor, EventPage, EventQuery, Store};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity, Key};
-use crate::model::{
-    Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role,
-    User,
-};
+use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role, User};
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -112,8 +109,7 @@ where
         }
         _ => {
             let code = err.code().unwrap_or_default();
-            let detail =
-                format!("{op}: {}", aws_smithy_types::error::display::DisplayErrorContext(&err));
+            let detail = format!("{op}: {}", aws_smithy_types::error::display::DisplayErrorContext(&err));
             match code {
                 "ProvisionedThroughputExceededException"
                 | "ThrottlingException"
@@ -154,7 +150,10 @@ fn classify_tx(err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::ht
                         .collect(),
                 );
             }
-            if reasons.iter().any(|r| matches!(r.code(), Some("ThrottlingError") | Some("ProvisionedThroughputExceeded"))) {
+            if reasons
+                .iter()
+                .any(|r| matches!(r.code(), Some("ThrottlingError") | Some("ProvisionedThroughputExceeded")))
+            {
                 return TxFailure::Other(Error::Unavailable("transaction throttled".into()));
             }
         }
@@ -672,10 +671,8 @@ impl Store for DynamoStore {
             return Err(Error::IdempotencyKeyReused);
         }
         if let Some(returned) = failed(&reasons, 0) {
-            let event = self
-                .event_after_failure(Some(returned), &booking.event_id)
-                .await?
-                .ok_or(Error::NotFound("event"))?;
+            let event =
+                self.event_after_failure(Some(returned), &booking.event_id).await?.ok_or(Error::NotFound("event"))?;
             if event.datetime <= now {
                 return Err(Error::EventStarted);
             }
@@ -744,10 +741,8 @@ impl Store for DynamoStore {
             return Err(Error::AlreadyCancelled);
         }
         if let Some(returned) = failed(&reasons, 2) {
-            let event = self
-                .event_after_failure(Some(returned), &booking.event_id)
-                .await?
-                .ok_or(Error::NotFound("event"))?;
+            let event =
+                self.event_after_failure(Some(returned), &booking.event_id).await?.ok_or(Error::NotFound("event"))?;
             if event.datetime <= now {
                 return Err(Error::EventStarted);
             }
@@ -854,9 +849,19 @@ mod tests {
     fn items_drop_nulls_and_carry_keys() {
         let now = time::now();
         let ev = Event {
-            id: "E1".into(), title: "t".into(), description: String::new(), datetime: now, duration_minutes: 60,
-            facilitator_id: "F".into(), event_type: "Yoga".into(), rating: None, capacity: None, seats_booked: 0,
-            owner_id: "U".into(), created_at: now, updated_at: now,
+            id: "E1".into(),
+            title: "t".into(),
+            description: String::new(),
+            datetime: now,
+            duration_minutes: 60,
+            facilitator_id: "F".into(),
+            event_type: "Yoga".into(),
+            rating: None,
+            capacity: None,
+            seats_booked: 0,
+            owner_id: "U".into(),
+            created_at: now,
+            updated_at: now,
         };
         let item = event_item(&ev).unwrap();
         assert!(!item.contains_key("capacity") && !item.contains_key("rating"));

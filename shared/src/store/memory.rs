@@ -5,8 +5,7 @@
 use super::{Actor, EventPage, EventQuery, Store};
 use crate::error::{Error, Result};
 use crate::model::{
-    Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role,
-    User,
+    Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role, User,
 };
 use crate::time::Timestamp;
 use std::collections::HashMap;
@@ -82,10 +81,7 @@ impl Store for MemoryStore {
     async fn record_login_failure(&self, email: &str, now: Timestamp, window_secs: i64) -> Result<LoginThrottle> {
         let mut db = self.lock()?;
         let now = now.timestamp();
-        let entry = db
-            .throttles
-            .entry(email.to_string())
-            .or_insert(LoginThrottle { failures: 0, window_start: now });
+        let entry = db.throttles.entry(email.to_string()).or_insert(LoginThrottle { failures: 0, window_start: now });
         if entry.window_start <= now - window_secs {
             *entry = LoginThrottle { failures: 0, window_start: now };
         }
@@ -257,12 +253,8 @@ impl Store for MemoryStore {
 
     async fn list_user_bookings(&self, user_id: &str, status: BookingStatus, limit: usize) -> Result<Vec<Booking>> {
         let db = self.lock()?;
-        let mut list: Vec<Booking> = db
-            .bookings
-            .values()
-            .filter(|b| b.user_id == user_id && b.status == status)
-            .cloned()
-            .collect();
+        let mut list: Vec<Booking> =
+            db.bookings.values().filter(|b| b.user_id == user_id && b.status == status).cloned().collect();
         list.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         list.truncate(limit);
         Ok(list)

@@ -110,7 +110,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Booking>>> + Send;
     /// Oldest first, at most `limit`.
     fn list_event_bookings(&self, event_id: &str, limit: usize) -> impl Future<Output = Result<Vec<Booking>>> + Send;
-    fn get_idempotency(&self, user_id: &str, key: &str) -> impl Future<Output = Result<Option<IdempotencyRecord>>> + Send;
+    fn get_idempotency(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>>> + Send;
 
     fn get_delivery(&self, booking_id: &str) -> impl Future<Output = Result<Option<Delivery>>> + Send;
     fn get_deliveries(&self, booking_ids: &[String]) -> impl Future<Output = Result<Vec<Delivery>>> + Send;

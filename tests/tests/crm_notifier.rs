@@ -1,0 +1,451 @@
+//! The CRM webhook (API.md "CRM webhook"): payload, Standard Webhooks signature, failure
+//! classification, stream batch semantics and the local retry hook. The CRM is a wiremock server;
+//! every case runs against the embedded store and DynamoDB on moto.
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use crm_notifier::{booking_hook, handle_batch, CrmConfig, Notifier, Outcome, RetryPolicy, SendOutcome};
+use hmac::{Hmac, Mac};
+use serde_dynamo::AttributeValue;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use shared::model::{new_id, Booking, BookingStatus, Delivery, DeliveryStatus, EventSnapshot};
+use shared::store::{DynamoStore, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const CRM_PATH: &str = "/hooks/bookings";
+
+fn booking() -> Booking {
+    let event_id = new_id();
+    Booking {
+        id: new_id(),
+        event_id: event_id.clone(),
+        user_id: new_id(),
+        user_name: "Asha Rao".into(),
+        user_email: "asha@example.com".into(),
+        status: BookingStatus::Confirmed,
+        created_at: shared::time::parse("2026-01-05T09:30:00Z").unwrap(),
+        cancelled_at: None,
+        event: EventSnapshot {
+            id: event_id,
+            title: "Morning Yoga".into(),
+            datetime: shared::time::parse("2026-02-01T07:00:00Z").unwrap(),
+            duration_minutes: 60,
+            event_type: "Yoga".into(),
+            facilitator_id: "FAC001".into(),
+        },
+    }
+}
+
+/// The booking as the table stores it (serde_dynamo + keys + `entity`), i.e. its NEW_IMAGE.
+fn image(b: &Booking) -> serde_dynamo::Item {
+    let mut item: serde_dynamo::Item = serde_dynamo::to_item(b).unwrap();
+    item.insert("PK".into(), AttributeValue::S(format!("BOOKING#{}", b.id)));
+    item.insert("SK".into(), AttributeValue::S("BOOKING".into()));
+    item.insert("entity".into(), AttributeValue::S("booking".into()));
+    item
+}
+
+fn record(event_name: &str, seq: &str, new_image: serde_dynamo::Item) -> EventRecord {
+    let mut r = EventRecord::default();
+    r.event_name = event_name.into();
+    r.event_id = format!("evt-{seq}");
+    r.aws_region = "eu-west-1".into();
+    r.change.sequence_number = Some(seq.into());
+    r.change.new_image = new_image;
+    r
+}
+
+fn insert(b: &Booking, seq: &str) -> EventRecord {
+    record("INSERT", seq, image(b))
+}
+
+fn batch(records: Vec<EventRecord>) -> Event {
+    let mut event = Event::default();
+    event.records = records;
+    event
+}
+
+fn notifier_with<S: Store>(store: S, url: &str, timeout_ms: u64) -> Notifier<S> {
+    let vars = HashMap::from([
+        ("CRM_WEBHOOK_URL", url.to_string()),
+        ("CRM_WEBHOOK_SECRET", SECRET.to_string()),
+        ("CRM_CONNECT_TIMEOUT_MS", "500".to_string()),
+        ("CRM_TIMEOUT_MS", timeout_ms.to_string()),
+    ]);
+    let config = CrmConfig::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    Notifier::from_config(store, &config).unwrap()
+}
+
+fn notifier<S: Store>(store: S, crm: &MockServer) -> Notifier<S> {
+    notifier_with(store, &format!("{}{CRM_PATH}", crm.uri()), 2000)
+}
+
+async fn crm_answering(status: u16) -> MockServer {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST")).and(path(CRM_PATH)).respond_with(ResponseTemplate::new(status)).mount(&crm).await;
+    crm
+}
+
+/// Booking ids of the POSTs the CRM received, in order.
+async fn posted_ids(crm: &MockServer) -> Vec<String> {
+    crm.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.body_json::<Value>().unwrap()["booking_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn failures(resp: &aws_lambda_events::streams::DynamoDbEventResponse) -> Vec<String> {
+    resp.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap_or_default()).collect()
+}
+
+async fn delivery<S: Store>(n: &Notifier<S>, b: &Booking) -> Option<Delivery> {
+    n.store().get_delivery(&b.id).await.unwrap()
+}
+
+/// Standard Webhooks verification written from the spec, independently of the crate's signer.
+fn verify_signature(id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+    let key = STANDARD.decode(SECRET.strip_prefix("whsec_").unwrap()).unwrap();
+    let mut signed = format!("{id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    header.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|sig| {
+        let Ok(sig) = STANDARD.decode(sig) else {
+            return false;
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        mac.update(&signed);
+        mac.verify_slice(&sig).is_ok()
+    })
+}
+
+async fn payload_and_signed_headers<S: Store + Clone>(store: S) {
+    // GIVEN a CRM that accepts everything
+    let crm = crm_answering(204).await;
+    let n = notifier(store, &crm);
+    let b = booking();
+    // WHEN the stream delivers the booking's INSERT
+    let resp = handle_batch(&n, batch(vec![insert(&b, "100")])).await;
+    // THEN exactly one signed POST with the contract's payload
+    assert!(failures(&resp).is_empty());
+    let requests = crm.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let req = &requests[0];
+    assert_eq!(req.method.as_str(), "POST");
+    assert_eq!(
+        req.body_json::<Value>().unwrap(),
+        json!({
+            "booking_id": b.id,
+            "user": {"name": "Asha Rao", "email": "asha@example.com"},
+            "event_id": b.event_id,
+            "facilitator_id": "FAC001",
+            "event_title": "Morning Yoga",
+            "event_datetime": "2026-02-01T07:00:00Z",
+            "booked_at": "2026-01-05T09:30:00Z",
+        })
+    );
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert_eq!(header("content-type"), "application/json");
+    assert!(header("user-agent").starts_with("ahoum-crm-notifier/"), "user-agent: {}", header("user-agent"));
+    assert_eq!(header("webhook-id"), b.id);
+    let ts: i64 = header("webhook-timestamp").parse().expect("unix seconds");
+    assert!((chrono::Utc::now().timestamp() - ts).abs() < 60, "timestamp {ts} is not now");
+    let signature = header("webhook-signature");
+    assert!(verify_signature(&b.id, &header("webhook-timestamp"), &req.body, &signature), "bad signature {signature}");
+    assert!(!verify_signature(&b.id, &(ts + 1).to_string(), &req.body, &signature), "signature ignores the timestamp");
+
+    let d = delivery(&n, &b).await.expect("delivery recorded");
+    assert_eq!((d.status, d.attempts, d.last_http_status), (DeliveryStatus::Delivered, 1, Some(204)));
+    assert!(d.delivered_at.is_some() && d.last_error.is_none());
+}
+
+async fn server_error_then_success_is_retried_by_the_next_batch<S: Store + Clone>(store: S) {
+    // GIVEN a CRM that fails once with 500, then accepts
+    let crm = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).up_to_n_times(1).mount(&crm).await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&crm).await;
+    let n = notifier(store, &crm);
+    let b = booking();
+    let event = batch(vec![insert(&b, "200")]);
+
+    // WHEN the first delivery fails THEN the record is reported for retry
+    let first = handle_batch(&n, event.clone()).await;
+    assert_eq!(failures(&first), vec!["200"]);
+    let d = delivery(&n, &b).await.unwrap();
+    assert_eq!((d.status, d.attempts, d.last_http_status), (DeliveryStatus::Retrying, 1, Some(500)));
+    assert!(d.last_error.unwrap().contains("500"));
+
+    // WHEN Lambda retries the batch THEN it is delivered, attempts counted
+    let second = handle_batch(&n, event.clone()).await;
+    assert!(failures(&second).is_empty());
+    let d = delivery(&n, &b).await.unwrap();
+    assert_eq!((d.status, d.attempts, d.last_http_status), (DeliveryStatus::Delivered, 2, Some(200)));
+    assert_eq!(d.last_error, None);
+
+    // AND a further redelivery does not POST again
+    let third = handle_batch(&n, event).await;
+    assert!(failures(&third).is_empty());
+    assert_eq!(posted_ids(&crm).await, vec![b.id.clone(), b.id.clone()]);
+}
+
+async fn timeout_is_retryable<S: Store + Clone>(store: S) {
+    // GIVEN a CRM slower than the 200 ms total timeout
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
+        .mount(&crm)
+        .await;
+    let n = notifier_with(store, &format!("{}{CRM_PATH}", crm.uri()), 200);
+    let b = booking();
+    let started = Instant::now();
+    let resp = handle_batch(&n, batch(vec![insert(&b, "300")])).await;
+    // THEN the call gives up at the timeout and the record is retried
+    assert!(started.elapsed() < Duration::from_millis(1400), "waited {:?}", started.elapsed());
+    assert_eq!(failures(&resp), vec!["300"]);
+    let d = delivery(&n, &b).await.unwrap();
+    assert_eq!((d.status, d.attempts, d.last_http_status), (DeliveryStatus::Retrying, 1, None));
+    assert!(d.last_error.as_deref().unwrap_or_default().contains("timeout"), "{:?}", d.last_error);
+}
+
+async fn connection_refused_is_retryable<S: Store + Clone>(store: S) {
+    // GIVEN a CRM URL on a port nobody listens on
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let n = notifier_with(store, &format!("http://127.0.0.1:{port}{CRM_PATH}?token=s3cr3t"), 2000);
+    let b = booking();
+    let resp = handle_batch(&n, batch(vec![insert(&b, "400")])).await;
+    assert_eq!(failures(&resp), vec!["400"]);
+    let d = delivery(&n, &b).await.unwrap();
+    assert_eq!((d.status, d.attempts, d.last_http_status), (DeliveryStatus::Retrying, 1, None));
+    let error = d.last_error.unwrap_or_default();
+    assert!(error.contains("connect"), "{error}");
+    assert!(!error.contains("s3cr3t"), "the URL (and its token) leaked into the record: {error}");
+}
+
+async fn gone_and_bad_request_are_permanent<S: Store + Clone>(store: S) {
+    for status in [410, 400] {
+        // GIVEN a CRM that rejects the notification
+        let crm = crm_answering(status).await;
+        let n = notifier(store.clone(), &crm);
+        let b = booking();
+        let event = batch(vec![insert(&b, "500")]);
+        // THEN the batch succeeds (not retried) and the failure is recorded
+        let first = handle_batch(&n, event.clone()).await;
+        assert!(failures(&first).is_empty(), "{status} was reported for retry");
+        let d = delivery(&n, &b).await.unwrap();
+        assert_eq!((d.status, d.attempts, d.last_http_status), (DeliveryStatus::Failed, 1, Some(status)));
+        // AND redelivering the batch does not POST again
+        let second = handle_batch(&n, event).await;
+        assert!(failures(&second).is_empty());
+        assert_eq!(posted_ids(&crm).await, vec![b.id.clone()], "{status} was retried");
+        assert_eq!(n.deliver(&b).await.unwrap(), Outcome::AlreadyFailed);
+    }
+}
+
+async fn permanent_failure_does_not_stop_the_batch<S: Store + Clone>(store: S) {
+    let (rejected, accepted) = (booking(), booking());
+    let crm = MockServer::start().await;
+    Mock::given(body_partial_json(json!({ "booking_id": rejected.id })))
+        .respond_with(ResponseTemplate::new(422))
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&crm).await;
+    let n = notifier(store, &crm);
+    let resp = handle_batch(&n, batch(vec![insert(&rejected, "601"), insert(&accepted, "602")])).await;
+    assert!(failures(&resp).is_empty());
+    assert_eq!(posted_ids(&crm).await, vec![rejected.id.clone(), accepted.id.clone()]);
+    assert_eq!(delivery(&n, &rejected).await.unwrap().status, DeliveryStatus::Failed);
+    assert_eq!(delivery(&n, &accepted).await.unwrap().status, DeliveryStatus::Delivered);
+}
+
+async fn mixed_batch_stops_at_the_first_retryable_failure<S: Store + Clone>(store: S) {
+    // GIVEN five new bookings, and a CRM that answers 503 for the third
+    let bookings: Vec<Booking> = (0..5).map(|_| booking()).collect();
+    let crm = MockServer::start().await;
+    Mock::given(body_partial_json(json!({ "booking_id": bookings[2].id })))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&crm).await;
+    let n = notifier(store, &crm);
+    let seqs: Vec<String> = (1..=5).map(|i| format!("70{i}")).collect();
+    let records = bookings.iter().zip(&seqs).map(|(b, s)| insert(b, s)).collect();
+    // WHEN the batch is handled
+    let resp = handle_batch(&n, batch(records)).await;
+    // THEN only record 3 is reported, and records 4–5 were never sent
+    assert_eq!(failures(&resp), vec![seqs[2].clone()]);
+    let sent: Vec<String> = bookings[..3].iter().map(|b| b.id.clone()).collect();
+    assert_eq!(posted_ids(&crm).await, sent);
+    let statuses: Vec<Option<DeliveryStatus>> = {
+        let mut v = Vec::new();
+        for b in &bookings {
+            v.push(delivery(&n, b).await.map(|d| d.status));
+        }
+        v
+    };
+    use DeliveryStatus::*;
+    assert_eq!(statuses, vec![Some(Delivered), Some(Delivered), Some(Retrying), None, None]);
+}
+
+async fn same_batch_twice_posts_once_per_booking<S: Store + Clone>(store: S) {
+    let crm = crm_answering(200).await;
+    let n = notifier(store, &crm);
+    let bookings: Vec<Booking> = (0..3).map(|_| booking()).collect();
+    let event = batch(bookings.iter().enumerate().map(|(i, b)| insert(b, &format!("80{i}"))).collect());
+    for _ in 0..2 {
+        let resp = handle_batch(&n, event.clone()).await;
+        assert!(failures(&resp).is_empty());
+    }
+    let expected: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
+    assert_eq!(posted_ids(&crm).await, expected);
+    for b in &bookings {
+        let d = delivery(&n, b).await.unwrap();
+        assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 1));
+    }
+}
+
+fn stream_fixture(name: &str) -> Event {
+    let event: Event = serde_json::from_str(&tests::fixture_text(name, &[]))
+        .unwrap_or_else(|e| panic!("events/{name}.json is not a DynamoDB stream event: {e}"));
+    assert_eq!(event.records.len(), 1, "{name}");
+    event
+}
+
+async fn stream_fixtures_post_only_for_new_bookings<S: Store + Clone>(store: S) {
+    let crm = crm_answering(200).await;
+    let n = notifier(store, &crm);
+    // Non-inserts and other entities first, so that a POST from them could not be hidden by the
+    // booking being already delivered.
+    for name in ["stream-booking-modify", "stream-booking-remove", "stream-other-entity"] {
+        let resp = handle_batch(&n, stream_fixture(name)).await;
+        assert!(failures(&resp).is_empty(), "{name}");
+        assert_eq!(posted_ids(&crm).await, Vec::<String>::new(), "{name} caused a POST");
+    }
+    let insert = stream_fixture("stream-booking-insert");
+    assert_eq!(insert.records[0].change.stream_view_type.as_ref().map(|v| v.to_string()).as_deref(), Some("NEW_IMAGE"));
+    let resp = handle_batch(&n, insert).await;
+    assert!(failures(&resp).is_empty());
+    let requests = crm.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: Value = requests[0].body_json().unwrap();
+    assert_eq!(body["booking_id"], "01KBK3ZQ7M4XR2D9T6VW8YHN5A");
+    assert_eq!(body["user"], json!({"name": "Asha Rao", "email": "asha@example.com"}));
+    assert_eq!(body["event_datetime"], "2026-02-01T07:00:00Z");
+}
+
+async fn unparseable_booking_is_skipped_not_retried<S: Store + Clone>(store: S) {
+    let crm = crm_answering(200).await;
+    let n = notifier(store, &crm);
+    let good = booking();
+    let mut poison = image(&booking());
+    poison.remove("user_email");
+    let resp = handle_batch(&n, batch(vec![record("INSERT", "901", poison), insert(&good, "902")])).await;
+    assert!(failures(&resp).is_empty(), "a poison record must not block the shard");
+    assert_eq!(posted_ids(&crm).await, vec![good.id.clone()]);
+}
+
+async fn cancelled_insert_and_missing_url_send_nothing<S: Store + Clone>(store: S) {
+    let crm = crm_answering(200).await;
+    let n = notifier(store.clone(), &crm);
+    let mut cancelled = booking();
+    cancelled.status = BookingStatus::Cancelled;
+    let resp = handle_batch(&n, batch(vec![insert(&cancelled, "1001")])).await;
+    assert!(failures(&resp).is_empty());
+    assert_eq!(posted_ids(&crm).await, Vec::<String>::new());
+
+    // No CRM_WEBHOOK_URL: acknowledged, nothing sent, nothing recorded.
+    let config = CrmConfig::from_lookup(|_| None).unwrap();
+    let disabled = Notifier::from_config(store, &config).unwrap();
+    let b = booking();
+    let resp = handle_batch(&disabled, batch(vec![insert(&b, "1002")])).await;
+    assert!(failures(&resp).is_empty());
+    assert_eq!(disabled.deliver(&b).await.unwrap(), Outcome::NotConfigured);
+    assert_eq!(delivery(&disabled, &b).await, None);
+}
+
+async fn local_hook_retries_in_the_background<S: Store + Clone>(store: S) {
+    // GIVEN a CRM that answers 500 twice (slowly), then 200
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_delay(Duration::from_millis(300)))
+        .up_to_n_times(2)
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&crm).await;
+    let n = Arc::new(notifier(store, &crm));
+    let policy =
+        RetryPolicy { max_attempts: 5, initial_delay: Duration::from_millis(10), max_delay: Duration::from_millis(40) };
+    let hook = booking_hook(Arc::clone(&n), policy);
+    let b = booking();
+
+    // WHEN a booking commits THEN the hook returns at once
+    let started = Instant::now();
+    hook(&b);
+    assert!(started.elapsed() < Duration::from_millis(250), "the booking waited {:?}", started.elapsed());
+
+    // AND the webhook is delivered in the background after three attempts
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        match delivery(&n, &b).await {
+            Some(d) if d.status == DeliveryStatus::Delivered => break d,
+            _ if Instant::now() > deadline => panic!("not delivered: {:?}", delivery(&n, &b).await),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    assert_eq!((d.attempts, d.last_http_status), (3, Some(200)));
+    assert_eq!(posted_ids(&crm).await, vec![b.id.clone(); 3]);
+}
+
+tests::store_tests!(
+    payload_and_signed_headers,
+    server_error_then_success_is_retried_by_the_next_batch,
+    timeout_is_retryable,
+    connection_refused_is_retryable,
+    gone_and_bad_request_are_permanent,
+    permanent_failure_does_not_stop_the_batch,
+    mixed_batch_stops_at_the_first_retryable_failure,
+    same_batch_twice_posts_once_per_booking,
+    stream_fixtures_post_only_for_new_bookings,
+    unparseable_booking_is_skipped_not_retried,
+    cancelled_insert_and_missing_url_send_nothing,
+    local_hook_retries_in_the_background,
+);
+
+#[test]
+fn backoff_doubles_up_to_the_cap() {
+    let p = RetryPolicy::default();
+    assert_eq!(p.max_attempts, 5);
+    let delays: Vec<u64> = (1..=6).map(|a| p.delay_after(a).as_secs()).collect();
+    assert_eq!(delays, vec![1, 2, 4, 8, 16, 30]);
+}
+
+#[test]
+fn send_outcomes_follow_the_contract() {
+    use http::StatusCode;
+    assert!(SendOutcome::classify(StatusCode::TOO_MANY_REQUESTS).is_retryable());
+    assert!(SendOutcome::classify(StatusCode::REQUEST_TIMEOUT).is_retryable());
+    assert_eq!(SendOutcome::classify(StatusCode::GONE), SendOutcome::Permanent { status: 410 });
+}
+
+/// A store error (here: the table does not exist) is retryable: the record is reported and
+/// nothing is sent, since the delivery record could not be checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_store_error_is_reported_for_retry() {
+    let real = tests::dynamo_store().await;
+    let broken = DynamoStore::new(real.client().clone(), "no-such-table");
+    let crm = crm_answering(200).await;
+    let n = notifier(broken, &crm);
+    let (a, b) = (booking(), booking());
+    let resp = handle_batch(&n, batch(vec![insert(&a, "1101"), insert(&b, "1102")])).await;
+    assert_eq!(failures(&resp), vec!["1101"]);
+    assert_eq!(posted_ids(&crm).await, Vec::<String>::new());
+}
