@@ -195,3 +195,18 @@ pub async fn call<S: shared::Store>(app: &App<S>, req: Request) -> Response<Body
         _ => auth::router(app, req).await,
     }
 }
+
+/// A valid token for a user that exists only in the token (for load tests of routes that trust
+/// the token's identity and read nothing else of the user).
+pub fn token_only<S: shared::Store>(app: &App<S>, role: shared::model::Role) -> String {
+    let id = shared::model::new_id();
+    let user = shared::model::User {
+        id: id.clone(),
+        name: format!("Guest {}", &id[20..]),
+        email: format!("{}@example.com", id.to_lowercase()),
+        role,
+        password_hash: String::new(),
+        created_at: shared::time::now(),
+    };
+    app.tokens.issue(&user).expect("issue test token")
+}

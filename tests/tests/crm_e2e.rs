@@ -1,4 +1,4 @@
-//! End to end on moto: bookings written through the DynamoDB store appear on the table's stream;
+//! End to end on moto: bookings made through the bookings handler appear on the table's stream;
 //! the stream records, read with the DynamoDB Streams API and turned into the Lambda event shape,
 //! go through `handle_batch`, and the CRM gets exactly one POST per booking.
 
@@ -6,60 +6,23 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, Record, ShardIteratorType};
 use crm_notifier::{handle_batch, CrmConfig, Notifier};
 use serde_dynamo::AttributeValue;
+use serde_json::json;
 use serde_json::Value;
-use shared::model::{new_id, Booking, BookingStatus, Event as BookedEvent, Role, User};
-use shared::store::{DynamoStore, Store};
+use shared::model::Role;
+use shared::store::DynamoStore;
 use shared::time;
+use shared::App;
 use std::collections::HashMap;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn user(name: &str) -> User {
-    User {
-        id: new_id(),
-        name: name.into(),
-        email: format!("{}@example.com", name.to_lowercase()),
-        role: Role::Attendee,
-        password_hash: "not-a-real-hash".into(),
-        created_at: time::now(),
-    }
-}
-
-fn event(owner: &User) -> BookedEvent {
-    let now = time::now();
-    BookedEvent {
-        id: new_id(),
-        title: "Sound Bath".into(),
-        description: String::new(),
-        datetime: now + chrono::Duration::days(30),
-        duration_minutes: 90,
-        facilitator_id: "FAC042".into(),
-        event_type: "Meditation".into(),
-        rating: None,
-        capacity: Some(10),
-        seats_booked: 0,
-        owner_id: owner.id.clone(),
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-// TODO(lead): once `bookings::router` exists, create these through `POST /bookings/` instead, so
-// the test also covers the handler's write path.
-async fn book(store: &DynamoStore, ev: &BookedEvent, who: &User) -> Booking {
-    let booking = Booking {
-        id: new_id(),
-        event_id: ev.id.clone(),
-        user_id: who.id.clone(),
-        user_name: who.name.clone(),
-        user_email: who.email.clone(),
-        status: BookingStatus::Confirmed,
-        created_at: time::now(),
-        cancelled_at: None,
-        event: ev.snapshot(),
-    };
-    store.create_booking(&booking, None, time::now()).await.expect("booking committed");
-    booking
+/// Books through the bookings handler, exactly as the Lambda would.
+async fn book(app: &App<DynamoStore>, token: &str, event_id: &str) -> String {
+    let resp =
+        bookings::router(app, tests::request("POST", "/bookings/", Some(token), Some(json!({"event_id": event_id}))))
+            .await;
+    assert_eq!(tests::status(&resp), 201, "{:?}", tests::json(&resp));
+    tests::json(&resp)["id"].as_str().unwrap().to_string()
 }
 
 async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
@@ -158,16 +121,22 @@ fn entity(r: &EventRecord) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bookings_on_the_stream_reach_the_crm_once_each() {
-    // GIVEN a facilitator's event and two attendees' bookings written through the store
+    // GIVEN a facilitator's event and two attendees' bookings made through the handlers, and one
+    // cancellation (a MODIFY of a booking item, which must not notify anyone)
     let store = tests::dynamo_store().await;
-    let (owner, ann, bob) = (user("Owner"), user("Ann"), user("Bob"));
-    for u in [&owner, &ann, &bob] {
-        store.create_user(u).await.unwrap();
-    }
-    let ev = event(&owner);
-    store.create_event(&ev).await.unwrap();
-    let first = book(&store, &ev, &ann).await;
-    let second = book(&store, &ev, &bob).await;
+    let app = tests::app(store.clone());
+    let (_, owner) = tests::user(&app, Role::Facilitator).await;
+    let (ann, ann_token) = tests::user(&app, Role::Attendee).await;
+    let (_, bob_token) = tests::user(&app, Role::Attendee).await;
+    let body = json!({"title": "Sound Bath", "type": "Meditation", "facilitator_id": "FAC042",
+        "datetime": time::format(&(time::now() + chrono::Duration::days(30))), "capacity": 10});
+    let resp = tests::call(&app, tests::request("POST", "/events", Some(&owner), Some(body))).await;
+    let event_id = tests::json(&resp)["id"].as_str().unwrap().to_string();
+    let first = book(&app, &ann_token, &event_id).await;
+    let second = book(&app, &bob_token, &event_id).await;
+    let resp =
+        bookings::router(&app, tests::request("DELETE", &format!("/bookings/{second}"), Some(&bob_token), None)).await;
+    assert_eq!(tests::status(&resp), 200);
 
     let crm = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&crm).await;
@@ -182,6 +151,7 @@ async fn bookings_on_the_stream_reach_the_crm_once_each() {
     let booking_inserts = kinds.iter().filter(|k| *k == &("INSERT".to_string(), Some("booking".to_string()))).count();
     assert_eq!(booking_inserts, 2, "stream: {kinds:?}");
     assert!(kinds.len() > 2, "the stream should also carry users, the event and its seat updates: {kinds:?}");
+    assert!(kinds.contains(&("MODIFY".to_string(), Some("booking".to_string()))), "the cancellation: {kinds:?}");
     let resp = handle_batch(&notifier, batch).await;
 
     // THEN one POST per booking, none for the other items
@@ -191,8 +161,8 @@ async fn bookings_on_the_stream_reach_the_crm_once_each() {
     };
     let bodies = posted(crm.received_requests().await.unwrap());
     let ids: Vec<&str> = bodies.iter().map(|b| b["booking_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec![first.id.as_str(), second.id.as_str()]);
-    assert_eq!(bodies[0]["user"]["email"], "ann@example.com");
+    assert_eq!(ids, vec![first.as_str(), second.as_str()]);
+    assert_eq!(bodies[0]["user"]["email"], ann.email.as_str());
     assert_eq!(bodies[1]["facilitator_id"], "FAC042");
     assert_eq!(bodies[1]["event_title"], "Sound Bath");
 
