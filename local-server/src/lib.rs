@@ -60,3 +60,6 @@ async fn handle<S: Store>(app: &App<S>, req: axum::extract::Request) -> axum::re
     };
     (parts.status, parts.headers, bytes).into_response()
 }
+
+/// Re-exported so tests can serve [`router`] without depending on axum themselves.
+pub use axum;
