@@ -48,7 +48,7 @@ async fn handle<S: Store>(app: &App<S>, req: axum::extract::Request) -> axum::re
         method = %method,
         path = %uri.path(),
         status = resp.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
+        ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
         "request"
     );
     let (parts, body) = resp.into_parts();
