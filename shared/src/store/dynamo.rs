@@ -127,41 +127,47 @@ fn is_condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool
     err.code() == Some("ConditionalCheckFailedException")
 }
 
-/// Outcome of a cancelled transaction: per item, whether its condition failed (with the old item
-/// when DynamoDB returned it).
+/// Why a transaction did not commit: per item, whether its condition failed (with the old item
+/// when DynamoDB returned it), or any other error.
 enum TxFailure {
     Conditions(Vec<Option<Option<Item>>>),
-    Conflict,
-    Other(Error),
+    Failed(Error),
 }
 
-fn classify_tx(err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>) -> TxFailure {
+/// A cancelled transaction as [`classify_tx`] sees it; conflicts are retried by
+/// [`DynamoStore::transact`] and never reach the callers.
+enum TxAttempt {
+    Conflict,
+    Done(TxFailure),
+}
+
+fn classify_tx(err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>) -> TxAttempt {
     if let SdkError::ServiceError(ctx) = &err {
         if let TransactWriteItemsError::TransactionCanceledException(e) = ctx.err() {
             let reasons: &[CancellationReason] = e.cancellation_reasons();
             if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
-                return TxFailure::Conflict;
+                return TxAttempt::Conflict;
             }
             if reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
-                return TxFailure::Conditions(
+                return TxAttempt::Done(TxFailure::Conditions(
                     reasons
                         .iter()
                         .map(|r| (r.code() == Some("ConditionalCheckFailed")).then(|| r.item().cloned()))
                         .collect(),
-                );
+                ));
             }
             if reasons
                 .iter()
                 .any(|r| matches!(r.code(), Some("ThrottlingError") | Some("ProvisionedThroughputExceeded")))
             {
-                return TxFailure::Other(Error::Unavailable("transaction throttled".into()));
+                return TxAttempt::Done(TxFailure::Failed(Error::Unavailable("transaction throttled".into())));
             }
         }
         if ctx.err().code() == Some("TransactionConflictException") {
-            return TxFailure::Conflict;
+            return TxAttempt::Conflict;
         }
     }
-    TxFailure::Other(sdk_error("TransactWriteItems", err))
+    TxAttempt::Done(TxFailure::Failed(sdk_error("TransactWriteItems", err)))
 }
 
 fn failed(reasons: &[Option<Option<Item>>], index: usize) -> Option<&Option<Item>> {
@@ -241,14 +247,14 @@ impl DynamoStore {
             match result {
                 Ok(_) => return Ok(()),
                 Err(e) => match classify_tx(e) {
-                    TxFailure::Conflict if attempt + 1 < TRANSACTION_ATTEMPTS => {
+                    TxAttempt::Conflict if attempt + 1 < TRANSACTION_ATTEMPTS => {
                         attempt += 1;
                         tokio::time::sleep(backoff(attempt)).await;
                     }
-                    TxFailure::Conflict => {
-                        return Err(TxFailure::Other(Error::Unavailable("transaction kept conflicting".into())))
+                    TxAttempt::Conflict => {
+                        return Err(TxFailure::Failed(Error::Unavailable("transaction kept conflicting".into())))
                     }
-                    other => return Err(other),
+                    TxAttempt::Done(failure) => return Err(failure),
                 },
             }
         }
@@ -285,15 +291,6 @@ fn actor_condition(actor: Actor<'_>, names: &mut HashMap<String, String>, values
     }
 }
 
-fn check_actor(event: &Event, actor: Actor<'_>) -> Result<()> {
-    match actor {
-        Actor::Owner(id) if id != event.owner_id => {
-            Err(Error::Forbidden("only the event's owner or an admin may change it"))
-        }
-        _ => Ok(()),
-    }
-}
-
 impl Store for DynamoStore {
     async fn create_user(&self, user: &User) -> Result<()> {
         let user_item = to_item(user, keys::user(&user.id), entity::USER)?;
@@ -308,8 +305,7 @@ impl Store for DynamoStore {
             Ok(()) => Ok(()),
             Err(TxFailure::Conditions(reasons)) if failed(&reasons, 1).is_some() => Err(Error::EmailTaken),
             Err(TxFailure::Conditions(_)) => Err(Error::internal("user id collision")),
-            Err(TxFailure::Conflict) => Err(Error::Unavailable("registration conflict".into())),
-            Err(TxFailure::Other(e)) => Err(e),
+            Err(TxFailure::Failed(e)) => Err(e),
         }
     }
 
@@ -512,7 +508,7 @@ impl Store for DynamoStore {
                     _ => None,
                 });
                 let event = self.event_after_failure(Some(&old), id).await?.ok_or(Error::NotFound("event"))?;
-                check_actor(&event, actor)?;
+                actor.check(&event)?;
                 Err(Error::CapacityBelowBooked)
             }
             Err(e) => Err(sdk_error("UpdateItem", e)),
@@ -547,7 +543,7 @@ impl Store for DynamoStore {
                     _ => None,
                 });
                 let event = self.event_after_failure(Some(&old), id).await?.ok_or(Error::NotFound("event"))?;
-                check_actor(&event, actor)?;
+                actor.check(&event)?;
                 Err(Error::EventHasBookings)
             }
             Err(e) => Err(sdk_error("DeleteItem", e)),
@@ -663,8 +659,7 @@ impl Store for DynamoStore {
         let reasons = match self.transact(items).await {
             Ok(()) => return Ok(()),
             Err(TxFailure::Conditions(reasons)) => reasons,
-            Err(TxFailure::Conflict) => return Err(Error::Unavailable("booking conflict".into())),
-            Err(TxFailure::Other(e)) => return Err(e),
+            Err(TxFailure::Failed(e)) => return Err(e),
         };
         // Same precedence as the embedded store.
         if failed(&reasons, 3).is_some() {
@@ -734,8 +729,7 @@ impl Store for DynamoStore {
         let reasons = match self.transact(items).await {
             Ok(()) => return Ok(cancelled),
             Err(TxFailure::Conditions(reasons)) => reasons,
-            Err(TxFailure::Conflict) => return Err(Error::Unavailable("cancellation conflict".into())),
-            Err(TxFailure::Other(e)) => return Err(e),
+            Err(TxFailure::Failed(e)) => return Err(e),
         };
         if failed(&reasons, 0).is_some() {
             return Err(Error::AlreadyCancelled);

@@ -39,14 +39,6 @@ impl MemoryStore {
     }
 }
 
-fn check_actor(event: &Event, actor: Actor<'_>) -> Result<()> {
-    match actor {
-        Actor::Admin => Ok(()),
-        Actor::Owner(id) if id == event.owner_id => Ok(()),
-        Actor::Owner(_) => Err(Error::Forbidden("only the event's owner or an admin may change it")),
-    }
-}
-
 impl Store for MemoryStore {
     async fn create_user(&self, user: &User) -> Result<()> {
         let mut db = self.lock()?;
@@ -115,7 +107,7 @@ impl Store for MemoryStore {
     async fn update_event(&self, id: &str, patch: &EventPatch, actor: Actor<'_>, now: Timestamp) -> Result<Event> {
         let mut db = self.lock()?;
         let event = db.events.get_mut(id).ok_or(Error::NotFound("event"))?;
-        check_actor(event, actor)?;
+        actor.check(event)?;
         if let Some(Some(cap)) = patch.capacity {
             if cap < event.seats_booked {
                 return Err(Error::CapacityBelowBooked);
@@ -129,7 +121,7 @@ impl Store for MemoryStore {
     async fn delete_event(&self, id: &str, actor: Actor<'_>) -> Result<()> {
         let mut db = self.lock()?;
         let event = db.events.get(id).ok_or(Error::NotFound("event"))?;
-        check_actor(event, actor)?;
+        actor.check(event)?;
         if event.seats_booked > 0 {
             return Err(Error::EventHasBookings);
         }

@@ -45,6 +45,19 @@ pub enum Actor<'a> {
     Owner(&'a str),
 }
 
+impl Actor<'_> {
+    /// → `Forbidden` unless the actor may change this event. Both adapters also put this rule in
+    /// their write condition; this tells *why* a condition failed.
+    pub fn check(self, event: &Event) -> Result<()> {
+        match self {
+            Actor::Owner(id) if id != event.owner_id => {
+                Err(crate::Error::Forbidden("only the event's owner or an admin may change it"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Creates the user and its email guard atomically → `EmailTaken` if the email exists.
     fn create_user(&self, user: &User) -> impl Future<Output = Result<()>> + Send;
