@@ -13,7 +13,7 @@ CFN_LINT_VERSION     := 1.58.0
 SAM_CLI_VERSION      := 1.170.0
 CARGO_LAMBDA_VERSION := 1.9.2
 
-.PHONY: help run test venv fmt clippy unit lint package clean
+.PHONY: help run test venv fmt clippy lint package bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ lint: venv ## sam validate --lint and cfn-lint on template.yaml
 
 package: venv ## arm64 Lambda zips via cargo lambda (target/lambda/<fn>/bootstrap.zip) and their sizes
 	scripts/package.sh
+
+bench: venv ## Cold start, warm latency and peak RSS of the release binaries (fake Runtime API, moto)
+	scripts/bench.sh
 
 clean:
 	$(CARGO) clean
