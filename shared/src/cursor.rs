@@ -23,16 +23,16 @@ impl CursorCodec {
         CursorCodec { key: mac.finalize().into_bytes().to_vec() }
     }
 
-    fn tag(&self, scope: &str, position: &str) -> Vec<u8> {
+    fn mac(&self, scope: &str, position: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         mac.update(scope.as_bytes());
         mac.update(&[0]);
         mac.update(position.as_bytes());
-        mac.finalize().into_bytes()[..TAG_LEN].to_vec()
+        mac
     }
 
     pub fn encode(&self, scope: &str, position: &str) -> String {
-        let mut raw = self.tag(scope, position);
+        let mut raw = self.mac(scope, position).finalize().into_bytes()[..TAG_LEN].to_vec();
         raw.extend_from_slice(position.as_bytes());
         URL_SAFE_NO_PAD.encode(raw)
     }
@@ -45,11 +45,8 @@ impl CursorCodec {
         }
         let (tag, position) = raw.split_at(TAG_LEN);
         let position = std::str::from_utf8(position).map_err(|_| bad())?;
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(scope.as_bytes());
-        mac.update(&[0]);
-        mac.update(position.as_bytes());
-        mac.verify_truncated_left(tag).map_err(|_| bad())?;
+        // Constant-time comparison of the truncated tag.
+        self.mac(scope, position).verify_truncated_left(tag).map_err(|_| bad())?;
         Ok(position.to_string())
     }
 }
