@@ -6,7 +6,7 @@ MOTO_PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("12
 MOTO_LOG=${MOTO_LOG:-$(mktemp -t moto.XXXXXX.log)}
 "$VENV/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" 127.0.0.1 "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
-trap 'rc=$?; kill $MOTO_PID 2>/dev/null; wait $MOTO_PID 2>/dev/null; exit $rc' EXIT
+trap 'rc=$?; kill $MOTO_PID 2>/dev/null; wait $MOTO_PID 2>/dev/null || true; exit $rc' EXIT
 for _ in $(seq 1 100); do
   if "$VENV/bin/python" - "$MOTO_PORT" <<'PY' 2>/dev/null; then break; fi
 import sys, urllib.request
