@@ -9,6 +9,7 @@ pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod model;
+pub mod paging;
 pub mod password;
 pub mod seed;
 pub mod store;

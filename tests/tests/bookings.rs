@@ -312,6 +312,34 @@ async fn event_bookings_for_owner_and_admin<S: Store + Clone>(store: S) {
     assert_eq!(list[0]["crm_status"], Value::Null);
     let resp = call(&app, request("GET", "/events/01NOSUCHEVENT0000000000000/bookings", Some(&admin), None)).await;
     assert_eq!(status(&resp), 404);
+
+    // Paged like every list: following Link visits each booking once, oldest first.
+    let key = |b: &Value| (b["created_at"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string());
+    let mut want = vec![key(&list[0])];
+    for _ in 0..4 {
+        let (_, t) = user(&app, Role::Attendee).await;
+        want.push(key(&json(&book(&app, &t, &ev).await)));
+    }
+    // Oldest first; bookings made within the same second are ordered by id.
+    want.sort();
+    let want: Vec<String> = want.into_iter().map(|(_, id)| id).collect();
+    let (mut uri, mut seen, mut pages) = (Some(format!("/events/{ev}/bookings?limit=2")), Vec::new(), Vec::new());
+    while let Some(u) = uri.take() {
+        let resp = call(&app, request("GET", &u, Some(&owner), None)).await;
+        assert_eq!(status(&resp), 200, "{u}");
+        let page: Vec<String> =
+            json(&resp).as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap().to_string()).collect();
+        pages.push(page.len());
+        seen.extend(page);
+        uri = resp
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().trim_start_matches('<').split('>').next().unwrap().to_string());
+        assert!(pages.len() < 10);
+    }
+    assert_eq!((pages, seen), (vec![2, 2, 1], want));
+    let resp = call(&app, request("GET", &format!("/events/{ev}/bookings?cursor=bogus"), Some(&owner), None)).await;
+    assert_eq!((status(&resp), error_code(&resp)), (400, "validation_failed".into()));
 }
 
 store_tests!(

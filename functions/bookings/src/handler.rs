@@ -9,7 +9,8 @@ use shared::error::{Error, Result};
 use shared::http::{authenticate, json_response, method_not_allowed, parse_json, path, query, respond, segments};
 use shared::jwt::AuthUser;
 use shared::model::{new_id, Booking, BookingStatus, Event, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
-use shared::store::{MAX_BOOKINGS_PER_LIST, MAX_EVENT_BOOKINGS};
+use shared::paging;
+use shared::store::MAX_BOOKINGS_PER_LIST;
 use shared::{time, App, Store};
 use std::collections::HashMap;
 
@@ -190,15 +191,25 @@ async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
     Ok(json_response(StatusCode::OK, &cancelled.view()))
 }
 
-/// `GET /events/{id}/bookings`: for the event's owner or an admin, with attendee contact and the
-/// CRM delivery state of each booking.
+/// `GET /events/{id}/bookings`: for the event's owner or an admin, oldest first and paged like
+/// every list, with attendee contact and the CRM delivery state of each booking.
 async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     let event = app.store.get_event(event_id).await?.ok_or(Error::NotFound("event"))?;
     if !(caller.is_admin() || event.owner_id == caller.id) {
         return Err(Error::Forbidden("only the event's owner or an admin sees its bookings"));
     }
-    let bookings = app.store.list_event_bookings(event_id, MAX_EVENT_BOOKINGS).await?;
+    let params = query(req);
+    let limit = paging::limit(&params)?;
+    let scope = format!("event-bookings|{event_id}");
+    let after = params
+        .get("cursor")
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty())
+        .map(|c| app.cursors.decode(&scope, c))
+        .transpose()?;
+    let page = app.store.list_event_bookings(event_id, after.as_deref(), limit).await?;
+    let bookings = page.items;
     let ids: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
     let deliveries: HashMap<String, Value> =
         app.store.get_deliveries(&ids).await?.into_iter().map(|d| (d.booking_id.clone(), d.view())).collect();
@@ -211,5 +222,9 @@ async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -
             v
         })
         .collect();
-    Ok(json_response(StatusCode::OK, &Value::Array(items)))
+    let mut resp = json_response(StatusCode::OK, &Value::Array(items));
+    if let Some(next) = page.next {
+        paging::link_next(&mut resp, &path(req), &params, &app.cursors.encode(&scope, &next));
+    }
+    Ok(resp)
 }

@@ -1,4 +1,3 @@
-use crate::paging;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -6,6 +5,7 @@ use shared::error::{Error, Result};
 use shared::http::{authenticate, json_response, method_not_allowed, parse_json, path, query, respond, segments};
 use shared::jwt::AuthUser;
 use shared::model::{EventInput, Role};
+use shared::paging;
 use shared::store::{Actor, EventQuery};
 use shared::{time, App, Store};
 use std::collections::HashMap;

@@ -2,6 +2,5 @@
 //! binary and the local server both call.
 
 pub mod handler;
-pub mod paging;
 
 pub use handler::router;

@@ -2,7 +2,7 @@
 //! expression or a transaction, never a read followed by a write; failed conditions become the
 //! typed errors of the contract. Reads on request paths are GetItem/BatchGetItem/Query only.
 
-use super::{Actor, EventPage, EventQuery, Store};
+use super::{Actor, BookingPage, EventPage, EventQuery, Store};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity, Key};
 use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role, User};
@@ -763,34 +763,42 @@ impl Store for DynamoStore {
         out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 
-    async fn list_event_bookings(&self, event_id: &str, limit: usize) -> Result<Vec<Booking>> {
-        let mut bookings = Vec::new();
-        let mut start: Option<Item> = None;
-        // Pages of up to 1 MB; bounded by `limit` items in total.
-        loop {
-            let remaining = limit - bookings.len();
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI2)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", keys::GSI2PK)
-                .expression_attribute_values(":pk", s(keys::event_bookings(event_id)))
-                .scan_index_forward(true)
-                .limit(i32::try_from(remaining).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                bookings.push(from_item(item)?);
+    async fn list_event_bookings(&self, event_id: &str, after: Option<&str>, limit: usize) -> Result<BookingPage> {
+        let partition = keys::event_bookings(event_id);
+        let start = match after {
+            Some(sort) => {
+                let id = sort
+                    .split_once('#')
+                    .map(|(_, id)| id)
+                    .ok_or_else(|| Error::validation("cursor", "invalid cursor"))?;
+                let mut key = key_item(keys::booking(id));
+                key.insert(keys::GSI2PK.into(), s(&partition));
+                key.insert(keys::GSI2SK.into(), s(sort));
+                Some(key)
             }
-            match out.last_evaluated_key {
-                Some(k) if bookings.len() < limit => start = Some(k),
-                _ => return Ok(bookings),
-            }
-        }
+            None => None,
+        };
+        // One more than asked tells whether another page exists without an empty last page.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI2)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::GSI2PK)
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(true)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let mut items: Vec<Booking> =
+            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more { items.last().map(|b| keys::event_booking_sort(&b.created_at, &b.id)) } else { None };
+        Ok(BookingPage { items, next })
     }
 
     async fn get_idempotency(&self, user_id: &str, key: &str) -> Result<Option<IdempotencyRecord>> {

@@ -2,8 +2,9 @@
 //! operation atomic, and each checks the same conditions, in the same order, as the DynamoDB
 //! transaction it mirrors, so both adapters answer alike.
 
-use super::{Actor, EventPage, EventQuery, Store};
+use super::{Actor, BookingPage, EventPage, EventQuery, Store};
 use crate::error::{Error, Result};
+use crate::keys;
 use crate::model::{
     Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role, User,
 };
@@ -252,12 +253,20 @@ impl Store for MemoryStore {
         Ok(list)
     }
 
-    async fn list_event_bookings(&self, event_id: &str, limit: usize) -> Result<Vec<Booking>> {
+    async fn list_event_bookings(&self, event_id: &str, after: Option<&str>, limit: usize) -> Result<BookingPage> {
         let db = self.lock()?;
-        let mut list: Vec<Booking> = db.bookings.values().filter(|b| b.event_id == event_id).cloned().collect();
-        list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let mut list: Vec<(String, &Booking)> = db
+            .bookings
+            .values()
+            .filter(|b| b.event_id == event_id)
+            .map(|b| (keys::event_booking_sort(&b.created_at, &b.id), b))
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        let more = list.len() > limit;
         list.truncate(limit);
-        Ok(list)
+        let next = if more { list.last().map(|(k, _)| k.clone()) } else { None };
+        Ok(BookingPage { items: list.into_iter().map(|(_, b)| b.clone()).collect(), next })
     }
 
     async fn get_idempotency(&self, user_id: &str, key: &str) -> Result<Option<IdempotencyRecord>> {

@@ -15,8 +15,6 @@ pub use memory::MemoryStore;
 
 /// Upper bound on one booking-history list; documented in docs/data-model.md.
 pub const MAX_BOOKINGS_PER_LIST: usize = 100;
-/// Upper bound on `GET /events/{id}/bookings`.
-pub const MAX_EVENT_BOOKINGS: usize = 100;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventQuery {
@@ -35,6 +33,12 @@ pub struct EventQuery {
 pub struct EventPage {
     pub items: Vec<Event>,
     /// Sort key to continue after; `None` when nothing remains.
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BookingPage {
+    pub items: Vec<Booking>,
     pub next: Option<String>,
 }
 
@@ -121,8 +125,14 @@ pub trait Store: Send + Sync + 'static {
         status: BookingStatus,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Booking>>> + Send;
-    /// Oldest first, at most `limit`.
-    fn list_event_bookings(&self, event_id: &str, limit: usize) -> impl Future<Output = Result<Vec<Booking>>> + Send;
+    /// Oldest first: at most `limit` bookings after the sort key `after` (`created_at#id`, see
+    /// `keys::event_booking_sort`), and the position to continue from when more remain.
+    fn list_event_bookings(
+        &self,
+        event_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<BookingPage>> + Send;
     fn get_idempotency(
         &self,
         user_id: &str,

@@ -1,8 +1,8 @@
 //! `limit` / `cursor` parsing and the `Link: <…>; rel="next"` header.
 
+use crate::error::{Error, Result};
 use lambda_http::http::{header, HeaderValue};
 use lambda_http::{Body, Response};
-use shared::error::{Error, Result};
 use std::collections::HashMap;
 
 pub const DEFAULT_LIMIT: usize = 50;
