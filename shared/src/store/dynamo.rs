@@ -262,10 +262,20 @@ impl DynamoStore {
 
     /// The event as it is now, from the item DynamoDB returned with the failed condition or, when
     /// it returned none, from a fresh read: only failure paths pay for this read.
-    async fn event_after_failure(&self, returned: Option<&Option<Item>>, id: &str) -> Result<Option<Event>> {
-        match returned {
-            Some(Some(item)) if !item.is_empty() => Ok(Some(from_item(item.clone())?)),
-            _ => self.get_as(keys::event(id)).await,
+    async fn event_after_failure(&self, returned: Option<Item>, id: &str) -> Result<Option<Event>> {
+        match returned.filter(|item| !item.is_empty()) {
+            Some(item) => Ok(Some(from_item(item)?)),
+            None => self.get_as(keys::event(id)).await,
+        }
+    }
+
+    /// Why a conditional write of an event failed: it is gone (404), the actor may not change it
+    /// (403), or else the write's own rule (`otherwise`) was broken.
+    async fn explain_event_write(&self, returned: Option<Item>, id: &str, actor: Actor<'_>, otherwise: Error) -> Error {
+        match self.event_after_failure(returned, id).await {
+            Ok(None) => Error::NotFound("event"),
+            Ok(Some(event)) => actor.check(&event).err().unwrap_or(otherwise),
+            Err(e) => e,
         }
     }
 
@@ -507,9 +517,7 @@ impl Store for DynamoStore {
                     }
                     _ => None,
                 });
-                let event = self.event_after_failure(Some(&old), id).await?.ok_or(Error::NotFound("event"))?;
-                actor.check(&event)?;
-                Err(Error::CapacityBelowBooked)
+                Err(self.explain_event_write(old, id, actor, Error::CapacityBelowBooked).await)
             }
             Err(e) => Err(sdk_error("UpdateItem", e)),
         }
@@ -542,9 +550,7 @@ impl Store for DynamoStore {
                     }
                     _ => None,
                 });
-                let event = self.event_after_failure(Some(&old), id).await?.ok_or(Error::NotFound("event"))?;
-                actor.check(&event)?;
-                Err(Error::EventHasBookings)
+                Err(self.explain_event_write(old, id, actor, Error::EventHasBookings).await)
             }
             Err(e) => Err(sdk_error("DeleteItem", e)),
         }
@@ -667,7 +673,7 @@ impl Store for DynamoStore {
         }
         if let Some(returned) = failed(&reasons, 0) {
             let event =
-                self.event_after_failure(Some(returned), &booking.event_id).await?.ok_or(Error::NotFound("event"))?;
+                self.event_after_failure(returned.clone(), &booking.event_id).await?.ok_or(Error::NotFound("event"))?;
             if event.datetime <= now {
                 return Err(Error::EventStarted);
             }
@@ -736,7 +742,7 @@ impl Store for DynamoStore {
         }
         if let Some(returned) = failed(&reasons, 2) {
             let event =
-                self.event_after_failure(Some(returned), &booking.event_id).await?.ok_or(Error::NotFound("event"))?;
+                self.event_after_failure(returned.clone(), &booking.event_id).await?.ok_or(Error::NotFound("event"))?;
             if event.datetime <= now {
                 return Err(Error::EventStarted);
             }
