@@ -127,3 +127,30 @@ pub fn authenticate(req: &Request, tokens: &TokenService) -> Result<AuthUser> {
 pub fn method_not_allowed(allow: &'static str) -> Error {
     Error::MethodNotAllowed(allow)
 }
+
+/// An id taken from the path. Ids are ULIDs, but clients must treat them as opaque, so any
+/// plausible id is looked up; anything else (too long for a DynamoDB key, odd characters) is a
+/// plain 404 rather than a request the database would reject with a 500.
+pub fn resource_id(raw: &str, what: &'static str) -> Result<String> {
+    let ok = (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(Error::NotFound(what))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_ids_that_no_key_could_hold_are_404() {
+        assert_eq!(resource_id("01J8Z4A1B2C3D4E5F6G7H8J9K0", "event").unwrap(), "01J8Z4A1B2C3D4E5F6G7H8J9K0");
+        // DynamoDB refuses partition keys over 2048 bytes with a ValidationException (moto does
+        // not), which would otherwise surface as a 500.
+        for bad in ["", &"E".repeat(65), "%00", "a b", "ü", "../etc"] {
+            assert_eq!(resource_id(bad, "event").unwrap_err().code(), "not_found", "{bad:?}");
+        }
+    }
+}

@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use shared::error::{Error, Result};
-use shared::http::{authenticate, json_response, method_not_allowed, parse_json, path, query, respond, segments};
+use shared::http::{
+    authenticate, json_response, method_not_allowed, parse_json, path, query, resource_id, respond, segments,
+};
 use shared::jwt::AuthUser;
 use shared::model::{new_id, Booking, BookingStatus, Event, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
 use shared::paging;
@@ -83,6 +85,8 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
     if event_id.is_empty() || event_id.len() > 64 {
         return Err(Error::validation("event_id", "must be 1 to 64 characters"));
     }
+    // Not a possible id: no such event (and no key DynamoDB would refuse).
+    let event_id = resource_id(&event_id, "event")?;
     let key = idempotency_key(req)?;
     let request_hash = URL_SAFE_NO_PAD.encode(Sha256::digest(event_id.as_bytes()));
     let now = time::now();
@@ -171,7 +175,8 @@ async fn list<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
 /// The booking if the caller may see it. Someone else's booking is a 404, not a 403, so its
 /// existence is not revealed.
 async fn visible_booking<S: Store>(app: &App<S>, caller: &AuthUser, id: &str) -> Result<Booking> {
-    match app.store.get_booking(id).await? {
+    let id = resource_id(id, "booking")?;
+    match app.store.get_booking(&id).await? {
         Some(b) if b.user_id == caller.id || caller.is_admin() => Ok(b),
         _ => Err(Error::NotFound("booking")),
     }
@@ -195,6 +200,7 @@ async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
 /// every list, with attendee contact and the CRM delivery state of each booking.
 async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
+    let event_id = &resource_id(event_id, "event")?;
     let event = app.store.get_event(event_id).await?.ok_or(Error::NotFound("event"))?;
     if !(caller.is_admin() || event.owner_id == caller.id) {
         return Err(Error::Forbidden("only the event's owner or an admin sees its bookings"));

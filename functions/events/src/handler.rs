@@ -2,7 +2,9 @@ use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use shared::error::{Error, Result};
-use shared::http::{authenticate, json_response, method_not_allowed, parse_json, path, query, respond, segments};
+use shared::http::{
+    authenticate, json_response, method_not_allowed, parse_json, path, query, resource_id, respond, segments,
+};
 use shared::jwt::AuthUser;
 use shared::model::{EventInput, Role};
 use shared::paging;
@@ -84,6 +86,7 @@ async fn list<S: Store>(app: &App<S>, req: &Request, path: &str, filter: bool) -
 }
 
 async fn get<S: Store>(app: &App<S>, id: &str) -> Result<Response<Body>> {
+    let id = &resource_id(id, "event")?;
     let event = app.store.get_event(id).await?.ok_or(Error::NotFound("event"))?;
     Ok(json_response(StatusCode::OK, &event.view()))
 }
@@ -120,6 +123,7 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
 async fn update<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     require_organiser(&caller)?;
+    let id = &resource_id(id, "event")?;
     let input: EventInput = parse_json(req)?;
     let patch = input.into_patch()?;
     if patch.is_empty() {
@@ -132,6 +136,7 @@ async fn update<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
 async fn delete<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     require_organiser(&caller)?;
+    let id = &resource_id(id, "event")?;
     app.store.delete_event(id, actor(&caller)).await?;
     tracing::info!(event_id = %id, by = %caller.id, "event deleted");
     Ok(json_response(StatusCode::OK, &json!({ "msg": "Event deleted successfully" })))
