@@ -12,3 +12,6 @@ TABLE=bench-$(date +%s)
 "$BIN/admin" --table "$TABLE" create-table
 "$BIN/admin" --table "$TABLE" seed
 "$VENV/bin/python" scripts/bench_lambda.py "$BIN" "$TABLE" "$@"
+echo
+echo "cold starts as deployed (no endpoint override: the SDK client trusts the bundled AWS roots)"
+"$VENV/bin/python" scripts/bench_lambda.py "$BIN" "$TABLE" --no-endpoint "$@"

@@ -2,6 +2,7 @@
 //! HTTP helpers and the `Store` port with its DynamoDB and in-memory adapters.
 
 pub mod app;
+pub mod aws;
 pub mod config;
 pub mod cursor;
 pub mod error;

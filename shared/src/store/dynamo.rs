@@ -36,9 +36,10 @@ impl DynamoStore {
         DynamoStore { client, table: table.into() }
     }
 
-    /// Client from the standard AWS environment (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`).
+    /// Client from the standard AWS environment (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`),
+    /// see [`crate::aws::sdk_config`].
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::aws::sdk_config().await;
         Self::new(Client::new(&config), table)
     }
 
