@@ -115,12 +115,8 @@ impl Error {
             other => other.to_string(),
         };
         let mut error = json!({ "code": self.code(), "message": message });
-        match self {
-            Error::Validation { field, .. } | Error::UnknownField(field) => {
-                error["field"] = json!(field);
-            }
-            Error::InvalidJson(_) => {}
-            _ => {}
+        if let Error::Validation { field, .. } | Error::UnknownField(field) = self {
+            error["field"] = json!(field);
         }
         json!({ "error": error })
     }
