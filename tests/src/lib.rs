@@ -167,46 +167,37 @@ pub fn error_code(resp: &Response<Body>) -> String {
     json(resp)["error"]["code"].as_str().unwrap_or_default().to_string()
 }
 
-/// A user created straight in the store (no argon2: these tests are about other things) and a
-/// valid token for it.
-pub async fn user<S: shared::Store>(app: &App<S>, role: shared::model::Role) -> (shared::model::User, String) {
+/// A new attendee/facilitator/admin with a unique id and email (not stored).
+fn fresh_user(role: shared::model::Role) -> shared::model::User {
     let id = shared::model::new_id();
-    let user = shared::model::User {
-        id: id.clone(),
+    shared::model::User {
         name: format!("User {}", &id[20..]),
         email: format!("{}@example.com", id.to_lowercase()),
+        id,
         role,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
             .into(),
         created_at: shared::time::now(),
-    };
+    }
+}
+
+/// A user created straight in the store (no argon2: these tests are about other things) and a
+/// valid token for it.
+pub async fn user<S: shared::Store>(app: &App<S>, role: shared::model::Role) -> (shared::model::User, String) {
+    let user = fresh_user(role);
     app.store.create_user(&user).await.expect("create test user");
     let token = app.tokens.issue(&user).expect("issue test token");
     (user, token)
 }
 
-/// Sends a request through the same dispatch as the local server (auth, events or bookings).
+/// Sends a request through the local server's dispatch (auth, events or bookings), the same
+/// path-to-function mapping API Gateway's routes implement when deployed.
 pub async fn call<S: shared::Store>(app: &App<S>, req: Request) -> Response<Body> {
-    let path = req.uri().path().to_string();
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match segs.as_slice() {
-        ["events", _, "bookings"] | ["bookings", ..] => bookings::router(app, req).await,
-        ["events", ..] => events::router(app, req).await,
-        _ => auth::router(app, req).await,
-    }
+    local_server::dispatch(app, req).await
 }
 
 /// A valid token for a user that exists only in the token (for load tests of routes that trust
 /// the token's identity and read nothing else of the user).
 pub fn token_only<S: shared::Store>(app: &App<S>, role: shared::model::Role) -> String {
-    let id = shared::model::new_id();
-    let user = shared::model::User {
-        id: id.clone(),
-        name: format!("Guest {}", &id[20..]),
-        email: format!("{}@example.com", id.to_lowercase()),
-        role,
-        password_hash: String::new(),
-        created_at: shared::time::now(),
-    };
-    app.tokens.issue(&user).expect("issue test token")
+    app.tokens.issue(&fresh_user(role)).expect("issue test token")
 }
