@@ -3,8 +3,9 @@
 //!   admin create-table            create the table as template.yaml declares it
 //!   admin promote EMAIL ROLE      set an existing account's role (admin|facilitator|attendee)
 //!   admin seed [--owner USER_ID]  create the sample events (idempotent)
-//!   admin bootstrap-admin         ensure BOOTSTRAP_ADMIN_EMAIL exists as admin
-//!                                 (created with BOOTSTRAP_ADMIN_PASSWORD if missing)
+//!   admin bootstrap-admin         ensure BOOTSTRAP_ADMIN_EMAIL exists as admin: created with
+//!                                 BOOTSTRAP_ADMIN_PASSWORD if missing; an existing account is
+//!                                 promoted only if that password is its own')
 
 use shared::model::Role;
 use shared::password::PasswordHasher;
@@ -50,7 +51,6 @@ async fn run(mut args: Vec<String>) -> Result<String, Box<dyn std::error::Error>
         .ok_or_else(|| format!("set TABLE_NAME or pass --table\n{USAGE}"))?;
     let owner = take_flag(&mut args, "--owner")?;
     let store = DynamoStore::from_env(&table).await;
-    let hasher = PasswordHasher::new();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["create-table"] => {
             shared::table::create_table(store.client(), &table).await?;
@@ -58,7 +58,7 @@ async fn run(mut args: Vec<String>) -> Result<String, Box<dyn std::error::Error>
         }
         ["promote", email, role] => {
             let role = Role::parse(role).ok_or_else(|| format!("unknown role `{role}`\n{USAGE}"))?;
-            let id = seed::ensure_user(&store, &hasher, email, None, "", role).await.map_err(|e| match e {
+            let id = seed::promote(&store, email, role).await.map_err(|e| match e {
                 Error::NotFound(_) => format!("no account with email {email}"),
                 e => e.to_string(),
             })?;
@@ -71,9 +71,9 @@ async fn run(mut args: Vec<String>) -> Result<String, Box<dyn std::error::Error>
         }
         ["bootstrap-admin"] => {
             let email = std::env::var("BOOTSTRAP_ADMIN_EMAIL").map_err(|_| "BOOTSTRAP_ADMIN_EMAIL is not set")?;
-            let password = std::env::var("BOOTSTRAP_ADMIN_PASSWORD").ok();
-            let id =
-                seed::ensure_user(&store, &hasher, &email, password.as_deref(), "Administrator", Role::Admin).await?;
+            let password =
+                std::env::var("BOOTSTRAP_ADMIN_PASSWORD").map_err(|_| "BOOTSTRAP_ADMIN_PASSWORD is not set")?;
+            let id = seed::bootstrap_admin(&store, &PasswordHasher::new(), &email, &password).await?;
             Ok(format!("{email} ({id}) is an admin"))
         }
         _ => Err(USAGE.into()),

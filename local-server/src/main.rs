@@ -1,7 +1,6 @@
 //! `make run`: the whole API on 127.0.0.1:${PORT:-3000}. Embedded store unless TABLE_NAME is set.
 
 use shared::config::Config;
-use shared::model::Role;
 use shared::store::{DynamoStore, MemoryStore};
 use shared::{seed, App, Store};
 use std::sync::Arc;
@@ -56,8 +55,7 @@ async fn serve<S: Store + Clone>(
     let mut app = App::new(store.clone(), &config)?;
     let mut owner = seed::SAMPLE_OWNER.to_string();
     if let (Some(email), Some(password)) = (env("BOOTSTRAP_ADMIN_EMAIL"), env("BOOTSTRAP_ADMIN_PASSWORD")) {
-        owner =
-            seed::ensure_user(&store, &app.passwords, &email, Some(&password), "Administrator", Role::Admin).await?;
+        owner = seed::bootstrap_admin(&store, &app.passwords, &email, &password).await?;
         tracing::info!(%email, "bootstrap admin ready");
     }
     let seed_events = env("SEED_SAMPLE_EVENTS").map(|v| v != "0" && v != "false").unwrap_or(seed_default);

@@ -82,8 +82,12 @@ pub fn query(req: &Request) -> HashMap<String, String> {
     out
 }
 
-/// Parses a JSON body with the contract's error codes: oversized → 413, not JSON or wrong types →
-/// `invalid_json` (naming the field where there is one), unknown fields → `unknown_field`.
+/// Parses a JSON body with the contract's error codes: oversized → 413, not JSON → `invalid_json`,
+/// wrong types → `invalid_json` naming the field, unknown fields → `unknown_field`.
+///
+/// The body is read as a whole JSON value first: deserialising straight into `T` would report an
+/// unknown field (or a wrong type) while the rest of the stream is still unread, so a truncated
+/// or trailing-garbage body would be classified by whatever came first.
 pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
@@ -92,23 +96,20 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Error::InvalidJson("request body must be a JSON object".into()));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|_| Error::InvalidJson("request body is not valid JSON".into()))?;
+    if !value.is_object() {
+        return Err(Error::InvalidJson("request body must be a JSON object".into()));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
-        let inner = e.into_inner();
-        let msg = inner.to_string();
-        if let Some(rest) = msg.strip_prefix("unknown field `") {
-            let name = rest.split('`').next().unwrap_or_default().to_string();
-            return Error::UnknownField(name);
+        let msg = e.into_inner().to_string();
+        match msg.strip_prefix("unknown field `") {
+            Some(rest) => Error::UnknownField(rest.split('`').next().unwrap_or_default().to_string()),
+            None if field == "." => Error::InvalidJson("request body does not match this route".into()),
+            None => Error::InvalidJson(format!("field `{field}` has the wrong type")),
         }
-        if inner.is_syntax() || inner.is_eof() || field == "." {
-            Error::InvalidJson("request body is not valid JSON for this route".into())
-        } else {
-            Error::InvalidJson(format!("field `{field}` has the wrong type"))
-        }
-    })?;
-    de.end().map_err(|_| Error::InvalidJson("trailing characters after the JSON body".into()))?;
-    Ok(value)
+    })
 }
 
 fn bearer(req: &Request) -> Option<&str> {
@@ -143,6 +144,30 @@ pub fn resource_id(raw: &str, what: &'static str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn body(text: &str) -> Request {
+        http::Request::builder().method("POST").uri("/x").body(Body::Text(text.into())).unwrap()
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Input {
+        title: Option<String>,
+        n: Option<u32>,
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_invalid_json_whatever_it_starts_with() {
+        for text in ["{\"title\": ", "{\"a\":1}}", "{\"zzz\": 1,", "{\"title\": \"x\"} trailing", "[1,2]", "\"s\"", "nul"] {
+            let err = parse_json::<Input>(&body(text)).unwrap_err();
+            assert_eq!(err.code(), "invalid_json", "{text:?}: {err}");
+        }
+        assert_eq!(parse_json::<Input>(&body("{\"a\":1}")).unwrap_err().code(), "unknown_field");
+        let err = parse_json::<Input>(&body("{\"n\": -1}")).unwrap_err();
+        assert_eq!((err.code(), err.to_string().contains("`n`")), ("invalid_json", true));
+        assert_eq!(parse_json::<Input>(&body(" {\"n\": 7} ")).unwrap().n, Some(7));
+    }
 
     #[test]
     fn path_ids_that_no_key_could_hold_are_404() {

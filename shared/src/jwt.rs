@@ -24,19 +24,14 @@ pub struct Claims {
     pub aud: String,
 }
 
-/// The caller as proven by a verified token.
+/// The caller as proven by a verified token: who they are, not what they may do. The token's
+/// `role` claim is informational for clients; privileges are read from the store
+/// ([`crate::policy::Principal`]) so a role change applies on the next request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthUser {
     pub id: String,
-    pub role: Role,
     pub email: String,
     pub name: String,
-}
-
-impl AuthUser {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
 }
 
 #[derive(Clone)]
@@ -103,6 +98,6 @@ impl TokenService {
             Error::Unauthorized("invalid or expired token")
         })?;
         let c = data.claims;
-        Ok(AuthUser { id: c.sub, role: c.role, email: c.email, name: c.name })
+        Ok(AuthUser { id: c.sub, email: c.email, name: c.name })
     }
 }

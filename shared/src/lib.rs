@@ -12,6 +12,7 @@ pub mod keys;
 pub mod model;
 pub mod paging;
 pub mod password;
+pub mod policy;
 pub mod seed;
 pub mod store;
 pub mod table;

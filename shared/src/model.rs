@@ -105,6 +105,18 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A rating as stored and compared: 0.0–5.0 kept to two decimals (4.567 → 4.57, 1e-200 → 0).
+/// Rounding first keeps every stored rating a short decimal that DynamoDB's number type can hold
+/// (it refuses magnitudes below 1e-130), and the filter reads its threshold the same way.
+pub fn rating(raw: f64) -> Result<f64> {
+    let rounded = (raw * 100.0).round() / 100.0 + 0.0; // `+ 0.0` turns -0.0 into 0.0
+    if rounded.is_finite() && (0.0..=5.0).contains(&rounded) {
+        Ok(rounded)
+    } else {
+        Err(Error::validation("rating", "must be a number from 0.0 to 5.0 (kept to two decimals), or null"))
+    }
+}
+
 pub fn required<T>(value: Option<T>, field: &str) -> Result<T> {
     value.ok_or_else(|| Error::validation(field, format!("`{field}` is required")))
 }
@@ -319,11 +331,10 @@ impl EventInput {
             .transpose()?;
         let event_type =
             non_null("type", self.event_type)?.map(|v| bounded_text("type", v, 1, 50, true)).transpose()?;
-        if let Some(Some(r)) = self.rating {
-            if !(0.0..=5.0).contains(&r) || !r.is_finite() {
-                return Err(Error::validation("rating", "must be between 0.0 and 5.0, or null"));
-            }
-        }
+        let rating = match self.rating {
+            Some(Some(r)) => Some(Some(rating(r)?)),
+            other => other,
+        };
         if let Some(Some(c)) = self.capacity {
             if !(1..=100_000).contains(&c) {
                 return Err(Error::validation("capacity", "must be 1 to 100000, or null"));
@@ -336,7 +347,7 @@ impl EventInput {
             duration_minutes,
             facilitator_id,
             event_type,
-            rating: self.rating,
+            rating,
             capacity: self.capacity,
         })
     }
@@ -495,12 +506,20 @@ impl IdempotencyRecord {
     }
 }
 
-/// Fixed-window counter of failed logins for one email.
+/// Fixed-window counter of login attempts for one email, counted before the password is checked
+/// and cleared by a successful login.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoginThrottle {
-    pub failures: u32,
+    pub attempts: u32,
     /// Epoch seconds when the window opened.
     pub window_start: i64,
+}
+
+impl LoginThrottle {
+    /// The 429 for an attempt refused at `now` (epoch seconds): retry when the window closes.
+    pub fn refusal(&self, now: i64, window_secs: i64) -> Error {
+        Error::TooManyAttempts { retry_after_secs: (self.window_start + window_secs - now).max(1) as u64 }
+    }
 }
 
 #[cfg(test)]
@@ -528,5 +547,17 @@ mod tests {
         assert_eq!(ev.duration_minutes, 60);
         assert_eq!(ev.capacity, None);
         assert_eq!(ev.view()["seats_left"], Value::Null);
+    }
+
+    #[test]
+    fn ratings_keep_two_decimals_within_zero_to_five() {
+        for (raw, want) in [(4.567, 4.57), (1e-200, 0.0), (-0.001, 0.0), (5.004, 5.0), (0.005, 0.01), (4.9, 4.9)] {
+            let got = rating(raw).unwrap();
+            assert_eq!(got, want, "{raw}");
+            assert!(got.is_sign_positive(), "{raw} kept a negative zero");
+        }
+        for bad in [-0.01, 5.01, 6.0, f64::NAN, f64::INFINITY, f64::MAX, -1e300] {
+            assert!(rating(bad).is_err(), "{bad} accepted");
+        }
     }
 }

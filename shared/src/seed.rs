@@ -67,37 +67,56 @@ pub async fn seed_events<S: Store>(store: &S, owner_id: &str) -> Result<usize> {
     Ok(created)
 }
 
-/// Ensures an account with this email exists with `role` (creating it with `password` if
-/// needed). Returns the user id. Used for `BOOTSTRAP_ADMIN_*` and `admin promote`.
-pub async fn ensure_user<S: Store>(
+/// `admin promote EMAIL ROLE`: an operator sets the role of an existing account → `NotFound`.
+pub async fn promote<S: Store>(store: &S, email: &str, role: Role) -> Result<String> {
+    let email = normalize_email(email)?;
+    let user = store.find_user_by_email(&email).await?.ok_or(Error::NotFound("user"))?;
+    if user.role != role {
+        store.set_user_role(&user.id, role).await?;
+    }
+    Ok(user.id)
+}
+
+/// `BOOTSTRAP_ADMIN_EMAIL` + `BOOTSTRAP_ADMIN_PASSWORD`: ensures that account exists as an admin
+/// and returns its id. An account already registered with that email is promoted only when the
+/// password verifies against its hash; otherwise whoever registered the email first would become
+/// admin at the next start. Then nothing is promoted and the caller must stop.
+pub async fn bootstrap_admin<S: Store>(
     store: &S,
     hasher: &PasswordHasher,
     email: &str,
-    password: Option<&str>,
-    name: &str,
-    role: Role,
+    password: &str,
 ) -> Result<String> {
     let email = normalize_email(email)?;
-    if let Some(user) = store.find_user_by_email(&email).await? {
-        if user.role != role {
-            store.set_user_role(&user.id, role).await?;
-        }
-        return Ok(user.id);
-    }
-    let password = password.ok_or(Error::NotFound("user"))?;
     validate_password(password)?;
-    let user = User {
-        id: crate::model::new_id(),
-        name: name.into(),
-        email,
-        role,
-        password_hash: hasher.hash(password.to_string()).await?,
-        created_at: time::now(),
+    let existing = match store.find_user_by_email(&email).await? {
+        Some(user) => user,
+        None => {
+            let user = User {
+                id: crate::model::new_id(),
+                name: "Administrator".into(),
+                email: email.clone(),
+                role: Role::Admin,
+                password_hash: hasher.hash(password.to_string()).await?,
+                created_at: time::now(),
+            };
+            match store.create_user(&user).await {
+                Ok(()) => return Ok(user.id),
+                // Registered in the meantime: it gets the same password check as any existing account.
+                Err(Error::EmailTaken) => store.find_user_by_email(&email).await?.ok_or(Error::NotFound("user"))?,
+                Err(e) => return Err(e),
+            }
+        }
     };
-    match store.create_user(&user).await {
-        Ok(()) => Ok(user.id),
-        // Created concurrently by another process: fine, promote that one.
-        Err(Error::EmailTaken) => Box::pin(ensure_user(store, hasher, &user.email, None, name, role)).await,
-        Err(e) => Err(e),
+    if !hasher.verify(password.to_string(), existing.password_hash.clone()).await? {
+        return Err(Error::Config(format!(
+            "BOOTSTRAP_ADMIN_EMAIL {email} is already registered and BOOTSTRAP_ADMIN_PASSWORD does not match \
+             its password: refusing to promote it. Use the account's own password, or promote it with \
+             `admin promote {email} admin` after checking who owns it."
+        )));
     }
+    if existing.role != Role::Admin {
+        store.set_user_role(&existing.id, Role::Admin).await?;
+    }
+    Ok(existing.id)
 }

@@ -1,7 +1,7 @@
 //! Timestamps: RFC 3339 in, UTC with `Z` and whole seconds out. One fixed-width text form means
 //! DynamoDB string comparisons (`datetime > :now`, sort keys) order exactly like the instants.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, Utc};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -14,17 +14,25 @@ fn truncate(t: Timestamp) -> Timestamp {
 }
 
 /// Accepts RFC 3339 with an offset, or the original README's naive form read as UTC.
+///
+/// The year must be written as exactly four digits and the instant must fall in years
+/// 0000–9999 once in UTC: chrono alone also reads `+10000-…` and `-0001-…`, which format back as
+/// non-RFC 3339 text that sorts before `"0"` in the DynamoDB sort keys and fails to parse again.
 pub fn parse(input: &str) -> Option<Timestamp> {
     let s = input.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(truncate(t.with_timezone(&Utc)));
+    let b = s.as_bytes();
+    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return None;
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(truncate(n.and_utc()));
-        }
-    }
-    None
+    let parsed = match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]
+            .iter()
+            .find_map(|fmt| NaiveDateTime::parse_from_str(s, fmt).ok())
+            .map(|n| n.and_utc()),
+    };
+    // An offset can move a four-digit local year out of range (`0000-01-01T00:00:00+01:00`).
+    parsed.map(truncate).filter(|t| (0..=9999).contains(&t.year()))
 }
 
 pub fn format(t: &Timestamp) -> String {
@@ -78,5 +86,26 @@ mod tests {
         assert_eq!(format(&t), "2025-08-01T10:00:00Z");
         assert!(parse("yesterday").is_none());
         assert!(parse("2025-13-01T00:00:00").is_none());
+    }
+
+    #[test]
+    fn only_four_digit_years_that_stay_in_range() {
+        for bad in [
+            "+10000-01-01T00:00:00",
+            "+10000-01-01T00:00:00Z",
+            "-0001-01-01T00:00:00",
+            "+2025-01-01T00:00:00Z",
+            "12025-01-01T00:00:00Z",
+            "0000-01-01T00:00:00+01:00",
+            "9999-12-31T23:30:00-01:00",
+        ] {
+            assert!(parse(bad).is_none(), "{bad} accepted");
+        }
+        for good in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0001-06-01T12:00:00"] {
+            let t = parse(good).unwrap_or_else(|| panic!("{good} refused"));
+            let text = format(&t);
+            assert_eq!(text.len(), 20, "{text}");
+            assert_eq!(parse(&text), Some(t));
+        }
     }
 }

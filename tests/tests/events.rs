@@ -326,6 +326,7 @@ store_tests!(
 );
 
 /// DynamoDB calls per route, counted on the wire by an SDK interceptor: at most 2, never a Scan.
+/// Writes read the caller's current role first (one GetItem), then write once.
 #[tokio::test]
 async fn dynamodb_calls_per_route() {
     let (store, log) = dynamo_counted().await;
@@ -345,7 +346,7 @@ async fn dynamodb_calls_per_route() {
         json!({"title": "Count", "type": "Yoga", "datetime": future(3), "rating": 4.0, "capacity": 9}),
     )
     .await;
-    check("POST /events", log.take(), 1);
+    check("POST /events", log.take(), 2);
     let path = format!("/events/{}", ev["id"].as_str().unwrap());
     call(&app, request("GET", "/events", None, None)).await;
     check("GET /events", log.take(), 1);
@@ -354,7 +355,7 @@ async fn dynamodb_calls_per_route() {
     call(&app, request("GET", &path, None, None)).await;
     check("GET /events/{id}", log.take(), 1);
     call(&app, request("PATCH", &path, Some(&owner), Some(json!({"capacity": 12})))).await;
-    check("PATCH /events/{id}", log.take(), 1);
+    check("PATCH /events/{id}", log.take(), 2);
     let resp = call(&app, request("PATCH", &path, Some(&other), Some(json!({"title": "x"})))).await;
     assert_eq!(status(&resp), 403);
     check("PATCH /events/{id} (not owner)", log.take(), 2);
@@ -362,6 +363,6 @@ async fn dynamodb_calls_per_route() {
     assert_eq!(status(&resp), 403);
     check("DELETE /events/{id} (not owner)", log.take(), 2);
     call(&app, request("DELETE", &path, Some(&owner), None)).await;
-    check("DELETE /events/{id}", log.take(), 1);
+    check("DELETE /events/{id}", log.take(), 2);
     println!("DynamoDB calls per route:\n  {}", report.join("\n  "));
 }

@@ -7,8 +7,8 @@ use shared::http::{authenticate, json_response, method_not_allowed, parse_json, 
 use shared::model::{new_id, normalize_email, validate_name, validate_password, Role, User};
 use shared::{time, App, Store};
 
-/// Failed logins tolerated per email and window before answering 429.
-pub const MAX_FAILED_LOGINS: u32 = 10;
+/// Login attempts per email and window before answering 429; a successful login resets the count.
+pub const MAX_LOGIN_ATTEMPTS: u32 = 10;
 pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 
 static OPENAPI: &str = include_str!("../openapi.json");
@@ -76,14 +76,9 @@ async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> 
     let input: LoginInput = parse_json(req)?;
     let email = normalize_email(&shared::model::required(input.email, "email")?)?;
     let password = shared::model::required(input.password, "password")?;
-    let now = time::now();
-    let throttle = app.store.login_throttle(&email).await?;
-    if let Some(t) = &throttle {
-        let window_end = t.window_start + LOGIN_WINDOW_SECS;
-        if t.failures >= MAX_FAILED_LOGINS && window_end > now.timestamp() {
-            return Err(Error::TooManyAttempts { retry_after_secs: (window_end - now.timestamp()).max(1) as u64 });
-        }
-    }
+    // Counted before the (slow) password check, so a burst of parallel guesses is cut off at
+    // MAX_LOGIN_ATTEMPTS checks however many are in flight.
+    app.store.count_login_attempt(&email, time::now(), LOGIN_WINDOW_SECS, MAX_LOGIN_ATTEMPTS).await?;
     let verified = match app.store.find_user_by_email(&email).await? {
         Some(user) => app.passwords.verify(password, user.password_hash.clone()).await?.then_some(user),
         None => {
@@ -92,13 +87,8 @@ async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> 
             None
         }
     };
-    let Some(user) = verified else {
-        app.store.record_login_failure(&email, now, LOGIN_WINDOW_SECS).await?;
-        return Err(Error::InvalidCredentials);
-    };
-    if throttle.is_some() {
-        app.store.clear_login_failures(&email).await?;
-    }
+    let user = verified.ok_or(Error::InvalidCredentials)?;
+    app.store.clear_login_attempts(&email).await?;
     let token = app.tokens.issue(&user)?;
     Ok(json_response(
         StatusCode::OK,

@@ -12,6 +12,7 @@ use shared::http::{
 use shared::jwt::AuthUser;
 use shared::model::{new_id, Booking, BookingStatus, Event, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
 use shared::paging;
+use shared::policy::{self, Principal};
 use shared::store::MAX_BOOKINGS_PER_LIST;
 use shared::{time, App, Store};
 use std::collections::HashMap;
@@ -76,8 +77,8 @@ fn replay(record: &IdempotencyRecord, request_hash: &str) -> Result<Response<Bod
     Ok(resp)
 }
 
-/// `POST /bookings/`: one read (the event, with the idempotency record when a key is sent) and
-/// one transaction whose conditions, not the read, decide.
+/// `POST /bookings/`: one read (the event, the caller's attendee guard and, when a key is sent, the
+/// idempotency record) and one transaction whose conditions, not the read, decide.
 async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     let input: BookingInput = parse_json(req)?;
@@ -90,12 +91,15 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
     let key = idempotency_key(req)?;
     let request_hash = URL_SAFE_NO_PAD.encode(Sha256::digest(event_id.as_bytes()));
     let now = time::now();
-    let (event, record) = app.store.booking_context(&event_id, key.as_deref().map(|k| (caller.id.as_str(), k))).await?;
-    if let Some(record) = record.filter(|r| r.is_live(now)) {
+    let context = app.store.booking_context(&event_id, &caller.id, key.as_deref()).await?;
+    if let Some(record) = context.idempotency.filter(|r| r.is_live(now)) {
         return replay(&record, &request_hash);
     }
-    let event = event.ok_or(Error::NotFound("event"))?;
-    // Cheap early answers; the transaction re-checks all of these atomically.
+    // Early answers in the contract's order; the transaction re-checks all of them atomically.
+    let event = context.event.ok_or(Error::NotFound("event"))?;
+    if context.already_booked {
+        return Err(Error::AlreadyBooked);
+    }
     if event.datetime <= now {
         return Err(Error::EventStarted);
     }
@@ -172,14 +176,9 @@ async fn list<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
     Ok(json_response(StatusCode::OK, &json!({ "upcoming": view(upcoming), "past": view(past) })))
 }
 
-/// The booking if the caller may see it. Someone else's booking is a 404, not a 403, so its
-/// existence is not revealed.
 async fn visible_booking<S: Store>(app: &App<S>, caller: &AuthUser, id: &str) -> Result<Booking> {
     let id = resource_id(id, "booking")?;
-    match app.store.get_booking(&id).await? {
-        Some(b) if b.user_id == caller.id || caller.is_admin() => Ok(b),
-        _ => Err(Error::NotFound("booking")),
-    }
+    policy::visible_booking(&app.store, caller, app.store.get_booking(&id).await?).await
 }
 
 async fn get<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
@@ -201,10 +200,9 @@ async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
 async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     let event_id = &resource_id(event_id, "event")?;
-    let event = app.store.get_event(event_id).await?.ok_or(Error::NotFound("event"))?;
-    if !(caller.is_admin() || event.owner_id == caller.id) {
-        return Err(Error::Forbidden("only the event's owner or an admin sees its bookings"));
-    }
+    let (event, user) = app.store.event_and_user(event_id, &caller.id).await?;
+    let principal = Principal::from_user(&caller, user)?;
+    principal.may_see_attendees(&event.ok_or(Error::NotFound("event"))?)?;
     let params = query(req);
     let limit = paging::limit(&params)?;
     let scope = format!("event-bookings|{event_id}");

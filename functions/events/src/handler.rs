@@ -5,10 +5,10 @@ use shared::error::{Error, Result};
 use shared::http::{
     authenticate, json_response, method_not_allowed, parse_json, path, query, resource_id, respond, segments,
 };
-use shared::jwt::AuthUser;
-use shared::model::{EventInput, Role};
+use shared::model::{rating, EventInput};
+use shared::policy::Principal;
 use shared::paging;
-use shared::store::{Actor, EventQuery};
+use shared::store::EventQuery;
 use shared::{time, App, Store};
 use std::collections::HashMap;
 
@@ -56,12 +56,14 @@ async fn list<S: Store>(app: &App<S>, req: &Request, path: &str, filter: bool) -
             q.event_type = Some(t.to_lowercase());
         }
         if let Some(r) = param(&params, "rating") {
-            let rating = r
-                .parse::<f64>()
-                .ok()
-                .filter(|r| r.is_finite() && (0.0..=5.0).contains(r))
-                .ok_or_else(|| Error::validation("rating", "must be a number from 0 to 5"))?;
-            q.min_rating = Some(rating);
+            let raw = r.parse::<f64>().map_err(|_| Error::validation("rating", "must be a number from 0 to 5"))?;
+            q.min_rating = Some(rating(raw)?);
+        }
+    }
+    // DynamoDB refuses `BETWEEN :lo AND :hi` with lo > hi; an empty range is the client's mistake.
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from > to {
+            return Err(Error::validation("from", "must not be later than `to`"));
         }
     }
     // The cursor is only valid for the query that produced it.
@@ -91,24 +93,9 @@ async fn get<S: Store>(app: &App<S>, id: &str) -> Result<Response<Body>> {
     Ok(json_response(StatusCode::OK, &event.view()))
 }
 
-fn require_organiser(caller: &AuthUser) -> Result<()> {
-    match caller.role {
-        Role::Facilitator | Role::Admin => Ok(()),
-        Role::Attendee => Err(Error::Forbidden("only facilitators and admins manage events")),
-    }
-}
-
-fn actor(caller: &AuthUser) -> Actor<'_> {
-    if caller.is_admin() {
-        Actor::Admin
-    } else {
-        Actor::Owner(&caller.id)
-    }
-}
-
 async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
-    let caller = authenticate(req, &app.tokens)?;
-    require_organiser(&caller)?;
+    let caller = Principal::load(&app.store, &authenticate(req, &app.tokens)?).await?;
+    caller.may_manage_events()?;
     let input: EventInput = parse_json(req)?;
     let event = input.into_event(&caller.id, time::now())?;
     app.store.create_event(&event).await?;
@@ -121,23 +108,23 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
 }
 
 async fn update<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
-    let caller = authenticate(req, &app.tokens)?;
-    require_organiser(&caller)?;
+    let caller = Principal::load(&app.store, &authenticate(req, &app.tokens)?).await?;
+    caller.may_manage_events()?;
     let id = &resource_id(id, "event")?;
     let input: EventInput = parse_json(req)?;
     let patch = input.into_patch()?;
     if patch.is_empty() {
         return Err(Error::validation("body", "nothing to update: send at least one field"));
     }
-    let event = app.store.update_event(id, &patch, actor(&caller), time::now()).await?;
+    let event = app.store.update_event(id, &patch, caller.event_actor(), time::now()).await?;
     Ok(json_response(StatusCode::OK, &event.view()))
 }
 
 async fn delete<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
-    let caller = authenticate(req, &app.tokens)?;
-    require_organiser(&caller)?;
+    let caller = Principal::load(&app.store, &authenticate(req, &app.tokens)?).await?;
+    caller.may_manage_events()?;
     let id = &resource_id(id, "event")?;
-    app.store.delete_event(id, actor(&caller)).await?;
+    app.store.delete_event(id, caller.event_actor()).await?;
     tracing::info!(event_id = %id, by = %caller.id, "event deleted");
     Ok(json_response(StatusCode::OK, &json!({ "msg": "Event deleted successfully" })))
 }

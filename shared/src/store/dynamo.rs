@@ -2,13 +2,15 @@
 //! expression or a transaction, never a read followed by a write; failed conditions become the
 //! typed errors of the contract. Reads on request paths are GetItem/BatchGetItem/Query only.
 
-use super::{Actor, BookingPage, EventPage, EventQuery, Store};
+use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Store};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity, Key};
 use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role, User};
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Delete, KeysAndAttributes, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -139,6 +141,9 @@ enum TxFailure {
 /// [`DynamoStore::transact`] and never reach the callers.
 enum TxAttempt {
     Conflict,
+    /// The same token is still being applied (an SDK retry overtook its first try): ask again
+    /// with that token to learn the outcome.
+    InProgress,
     Done(TxFailure),
 }
 
@@ -164,11 +169,21 @@ fn classify_tx(err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::ht
                 return TxAttempt::Done(TxFailure::Failed(Error::Unavailable("transaction throttled".into())));
             }
         }
-        if ctx.err().code() == Some("TransactionConflictException") {
-            return TxAttempt::Conflict;
+        match ctx.err().code() {
+            Some("TransactionConflictException") => return TxAttempt::Conflict,
+            Some("TransactionInProgressException") => return TxAttempt::InProgress,
+            _ => {}
         }
     }
     TxAttempt::Done(TxFailure::Failed(sdk_error("TransactWriteItems", err)))
+}
+
+/// DynamoDB accepts 1–36 characters: a ULID (26) and the attempt number fit.
+fn client_request_token(operation: &str, attempt: u32) -> String {
+    let mut token: String = operation.chars().take(30).collect();
+    token.push('.');
+    token.push_str(&attempt.to_string());
+    token
 }
 
 fn failed(reasons: &[Option<Option<Item>>], index: usize) -> Option<&Option<Item>> {
@@ -241,23 +256,37 @@ impl DynamoStore {
     }
 
     /// Runs a transaction, retrying only `TransactionConflict`s (nothing was written then).
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> std::result::Result<(), TxFailure> {
-        let mut attempt = 0;
+    ///
+    /// `operation` names this one logical write (a fresh id per request) and becomes the
+    /// `ClientRequestToken`: when the SDK retries an attempt whose first try committed but whose
+    /// answer was lost (a timeout, a 500), DynamoDB answers the retry with the first outcome
+    /// instead of running it again, which would fail our own conditions (`already_booked`,
+    /// `already_cancelled`) for a write that worked. A conflict retry is a new attempt with its
+    /// own token, since nothing of the conflicted one was written.
+    async fn transact(&self, items: Vec<TransactWriteItem>, operation: &str) -> std::result::Result<(), TxFailure> {
+        let (mut attempt, mut tries) = (0, 0);
         loop {
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) => match classify_tx(e) {
-                    TxAttempt::Conflict if attempt + 1 < TRANSACTION_ATTEMPTS => {
-                        attempt += 1;
-                        tokio::time::sleep(backoff(attempt)).await;
-                    }
-                    TxAttempt::Conflict => {
-                        return Err(TxFailure::Failed(Error::Unavailable("transaction kept conflicting".into())))
-                    }
-                    TxAttempt::Done(failure) => return Err(failure),
-                },
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(client_request_token(operation, attempt))
+                .send()
+                .await;
+            let Err(e) = result else { return Ok(()) };
+            tries += 1;
+            let outcome = classify_tx(e);
+            if tries >= TRANSACTION_ATTEMPTS {
+                if let TxAttempt::Conflict | TxAttempt::InProgress = outcome {
+                    return Err(TxFailure::Failed(Error::Unavailable("transaction kept conflicting".into())));
+                }
             }
+            match outcome {
+                TxAttempt::Conflict => attempt += 1,
+                TxAttempt::InProgress => {}
+                TxAttempt::Done(failure) => return Err(failure),
+            }
+            tokio::time::sleep(backoff(tries)).await;
         }
     }
 
@@ -312,7 +341,7 @@ impl Store for DynamoStore {
             TransactWriteItem::builder().put(self.put(user_item, "attribute_not_exists(PK)")?).build(),
             TransactWriteItem::builder().put(self.put(guard, "attribute_not_exists(PK)")?).build(),
         ];
-        match self.transact(items).await {
+        match self.transact(items, &user.id).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Conditions(reasons)) if failed(&reasons, 1).is_some() => Err(Error::EmailTaken),
             Err(TxFailure::Conditions(_)) => Err(Error::internal("user id collision")),
@@ -322,6 +351,18 @@ impl Store for DynamoStore {
 
     async fn get_user(&self, id: &str) -> Result<Option<User>> {
         self.get_as(keys::user(id)).await
+    }
+
+    async fn event_and_user(&self, event_id: &str, user_id: &str) -> Result<(Option<Event>, Option<User>)> {
+        let (mut event, mut user) = (None, None);
+        for item in self.batch_get(vec![keys::event(event_id), keys::user(user_id)]).await? {
+            match item.get(keys::ENTITY) {
+                Some(AttributeValue::S(e)) if e == entity::EVENT => event = Some(from_item(item)?),
+                Some(AttributeValue::S(e)) if e == entity::USER => user = Some(from_item(item)?),
+                _ => {}
+            }
+        }
+        Ok((event, user))
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
@@ -353,34 +394,40 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn login_throttle(&self, email: &str) -> Result<Option<LoginThrottle>> {
-        self.get_as(keys::login_throttle(email)).await
-    }
-
-    async fn record_login_failure(&self, email: &str, now: Timestamp, window_secs: i64) -> Result<LoginThrottle> {
+    async fn count_login_attempt(&self, email: &str, now: Timestamp, window_secs: i64, max: u32) -> Result<()> {
         let now = now.timestamp();
         let cutoff = now - window_secs;
-        // Two conditional writes, no read: count in the open window, or open a new one when the
-        // stored window has expired. A racing writer makes one of them fail; try again.
-        for _ in 0..3 {
+        // No read: count in the open window while room is left, or open a new window when the
+        // stored one has expired. A racing writer makes one of them fail; look again.
+        for _ in 0..4 {
             let counted = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key_item(keys::login_throttle(email))))
-                .update_expression("ADD failures :one")
-                .condition_expression("window_start > :cutoff")
+                .update_expression("ADD attempts :one")
+                .condition_expression("window_start > :cutoff AND attempts < :max")
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":cutoff", n(cutoff))
-                .return_values(ReturnValue::AllNew)
+                .expression_attribute_values(":max", n(max))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
-            match counted {
-                Ok(out) => return from_item(out.attributes.unwrap_or_default()),
-                Err(e) if is_condition_failed(&e) => {}
+            let current: Option<LoginThrottle> = match counted {
+                Ok(_) => return Ok(()),
+                Err(e) if is_condition_failed(&e) => match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => c.item.map(from_item).transpose()?,
+                    _ => None,
+                },
                 Err(e) => return Err(sdk_error("UpdateItem", e)),
+            };
+            match current {
+                Some(t) if t.window_start > cutoff && t.attempts >= max => return Err(t.refusal(now, window_secs)),
+                // Room left in a live window: a racing request just opened it; count in it.
+                Some(t) if t.window_start > cutoff => continue,
+                _ => {}
             }
-            let fresh = LoginThrottle { failures: 1, window_start: now };
+            let fresh = LoginThrottle { attempts: 1, window_start: now };
             let mut item = to_item(&fresh, keys::login_throttle(email), entity::LOGIN_THROTTLE)?;
             item.insert(keys::TTL.into(), n(now + window_secs));
             let opened = self
@@ -390,18 +437,26 @@ impl Store for DynamoStore {
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(PK) OR window_start <= :cutoff")
                 .expression_attribute_values(":cutoff", n(cutoff))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
-            match opened {
-                Ok(_) => return Ok(fresh),
-                Err(e) if is_condition_failed(&e) => {}
+            let current: Option<LoginThrottle> = match opened {
+                Ok(_) => return Ok(()),
+                Err(e) if is_condition_failed(&e) => match e.into_service_error() {
+                    PutItemError::ConditionalCheckFailedException(c) => c.item.map(from_item).transpose()?,
+                    _ => None,
+                },
                 Err(e) => return Err(sdk_error("PutItem", e)),
+            };
+            // Another request opened the window first: full already, or count in it next round.
+            if let Some(t) = current.filter(|t| t.attempts >= max) {
+                return Err(t.refusal(now, window_secs));
             }
         }
         Err(Error::Unavailable("login throttle contended".into()))
     }
 
-    async fn clear_login_failures(&self, email: &str) -> Result<()> {
+    async fn clear_login_attempts(&self, email: &str) -> Result<()> {
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -513,7 +568,7 @@ impl Store for DynamoStore {
             Ok(out) => from_item(out.attributes.unwrap_or_default()),
             Err(e) if is_condition_failed(&e) => {
                 let old = e.as_service_error().and_then(|se| match se {
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                    UpdateItemError::ConditionalCheckFailedException(c) => {
                         c.item().cloned()
                     }
                     _ => None,
@@ -609,21 +664,21 @@ impl Store for DynamoStore {
     async fn booking_context(
         &self,
         event_id: &str,
-        idempotency: Option<(&str, &str)>,
-    ) -> Result<(Option<Event>, Option<IdempotencyRecord>)> {
-        let Some((user_id, key)) = idempotency else {
-            return Ok((self.get_event(event_id).await?, None));
-        };
-        let mut event = None;
-        let mut record = None;
-        for item in self.batch_get(vec![keys::event(event_id), keys::idempotency(user_id, key)]).await? {
+        user_id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<BookingContext> {
+        let mut wanted = vec![keys::event(event_id), keys::attendee(event_id, user_id)];
+        wanted.extend(idempotency_key.map(|k| keys::idempotency(user_id, k)));
+        let mut context = BookingContext::default();
+        for item in self.batch_get(wanted).await? {
             match item.get(keys::ENTITY) {
-                Some(AttributeValue::S(e)) if e == entity::EVENT => event = Some(from_item(item)?),
-                Some(AttributeValue::S(e)) if e == entity::IDEMPOTENCY => record = Some(from_item(item)?),
+                Some(AttributeValue::S(e)) if e == entity::EVENT => context.event = Some(from_item(item)?),
+                Some(AttributeValue::S(e)) if e == entity::ATTENDEE => context.already_booked = true,
+                Some(AttributeValue::S(e)) if e == entity::IDEMPOTENCY => context.idempotency = Some(from_item(item)?),
                 _ => {}
             }
         }
-        Ok((event, record))
+        Ok(context)
     }
 
     async fn create_booking(&self, booking: &Booking, idem: Option<&IdempotencyRecord>, now: Timestamp) -> Result<()> {
@@ -663,27 +718,32 @@ impl Store for DynamoStore {
                 .map_err(Error::internal)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        let reasons = match self.transact(items).await {
+        let reasons = match self.transact(items, &booking.id).await {
             Ok(()) => return Ok(()),
             Err(TxFailure::Conditions(reasons)) => reasons,
             Err(TxFailure::Failed(e)) => return Err(e),
         };
-        // Same precedence as the embedded store.
+        // DynamoDB reports every failed condition of the transaction; answer with the first in the
+        // contract's order, as the embedded store does.
         if failed(&reasons, 3).is_some() {
             return Err(Error::IdempotencyKeyReused);
         }
-        if let Some(returned) = failed(&reasons, 0) {
-            let event =
-                self.event_after_failure(returned.clone(), &booking.event_id).await?.ok_or(Error::NotFound("event"))?;
-            if event.datetime <= now {
-                return Err(Error::EventStarted);
-            }
-            return Err(Error::EventFull);
-        }
+        let seat = match failed(&reasons, 0) {
+            Some(returned) => Some(
+                self.event_after_failure(returned.clone(), &booking.event_id)
+                    .await?
+                    .ok_or(Error::NotFound("event"))?,
+            ),
+            None => None,
+        };
         if failed(&reasons, 1).is_some() {
             return Err(Error::AlreadyBooked);
         }
-        Err(Error::internal("booking id collision"))
+        match seat {
+            Some(event) if event.datetime <= now => Err(Error::EventStarted),
+            Some(_) => Err(Error::EventFull),
+            None => Err(Error::internal("booking id collision")),
+        }
     }
 
     async fn get_booking(&self, id: &str) -> Result<Option<Booking>> {
@@ -733,7 +793,9 @@ impl Store for DynamoStore {
             TransactWriteItem::builder().delete(guard).build(),
             TransactWriteItem::builder().update(seat).build(),
         ];
-        let reasons = match self.transact(items).await {
+        // A token per cancel request, not per booking: a second request to cancel must hear
+        // `already_cancelled`, not the first request's success replayed.
+        let reasons = match self.transact(items, &crate::model::new_id()).await {
             Ok(()) => return Ok(cancelled),
             Err(TxFailure::Conditions(reasons)) => reasons,
             Err(TxFailure::Failed(e)) => return Err(e),

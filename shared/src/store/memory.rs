@@ -2,7 +2,7 @@
 //! operation atomic, and each checks the same conditions, in the same order, as the DynamoDB
 //! transaction it mirrors, so both adapters answer alike.
 
-use super::{Actor, BookingPage, EventPage, EventQuery, Store};
+use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Store};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::{
@@ -28,6 +28,31 @@ struct Inner {
     attendees: HashMap<(String, String), String>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
     deliveries: HashMap<String, Delivery>,
+    /// Epoch seconds of the last eviction of expired throttles / idempotency records.
+    swept_throttles: i64,
+    swept_idempotency: i64,
+}
+
+/// How often (seconds) expired entries are dropped: each sweep walks its whole map, so it runs at
+/// most once a minute, amortised over the writes that trigger it.
+const SWEEP_EVERY_SECS: i64 = 60;
+
+impl Inner {
+    /// Drops throttle windows that have closed. DynamoDB does the same with the item's TTL.
+    fn evict_throttles(&mut self, now: i64, window_secs: i64) {
+        if now - self.swept_throttles >= SWEEP_EVERY_SECS {
+            self.throttles.retain(|_, t| t.window_start > now - window_secs);
+            self.swept_throttles = now;
+        }
+    }
+
+    /// Drops idempotency records past their 24 h life (DynamoDB: the `ttl` attribute).
+    fn evict_idempotency(&mut self, now: Timestamp) {
+        if now.timestamp() - self.swept_idempotency >= SWEEP_EVERY_SECS {
+            self.idempotency.retain(|_, r| r.is_live(now));
+            self.swept_idempotency = now.timestamp();
+        }
+    }
 }
 
 impl MemoryStore {
@@ -55,6 +80,11 @@ impl Store for MemoryStore {
         Ok(self.lock()?.users.get(id).cloned())
     }
 
+    async fn event_and_user(&self, event_id: &str, user_id: &str) -> Result<(Option<Event>, Option<User>)> {
+        let db = self.lock()?;
+        Ok((db.events.get(event_id).cloned(), db.users.get(user_id).cloned()))
+    }
+
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
         let db = self.lock()?;
         Ok(db.emails.get(email).and_then(|id| db.users.get(id)).cloned())
@@ -67,22 +97,22 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn login_throttle(&self, email: &str) -> Result<Option<LoginThrottle>> {
-        Ok(self.lock()?.throttles.get(email).cloned())
-    }
-
-    async fn record_login_failure(&self, email: &str, now: Timestamp, window_secs: i64) -> Result<LoginThrottle> {
+    async fn count_login_attempt(&self, email: &str, now: Timestamp, window_secs: i64, max: u32) -> Result<()> {
         let mut db = self.lock()?;
         let now = now.timestamp();
-        let entry = db.throttles.entry(email.to_string()).or_insert(LoginThrottle { failures: 0, window_start: now });
+        db.evict_throttles(now, window_secs);
+        let entry = db.throttles.entry(email.to_string()).or_insert(LoginThrottle { attempts: 0, window_start: now });
         if entry.window_start <= now - window_secs {
-            *entry = LoginThrottle { failures: 0, window_start: now };
+            *entry = LoginThrottle { attempts: 0, window_start: now };
         }
-        entry.failures += 1;
-        Ok(entry.clone())
+        if entry.attempts >= max {
+            return Err(entry.refusal(now, window_secs));
+        }
+        entry.attempts += 1;
+        Ok(())
     }
 
-    async fn clear_login_failures(&self, email: &str) -> Result<()> {
+    async fn clear_login_attempts(&self, email: &str) -> Result<()> {
         self.lock()?.throttles.remove(email);
         Ok(())
     }
@@ -170,11 +200,16 @@ impl Store for MemoryStore {
     async fn booking_context(
         &self,
         event_id: &str,
-        idempotency: Option<(&str, &str)>,
-    ) -> Result<(Option<Event>, Option<IdempotencyRecord>)> {
+        user_id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<BookingContext> {
         let db = self.lock()?;
-        let record = idempotency.and_then(|(u, k)| db.idempotency.get(&(u.to_string(), k.to_string())).cloned());
-        Ok((db.events.get(event_id).cloned(), record))
+        Ok(BookingContext {
+            event: db.events.get(event_id).cloned(),
+            already_booked: db.attendees.contains_key(&(event_id.to_string(), user_id.to_string())),
+            idempotency: idempotency_key
+                .and_then(|k| db.idempotency.get(&(user_id.to_string(), k.to_string())).cloned()),
+        })
     }
 
     async fn create_booking(
@@ -184,6 +219,7 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> Result<()> {
         let mut db = self.lock()?;
+        db.evict_idempotency(now);
         if let Some(rec) = idempotency {
             let existing = db.idempotency.get(&(rec.user_id.clone(), rec.key.clone()));
             if existing.is_some_and(|r| r.is_live(now)) {
@@ -191,15 +227,15 @@ impl Store for MemoryStore {
             }
         }
         let event = db.events.get(&booking.event_id).ok_or(Error::NotFound("event"))?;
+        let guard = (booking.event_id.clone(), booking.user_id.clone());
+        if db.attendees.contains_key(&guard) {
+            return Err(Error::AlreadyBooked);
+        }
         if event.datetime <= now {
             return Err(Error::EventStarted);
         }
         if event.capacity.is_some_and(|c| event.seats_booked >= c) {
             return Err(Error::EventFull);
-        }
-        let guard = (booking.event_id.clone(), booking.user_id.clone());
-        if db.attendees.contains_key(&guard) {
-            return Err(Error::AlreadyBooked);
         }
         if db.bookings.contains_key(&booking.id) {
             return Err(Error::internal("booking id collision"));
@@ -289,5 +325,78 @@ impl Store for MemoryStore {
         }
         db.deliveries.insert(delivery.booking_id.clone(), delivery.clone());
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn record(user: &str, key: &str, now: Timestamp) -> IdempotencyRecord {
+        IdempotencyRecord {
+            user_id: user.into(),
+            key: key.into(),
+            request_hash: "h".into(),
+            status: 201,
+            body: "{}".into(),
+            created_at: now,
+            ttl: now.timestamp() + crate::model::IDEMPOTENCY_TTL_SECS,
+        }
+    }
+
+    #[tokio::test]
+    async fn closed_throttle_windows_are_evicted() {
+        let store = MemoryStore::new();
+        let t0 = crate::time::now();
+        for i in 0..50 {
+            store.count_login_attempt(&format!("u{i}@x.io"), t0, 900, 10).await.unwrap();
+        }
+        assert_eq!(store.lock().unwrap().throttles.len(), 50);
+        // Still inside the window: nothing may go.
+        store.count_login_attempt("late@x.io", t0 + Duration::seconds(800), 900, 10).await.unwrap();
+        assert_eq!(store.lock().unwrap().throttles.len(), 51);
+        // Past it: the 50 closed windows are dropped, the live one and the new one stay.
+        store.count_login_attempt("new@x.io", t0 + Duration::seconds(901), 900, 10).await.unwrap();
+        let left: Vec<String> = store.lock().unwrap().throttles.keys().cloned().collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn expired_idempotency_records_are_evicted() {
+        let store = MemoryStore::new();
+        let t0 = crate::time::now();
+        store.lock().unwrap().idempotency.insert(("u".into(), "k".into()), record("u", "k", t0));
+        let event = Event {
+            id: "E".into(),
+            title: "t".into(),
+            description: String::new(),
+            datetime: t0 + Duration::days(30),
+            duration_minutes: 60,
+            facilitator_id: "F".into(),
+            event_type: "Yoga".into(),
+            rating: None,
+            capacity: None,
+            seats_booked: 0,
+            owner_id: "O".into(),
+            created_at: t0,
+            updated_at: t0,
+        };
+        store.create_event(&event).await.unwrap();
+        let book = |user: &str, at: Timestamp| Booking {
+            id: crate::model::new_id(),
+            event_id: "E".into(),
+            user_id: user.into(),
+            user_name: "n".into(),
+            user_email: "e@x.io".into(),
+            status: BookingStatus::Confirmed,
+            created_at: at,
+            cancelled_at: None,
+            event: event.snapshot(),
+        };
+        store.create_booking(&book("a", t0), None, t0 + Duration::hours(23)).await.unwrap();
+        assert_eq!(store.lock().unwrap().idempotency.len(), 1, "a live record was evicted");
+        store.create_booking(&book("b", t0), None, t0 + Duration::hours(25)).await.unwrap();
+        assert!(store.lock().unwrap().idempotency.is_empty(), "an expired record was kept");
     }
 }

@@ -6,7 +6,7 @@ pub mod dynamo;
 pub mod memory;
 
 use crate::error::Result;
-use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role, User};
+use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, Role, User};
 use crate::time::Timestamp;
 use std::future::Future;
 
@@ -42,6 +42,14 @@ pub struct BookingPage {
     pub next: Option<String>,
 }
 
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BookingContext {
+    pub event: Option<Event>,
+    /// The user holds a booking of this event that counts (its attendee guard exists).
+    pub already_booked: bool,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
 /// Who is allowed to change an event: an admin, or only its owner.
 #[derive(Clone, Copy, Debug)]
 pub enum Actor<'a> {
@@ -66,20 +74,29 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the user and its email guard atomically → `EmailTaken` if the email exists.
     fn create_user(&self, user: &User) -> impl Future<Output = Result<()>> + Send;
     fn get_user(&self, id: &str) -> impl Future<Output = Result<Option<User>>> + Send;
+    /// An event and a user in one read (the attendee list checks its caller's current role).
+    fn event_and_user(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(Option<Event>, Option<User>)>> + Send;
     fn find_user_by_email(&self, email: &str) -> impl Future<Output = Result<Option<User>>> + Send;
     /// → `NotFound` for an unknown user.
     fn set_user_role(&self, user_id: &str, role: Role) -> impl Future<Output = Result<()>> + Send;
 
-    fn login_throttle(&self, email: &str) -> impl Future<Output = Result<Option<LoginThrottle>>> + Send;
-    /// Counts one failure in the current window (a new window opens when the old one is older than
-    /// `window_secs`) and returns the window's state after it.
-    fn record_login_failure(
+    /// Counts one login attempt for `email` *before* its password is checked, atomically: a new
+    /// window of `window_secs` opens when the stored one has expired, and an attempt beyond `max`
+    /// in the open window is refused → `TooManyAttempts` (retry after the window ends). Counting
+    /// first means parallel guesses cannot all pass a check made before any of them is counted.
+    fn count_login_attempt(
         &self,
         email: &str,
         now: Timestamp,
         window_secs: i64,
-    ) -> impl Future<Output = Result<LoginThrottle>> + Send;
-    fn clear_login_failures(&self, email: &str) -> impl Future<Output = Result<()>> + Send;
+        max: u32,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Forgets the attempts of `email` (after a successful login).
+    fn clear_login_attempts(&self, email: &str) -> impl Future<Output = Result<()>> + Send;
 
     fn create_event(&self, event: &Event) -> impl Future<Output = Result<()>> + Send;
     fn get_event(&self, id: &str) -> impl Future<Output = Result<Option<Event>>> + Send;
@@ -98,16 +115,19 @@ pub trait Store: Send + Sync + 'static {
     fn delete_event(&self, id: &str, actor: Actor<'_>) -> impl Future<Output = Result<()>> + Send;
     fn list_events(&self, query: &EventQuery) -> impl Future<Output = Result<EventPage>> + Send;
 
-    /// The event and, when a key is given, the idempotency record, in one read.
+    /// Everything `POST /bookings/` answers from before writing, in one read: the event, whether
+    /// the user already holds a booking for it, and the idempotency record when a key is given.
     fn booking_context(
         &self,
         event_id: &str,
-        idempotency: Option<(&str, &str)>,
-    ) -> impl Future<Output = Result<(Option<Event>, Option<IdempotencyRecord>)>> + Send;
+        user_id: &str,
+        idempotency_key: Option<&str>,
+    ) -> impl Future<Output = Result<BookingContext>> + Send;
     /// One atomic write: booking + attendee guard + seat increment (+ idempotency record), on
-    /// condition that the event exists (`NotFound`), has not started at `now` (`EventStarted`),
-    /// has a free seat (`EventFull`), the user holds no confirmed booking (`AlreadyBooked`) and
-    /// the idempotency key is unused (`IdempotencyKeyReused`).
+    /// condition that the idempotency key is unused (`IdempotencyKeyReused`), the event exists
+    /// (`NotFound`), the user holds no confirmed booking (`AlreadyBooked`), the event has not
+    /// started at `now` (`EventStarted`) and has a free seat (`EventFull`). When several fail, the
+    /// error is the first in that order.
     fn create_booking(
         &self,
         booking: &Booking,

@@ -1,0 +1,71 @@
+//! Who may do what, in one place. Identity comes from the verified token; privileges come from
+//! the role the store holds now, so a promotion or a demotion applies to the caller's next
+//! request instead of when their token expires. Read-only routes need no role and cost no read.
+
+use crate::error::{Error, Result};
+use crate::jwt::AuthUser;
+use crate::model::{Booking, Event, Role, User};
+use crate::store::{Actor, Store};
+
+/// The caller as the store knows them now: their current role. An account deleted since the
+/// token was issued is no longer a credential.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Principal {
+    pub id: String,
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn from_user(caller: &AuthUser, user: Option<User>) -> Result<Principal> {
+        match user {
+            Some(u) if u.id == caller.id => Ok(Principal { id: u.id, role: u.role }),
+            _ => Err(Error::Unauthorized("account no longer exists")),
+        }
+    }
+
+    /// One GetItem of the caller's account.
+    pub async fn load<S: Store>(store: &S, caller: &AuthUser) -> Result<Principal> {
+        Principal::from_user(caller, store.get_user(&caller.id).await?)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Creating, changing or deleting events: facilitators and admins.
+    pub fn may_manage_events(&self) -> Result<()> {
+        match self.role {
+            Role::Facilitator | Role::Admin => Ok(()),
+            Role::Attendee => Err(Error::Forbidden("only facilitators and admins manage events")),
+        }
+    }
+
+    /// Whose events this principal may change; the stores put it in their write conditions.
+    pub fn event_actor(&self) -> Actor<'_> {
+        if self.is_admin() {
+            Actor::Admin
+        } else {
+            Actor::Owner(&self.id)
+        }
+    }
+
+    /// The attendee list of an event: its owner or an admin.
+    pub fn may_see_attendees(&self, event: &Event) -> Result<()> {
+        if self.is_admin() || event.owner_id == self.id {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("only the event's owner or an admin sees its bookings"))
+        }
+    }
+}
+
+/// Bookings are visible to (and cancellable by) their booker, or an admin. Someone else's booking
+/// is a 404, not a 403, so its existence is not revealed. Only a caller who is not the booker
+/// costs a read of their account.
+pub async fn visible_booking<S: Store>(store: &S, caller: &AuthUser, booking: Option<Booking>) -> Result<Booking> {
+    match booking {
+        Some(b) if b.user_id == caller.id => Ok(b),
+        Some(b) if Principal::load(store, caller).await?.is_admin() => Ok(b),
+        _ => Err(Error::NotFound("booking")),
+    }
+}
