@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod limits;
 pub mod model;
 pub mod paging;
 pub mod password;

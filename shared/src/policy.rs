@@ -49,8 +49,10 @@ impl Principal {
         }
     }
 
-    /// The attendee list of an event: its owner or an admin.
+    /// The attendee list of an event (names and emails): an admin, or its owner while they are
+    /// still a facilitator — a demoted owner loses it with their other organiser powers.
     pub fn may_see_attendees(&self, event: &Event) -> Result<()> {
+        self.may_manage_events()?;
         if self.is_admin() || event.owner_id == self.id {
             Ok(())
         } else {

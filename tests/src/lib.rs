@@ -69,6 +69,14 @@ pub fn endpoint() -> String {
 
 /// A client for the moto endpoint with a call counter, and a fresh uniquely named table.
 pub async fn dynamo_counted() -> (DynamoStore, CallLog) {
+    let log = CallLog::default();
+    let store = dynamo_with(log.clone()).await;
+    log.take();
+    (store, log)
+}
+
+/// A store on a fresh table of the moto endpoint, its client carrying `interceptor`.
+pub async fn dynamo_with(interceptor: impl Intercept + 'static) -> DynamoStore {
     let endpoint = endpoint();
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -76,13 +84,11 @@ pub async fn dynamo_counted() -> (DynamoStore, CallLog) {
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
         .load()
         .await;
-    let log = CallLog::default();
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(interceptor).build();
     let client = aws_sdk_dynamodb::Client::from_conf(conf);
     let table = format!("ahoum-test-{}", ulid::Ulid::new().to_string().to_lowercase());
     shared::table::create_table(&client, &table).await.expect("create test table on moto");
-    log.take();
-    (DynamoStore::new(client, table), log)
+    DynamoStore::new(client, table)
 }
 
 pub async fn dynamo_store() -> DynamoStore {
@@ -151,6 +157,11 @@ pub fn fixture_text(name: &str, vars: &[(&str, &str)]) -> String {
 pub fn fixture(name: &str, vars: &[(&str, &str)]) -> Request {
     lambda_http::request::from_str(&fixture_text(name, vars))
         .unwrap_or_else(|e| panic!("fixture {name} is not an API Gateway request: {e}"))
+}
+
+/// RFC 3339 text of now plus `days` (negative: in the past).
+pub fn in_days(days: i64) -> String {
+    shared::time::format(&(shared::time::now() + chrono::Duration::days(days)))
 }
 
 pub fn status(resp: &Response<Body>) -> u16 {

@@ -76,6 +76,12 @@ fn to_item<T: Serialize>(value: &T, key: Key, entity_name: &str) -> Result<Item>
     Ok(item)
 }
 
+/// Every item written goes through here: DynamoDB's limits are checked before DynamoDB sees it.
+fn checked(item: Item) -> Result<Item> {
+    crate::limits::check_item(&item)?;
+    Ok(item)
+}
+
 fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
     serde_dynamo::from_item(item).map_err(Error::internal)
 }
@@ -141,9 +147,10 @@ enum TxFailure {
 /// [`DynamoStore::transact`] and never reach the callers.
 enum TxAttempt {
     Conflict,
-    /// The same token is still being applied (an SDK retry overtook its first try): ask again
-    /// with that token to learn the outcome.
-    InProgress,
+    /// The outcome is unknown: the SDK gave up on timeouts or server errors (it may have
+    /// committed), or the same token is still being applied. Asking again with the same token
+    /// returns the outcome without running the transaction twice.
+    Unknown(Error),
     Done(TxFailure),
 }
 
@@ -171,9 +178,17 @@ fn classify_tx(err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::ht
         }
         match ctx.err().code() {
             Some("TransactionConflictException") => return TxAttempt::Conflict,
-            Some("TransactionInProgressException") => return TxAttempt::InProgress,
+            Some("TransactionInProgressException") => {
+                return TxAttempt::Unknown(Error::Unavailable("transaction in progress".into()))
+            }
+            Some("InternalServerError") | Some("ServiceUnavailable") => {
+                return TxAttempt::Unknown(sdk_error("TransactWriteItems", err))
+            }
             _ => {}
         }
+    }
+    if matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)) {
+        return TxAttempt::Unknown(sdk_error("TransactWriteItems", err));
     }
     TxAttempt::Done(TxFailure::Failed(sdk_error("TransactWriteItems", err)))
 }
@@ -255,14 +270,15 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// Runs a transaction, retrying only `TransactionConflict`s (nothing was written then).
+    /// Runs a transaction until it commits or fails for a reason of its own.
     ///
     /// `operation` names this one logical write (a fresh id per request) and becomes the
-    /// `ClientRequestToken`: when the SDK retries an attempt whose first try committed but whose
-    /// answer was lost (a timeout, a 500), DynamoDB answers the retry with the first outcome
-    /// instead of running it again, which would fail our own conditions (`already_booked`,
-    /// `already_cancelled`) for a write that worked. A conflict retry is a new attempt with its
-    /// own token, since nothing of the conflicted one was written.
+    /// `ClientRequestToken`. The SDK already reuses one token across its own retries; ours also
+    /// survives the SDK giving up: when its answers are lost (timeouts, 500s) the transaction may
+    /// have committed, and sending it again under the same token makes DynamoDB answer with that
+    /// outcome instead of running it twice, which would fail our own conditions
+    /// (`already_booked`, `already_cancelled`) for a write that worked. A `TransactionConflict`
+    /// wrote nothing, so its retry is a new attempt with a new token.
     async fn transact(&self, items: Vec<TransactWriteItem>, operation: &str) -> std::result::Result<(), TxFailure> {
         let (mut attempt, mut tries) = (0, 0);
         loop {
@@ -275,16 +291,15 @@ impl DynamoStore {
                 .await;
             let Err(e) = result else { return Ok(()) };
             tries += 1;
-            let outcome = classify_tx(e);
-            if tries >= TRANSACTION_ATTEMPTS {
-                if let TxAttempt::Conflict | TxAttempt::InProgress = outcome {
-                    return Err(TxFailure::Failed(Error::Unavailable("transaction kept conflicting".into())));
-                }
-            }
-            match outcome {
-                TxAttempt::Conflict => attempt += 1,
-                TxAttempt::InProgress => {}
+            let last_try = tries >= TRANSACTION_ATTEMPTS;
+            match classify_tx(e) {
                 TxAttempt::Done(failure) => return Err(failure),
+                TxAttempt::Conflict if last_try => {
+                    return Err(TxFailure::Failed(Error::Unavailable("transaction kept conflicting".into())))
+                }
+                TxAttempt::Unknown(e) if last_try => return Err(TxFailure::Failed(e)),
+                TxAttempt::Conflict => attempt += 1,
+                TxAttempt::Unknown(e) => tracing::warn!(error = %e, tries, "transaction outcome unknown; asking again"),
             }
             tokio::time::sleep(backoff(tries)).await;
         }
@@ -312,7 +327,7 @@ impl DynamoStore {
     fn put(&self, item: Item, condition: &str) -> Result<Put> {
         Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(checked(item)?))
             .condition_expression(condition)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
@@ -434,7 +449,7 @@ impl Store for DynamoStore {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(item))
+                .set_item(Some(checked(item)?))
                 .condition_expression("attribute_not_exists(PK) OR window_start <= :cutoff")
                 .expression_attribute_values(":cutoff", n(cutoff))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -472,7 +487,7 @@ impl Store for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(event_item(event)?))
+            .set_item(Some(checked(event_item(event)?)?))
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
@@ -551,6 +566,7 @@ impl Store for DynamoStore {
             values.insert(":newcap".into(), n(cap));
             condition.push_str(" AND (attribute_not_exists(#seats) OR #seats <= :newcap)");
         }
+        crate::limits::check_values(&values)?;
         let result = self
             .client
             .update_item()
@@ -634,6 +650,7 @@ impl Store for DynamoStore {
             .scan_index_forward(true)
             .limit(i32::try_from(q.limit + 1).unwrap_or(i32::MAX));
         if let Some(min) = q.min_rating {
+            crate::limits::check_number("rating", &min.to_string())?;
             request = request
                 .filter_expression("#rating >= :min")
                 .expression_attribute_names("#rating", "rating")
@@ -710,7 +727,7 @@ impl Store for DynamoStore {
             // An expired record can outlive its TTL for a while; it no longer counts.
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(item))
+                .set_item(Some(checked(item)?))
                 .condition_expression("attribute_not_exists(PK) OR #ttl <= :epoch")
                 .expression_attribute_names("#ttl", keys::TTL)
                 .expression_attribute_values(":epoch", n(now.timestamp()))
@@ -892,7 +909,7 @@ impl Store for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(checked(item)?))
             .condition_expression("attribute_not_exists(PK) OR #st <> :delivered")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":delivered", s("delivered"))
