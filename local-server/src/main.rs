@@ -1,9 +1,19 @@
 //! `make run`: the whole API on 127.0.0.1:${PORT:-3000}. Embedded store unless TABLE_NAME is set.
+//!
+//! On SIGTERM or Ctrl-C (SIGINT) it stops accepting connections, lets the requests in flight
+//! finish, then waits up to [`DRAIN_TIMEOUT`] for the CRM deliveries still running in the
+//! background, and exits 0.
 
 use shared::config::Config;
 use shared::store::{DynamoStore, MemoryStore};
 use shared::{seed, App, Store};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a stopping server waits for background CRM deliveries after the last request. A
+/// delivery still running then is abandoned (its record, if any, says `retrying`).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -64,20 +74,56 @@ async fn serve<S: Store + Clone>(
         tracing::info!(created, "sample events seeded");
     }
     let crm = crm_notifier::CrmConfig::from_env()?;
+    let deliveries = crm_notifier::PendingDeliveries::new();
     if crm.webhook_url.is_some() {
         let notifier = Arc::new(crm_notifier::Notifier::from_config(store.clone(), &crm)?);
-        app = app.with_booking_hook(crm_notifier::booking_hook(notifier, crm_notifier::RetryPolicy::default()));
+        app = app.with_booking_hook(deliveries.hook(notifier, crm_notifier::RetryPolicy::default()));
         tracing::info!("CRM webhook: delivering in the background after each booking");
     } else {
         tracing::info!("CRM webhook: CRM_WEBHOOK_URL not set, nothing is sent");
     }
     let port: u16 = env("PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    // Handlers are installed before the first request can arrive: from here on a SIGTERM no
+    // longer kills the process outright.
+    let stop = shutdown_signal()?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, local_server::router(Arc::new(app)))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(listener, local_server::router(Arc::new(app))).with_graceful_shutdown(stop).await?;
+    let running = deliveries.in_flight();
+    if running > 0 {
+        tracing::info!(running, "waiting up to {}s for CRM deliveries", DRAIN_TIMEOUT.as_secs());
+        let abandoned = deliveries.drain(DRAIN_TIMEOUT).await;
+        if abandoned > 0 {
+            tracing::warn!(abandoned, "CRM deliveries still running at shutdown were abandoned");
+        }
+    }
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C); the handlers are registered on the call.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!("{name}: shutting down after the requests in flight");
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    Ok(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("Ctrl-C: shutting down after the requests in flight"),
+            // Without a handler there is nothing to wait for: run until killed.
+            Err(_) => std::future::pending().await,
+        }
+    })
 }

@@ -213,6 +213,7 @@ async fn already_booked_comes_before_event_full<S: Store + Clone>(store: S) {
     booking.user_id = shared::model::new_id();
     booking.id = shared::model::new_id();
     assert_eq!(app.store.create_booking(&booking, None, shared::time::now()).await.unwrap_err().code(), "event_full");
+    booking.id = shared::model::new_id(); // a new request, a new id (and transaction token)
     assert_eq!(app.store.create_booking(&booking, None, after_start).await.unwrap_err().code(), "event_started");
 }
 

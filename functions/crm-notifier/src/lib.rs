@@ -13,7 +13,7 @@ pub mod webhook;
 pub use config::CrmConfig;
 pub use error::{Error, Result};
 pub use handler::handle_batch;
-pub use local::{booking_hook, RetryPolicy};
+pub use local::{booking_hook, PendingDeliveries, RetryPolicy};
 pub use notifier::{Notifier, Outcome};
 pub use signing::SigningKey;
 pub use webhook::{SendOutcome, WebhookClient, WebhookPayload};

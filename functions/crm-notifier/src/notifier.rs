@@ -83,8 +83,15 @@ impl<S: Store> Notifier<S> {
             SendOutcome::Delivered { status } => {
                 tracing::info!(booking_id = %booking.id, status, attempts, "CRM notified");
             }
-            SendOutcome::Retryable { status, error } => {
-                tracing::warn!(booking_id = %booking.id, ?status, %error, attempts, "CRM notification failed; will retry");
+            SendOutcome::Retryable { status, failure, detail } => {
+                tracing::warn!(
+                    booking_id = %booking.id,
+                    ?status,
+                    ?failure,
+                    error = %detail,
+                    attempts,
+                    "CRM notification failed; will retry"
+                );
             }
             SendOutcome::Permanent { status } => {
                 tracing::warn!(booking_id = %booking.id, status, attempts, "CRM rejected the notification; not retried");
@@ -111,19 +118,18 @@ impl<S: Store> Notifier<S> {
 
 fn delivery_record(booking_id: &str, attempts: u32, sent: &SendOutcome) -> Delivery {
     let now = time::now();
-    let (status, last_http_status, last_error, delivered_at) = match sent {
-        SendOutcome::Delivered { status } => (DeliveryStatus::Delivered, Some(*status), None, Some(now)),
-        SendOutcome::Retryable { status, error } => (DeliveryStatus::Retrying, *status, Some(error.clone()), None),
-        SendOutcome::Permanent { status } => {
-            (DeliveryStatus::Failed, Some(*status), Some(format!("CRM answered HTTP {status}")), None)
-        }
+    let (status, last_http_status, delivered_at) = match sent {
+        SendOutcome::Delivered { status } => (DeliveryStatus::Delivered, Some(*status), Some(now)),
+        SendOutcome::Retryable { status, .. } => (DeliveryStatus::Retrying, *status, None),
+        SendOutcome::Permanent { status } => (DeliveryStatus::Failed, Some(*status), None),
     };
     Delivery {
         booking_id: booking_id.to_string(),
         status,
         attempts,
         last_http_status,
-        last_error,
+        // The category only: the error text was logged above and stays out of the store and API.
+        last_failure: sent.failure(),
         delivered_at,
         updated_at: now,
     }

@@ -7,7 +7,7 @@ use crate::signing::SigningKey;
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use reqwest::{redirect, StatusCode, Url};
 use serde::Serialize;
-use shared::model::Booking;
+use shared::model::{Booking, FailureKind};
 use shared::time;
 
 const USER_AGENT: &str = concat!("ahoum-crm-notifier/", env!("CARGO_PKG_VERSION"));
@@ -50,8 +50,9 @@ impl<'a> WebhookPayload<'a> {
 pub enum SendOutcome {
     /// 2xx.
     Delivered { status: u16 },
-    /// Timeout, connection failure, 408, 429 or 5xx: the CRM may accept it later.
-    Retryable { status: Option<u16>, error: String },
+    /// Timeout, connection failure, 408, 429 or 5xx: the CRM may accept it later. `failure` is
+    /// what the delivery record keeps; `detail` (the client's error chain) is for the log only.
+    Retryable { status: Option<u16>, failure: FailureKind, detail: String },
     /// Any other answer (4xx, and 3xx since redirects are not followed): resending cannot help.
     Permanent { status: u16 },
 }
@@ -65,7 +66,11 @@ impl SendOutcome {
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS
         {
-            SendOutcome::Retryable { status: Some(code), error: format!("CRM answered HTTP {code}") }
+            SendOutcome::Retryable {
+                status: Some(code),
+                failure: FailureKind::HttpStatus,
+                detail: format!("CRM answered HTTP {code}"),
+            }
         } else {
             SendOutcome::Permanent { status: code }
         }
@@ -73,6 +78,15 @@ impl SendOutcome {
 
     pub fn is_retryable(&self) -> bool {
         matches!(self, SendOutcome::Retryable { .. })
+    }
+
+    /// The category recorded for this outcome; `None` when delivered.
+    pub fn failure(&self) -> Option<FailureKind> {
+        match self {
+            SendOutcome::Delivered { .. } => None,
+            SendOutcome::Retryable { failure, .. } => Some(*failure),
+            SendOutcome::Permanent { .. } => Some(FailureKind::Rejected),
+        }
     }
 }
 
@@ -110,7 +124,13 @@ impl WebhookClient {
         let body = match serde_json::to_vec(&WebhookPayload::from_booking(booking)) {
             Ok(body) => body,
             // Only strings and owned timestamps: serialising cannot fail, but never panic here.
-            Err(e) => return SendOutcome::Retryable { status: None, error: format!("payload: {e}") },
+            Err(e) => {
+                return SendOutcome::Retryable {
+                    status: None,
+                    failure: FailureKind::Connection,
+                    detail: format!("payload: {e}"),
+                }
+            }
         };
         let timestamp = chrono::Utc::now().timestamp();
         let mut request = self
@@ -124,13 +144,16 @@ impl WebhookClient {
         }
         match request.body(body).send().await {
             Ok(response) => SendOutcome::classify(response.status()),
-            Err(e) => SendOutcome::Retryable { status: None, error: describe(e) },
+            Err(e) => {
+                let failure = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::Connection };
+                SendOutcome::Retryable { status: None, failure, detail: describe(e) }
+            }
         }
     }
 }
 
 /// The error with its causes ("operation timed out", "Connection refused"), without the URL,
-/// which may carry a token.
+/// which may carry a token. For the log only: it names hosts, addresses and TLS internals.
 fn describe(e: reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
@@ -163,13 +186,15 @@ mod tests {
             ));
         }
         for code in [408, 429, 500, 502, 503, 504] {
-            assert!(SendOutcome::classify(StatusCode::from_u16(code).unwrap()).is_retryable(), "{code}");
+            let outcome = SendOutcome::classify(StatusCode::from_u16(code).unwrap());
+            assert!(outcome.is_retryable(), "{code}");
+            assert_eq!(outcome.failure(), Some(FailureKind::HttpStatus), "{code}");
         }
         for code in [301, 302, 400, 401, 403, 404, 410, 422] {
-            assert_eq!(
-                SendOutcome::classify(StatusCode::from_u16(code).unwrap()),
-                SendOutcome::Permanent { status: code }
-            );
+            let outcome = SendOutcome::classify(StatusCode::from_u16(code).unwrap());
+            assert_eq!(outcome, SendOutcome::Permanent { status: code });
+            assert_eq!(outcome.failure(), Some(FailureKind::Rejected), "{code}");
         }
+        assert_eq!(SendOutcome::classify(StatusCode::OK).failure(), None);
     }
 }
