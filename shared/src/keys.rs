@@ -50,16 +50,18 @@ pub const ALL_EVENTS: &str = "EVENTS";
 
 /// GSI2 partition of one event type, case-folded so `yoga` finds `Yoga`.
 pub fn event_type(event_type: &str) -> String {
-    format!("TYPE#{}", event_type.trim().to_lowercase())
+    format!("TYPE#{}", crate::model::fold_type(event_type))
 }
 
 pub fn event_sort(datetime: &Timestamp, id: &str) -> String {
     format!("{}#{id}", time::format(datetime))
 }
 
-/// Extracts the event id back out of an [`event_sort`] value (used to rebuild paging keys).
-pub fn event_id_from_sort(sort: &str) -> Option<&str> {
-    sort.split_once('#').map(|(_, id)| id).filter(|id| !id.is_empty())
+/// The position an [`event_sort`] or [`event_booking_sort`] value stands for (both are
+/// `<time>#<id>`), e.g. from a `LastEvaluatedKey`.
+pub fn position_from_sort(sort: &str) -> Option<crate::store::Position> {
+    let (at, id) = sort.split_once('#')?;
+    Some(crate::store::Position { at: time::parse(at)?, id: id.to_string() }).filter(|p| !p.id.is_empty())
 }
 
 pub fn booking(id: &str) -> Key {

@@ -146,7 +146,51 @@ pub struct Event {
     pub updated_at: Timestamp,
 }
 
+/// Bookings close when the event starts: an event is bookable at `now` while it starts after
+/// `booking_cutoff(now)`. The one place that rule lives; the stores turn the cutoff into their
+/// write condition (DynamoDB: `datetime > :cutoff`).
+pub fn booking_cutoff(now: Timestamp) -> Timestamp {
+    now
+}
+
+/// A booking can be cancelled (its seat freed) while the event starts after `cancel_cutoff(now)`.
+pub fn cancel_cutoff(now: Timestamp) -> Timestamp {
+    now
+}
+
+/// A type as matched: trimmed and case-folded, so `Yoga` and ` yoga` are one type.
+pub fn fold_type(event_type: &str) -> String {
+    event_type.trim().to_lowercase()
+}
+
 impl Event {
+    /// → `EventStarted` once bookings have closed.
+    pub fn bookable_at(&self, now: Timestamp) -> Result<()> {
+        if self.datetime > booking_cutoff(now) {
+            Ok(())
+        } else {
+            Err(Error::EventStarted)
+        }
+    }
+
+    /// → `EventStarted` once cancelling is no longer possible.
+    pub fn cancellable_at(&self, now: Timestamp) -> Result<()> {
+        if self.datetime > cancel_cutoff(now) {
+            Ok(())
+        } else {
+            Err(Error::EventStarted)
+        }
+    }
+
+    /// → `EventFull` when every seat is taken (an event without capacity never is).
+    pub fn has_free_seat(&self) -> Result<()> {
+        if self.capacity.is_some_and(|c| self.seats_booked >= c) {
+            Err(Error::EventFull)
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn seats_left(&self) -> Option<u32> {
         self.capacity.map(|c| c.saturating_sub(self.seats_booked))
     }
@@ -168,11 +212,6 @@ impl Event {
             "created_at": time::format(&self.created_at),
             "updated_at": time::format(&self.updated_at),
         })
-    }
-
-    /// The sort key of both event indexes: datetime first, id breaks ties.
-    pub fn sort_key(&self) -> String {
-        crate::keys::event_sort(&self.datetime, &self.id)
     }
 
     pub fn snapshot(&self) -> EventSnapshot {
@@ -242,31 +281,35 @@ impl EventPatch {
         *self == EventPatch::default()
     }
 
-    pub fn apply(&self, ev: &mut Event) {
-        if let Some(v) = &self.title {
-            ev.title = v.clone();
+    /// Every field the patch changes, named as the event's stored attribute, with its new value
+    /// (`None`: remove it, as a `null` rating or capacity is stored). The one list both stores
+    /// derive their update from: the embedded store through [`EventPatch::apply`], DynamoDB as
+    /// the `SET` / `REMOVE` clauses of one UpdateItem.
+    pub fn changes(&self) -> Vec<(&'static str, Option<Value>)> {
+        let mut out = Vec::new();
+        let mut set = |name: &'static str, value: Option<Option<Value>>| {
+            if let Some(v) = value {
+                out.push((name, v));
+            }
+        };
+        set("title", self.title.as_ref().map(|v| Some(json!(v))));
+        set("description", self.description.as_ref().map(|v| Some(json!(v))));
+        set("datetime", self.datetime.as_ref().map(|v| Some(json!(time::format(v)))));
+        set("duration_minutes", self.duration_minutes.map(|v| Some(json!(v))));
+        set("facilitator_id", self.facilitator_id.as_ref().map(|v| Some(json!(v))));
+        set("type", self.event_type.as_ref().map(|v| Some(json!(v))));
+        set("rating", self.rating.map(|v| v.map(|r| json!(r))));
+        set("capacity", self.capacity.map(|v| v.map(|c| json!(c))));
+        out
+    }
+
+    /// The event with [`EventPatch::changes`] applied.
+    pub fn apply(&self, ev: &Event) -> Result<Event> {
+        let mut value = serde_json::to_value(ev).map_err(Error::internal)?;
+        for (name, change) in self.changes() {
+            value[name] = change.unwrap_or(Value::Null);
         }
-        if let Some(v) = &self.description {
-            ev.description = v.clone();
-        }
-        if let Some(v) = self.datetime {
-            ev.datetime = v;
-        }
-        if let Some(v) = self.duration_minutes {
-            ev.duration_minutes = v;
-        }
-        if let Some(v) = &self.facilitator_id {
-            ev.facilitator_id = v.clone();
-        }
-        if let Some(v) = &self.event_type {
-            ev.event_type = v.clone();
-        }
-        if let Some(v) = self.rating {
-            ev.rating = v;
-        }
-        if let Some(v) = self.capacity {
-            ev.capacity = v;
-        }
+        serde_json::from_value(value).map_err(Error::internal)
     }
 }
 
@@ -373,7 +416,7 @@ impl EventInput {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BookingStatus {
     Confirmed,

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::jwt::AuthUser;
 use crate::model::{Booking, Event, Role, User};
-use crate::store::{Actor, Store};
+use crate::store::Store;
 
 /// The caller as the store knows them now: their current role. An account deleted since the
 /// token was issued is no longer a credential.
@@ -69,5 +69,25 @@ pub async fn visible_booking<S: Store>(store: &S, caller: &AuthUser, booking: Op
         Some(b) if b.user_id == caller.id => Ok(b),
         Some(b) if Principal::load(store, caller).await?.is_admin() => Ok(b),
         _ => Err(Error::NotFound("booking")),
+    }
+}
+
+/// Who is allowed to change an event: an admin, or only its owner. The stores put this rule into
+/// their write conditions; [`Actor::check`] says why a condition failed.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    Admin,
+    Owner(&'a str),
+}
+
+impl Actor<'_> {
+    /// → `Forbidden` unless the actor may change this event.
+    pub fn check(self, event: &Event) -> Result<()> {
+        match self {
+            Actor::Owner(id) if id != event.owner_id => {
+                Err(Error::Forbidden("only the event's owner or an admin may change it"))
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -100,12 +100,8 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
     if context.already_booked {
         return Err(Error::AlreadyBooked);
     }
-    if event.datetime <= now {
-        return Err(Error::EventStarted);
-    }
-    if event.seats_left() == Some(0) {
-        return Err(Error::EventFull);
-    }
+    event.bookable_at(now)?;
+    event.has_free_seat()?;
     let booking = Booking {
         id: new_id(),
         event_id: event.id.clone(),
@@ -210,9 +206,9 @@ async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -
         .get("cursor")
         .map(|c| c.trim())
         .filter(|c| !c.is_empty())
-        .map(|c| app.cursors.decode(&scope, c))
+        .map(|c| app.cursors.decode_position(&scope, c))
         .transpose()?;
-    let page = app.store.list_event_bookings(event_id, after.as_deref(), limit).await?;
+    let page = app.store.list_event_bookings(event_id, after.as_ref(), limit).await?;
     let bookings = page.items;
     let ids: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
     let deliveries: HashMap<String, Value> =
@@ -228,7 +224,7 @@ async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -
         .collect();
     let mut resp = json_response(StatusCode::OK, &Value::Array(items));
     if let Some(next) = page.next {
-        paging::link_next(&mut resp, &path(req), &params, &app.cursors.encode(&scope, &next));
+        paging::link_next(&mut resp, &path(req), &params, &app.cursors.encode_position(&scope, &next));
     }
     Ok(resp)
 }

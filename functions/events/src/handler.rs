@@ -5,7 +5,7 @@ use shared::error::{Error, Result};
 use shared::http::{
     authenticate, json_response, method_not_allowed, parse_json, path, query, resource_id, respond, segments,
 };
-use shared::model::{rating, EventInput};
+use shared::model::{fold_type, rating, EventInput};
 use shared::policy::Principal;
 use shared::paging;
 use shared::store::EventQuery;
@@ -53,7 +53,7 @@ async fn list<S: Store>(app: &App<S>, req: &Request, path: &str, filter: bool) -
             if t.chars().count() > 50 {
                 return Err(Error::validation("type", "must be 1 to 50 characters"));
             }
-            q.event_type = Some(t.to_lowercase());
+            q.event_type = Some(fold_type(t));
         }
         if let Some(r) = param(&params, "rating") {
             let raw = r.parse::<f64>().map_err(|_| Error::validation("rating", "must be a number from 0 to 5"))?;
@@ -76,13 +76,13 @@ async fn list<S: Store>(app: &App<S>, req: &Request, path: &str, filter: bool) -
         q.to.as_ref().map(time::format).unwrap_or_default(),
     );
     if let Some(c) = param(&params, "cursor") {
-        q.after = Some(app.cursors.decode(&scope, c)?);
+        q.after = Some(app.cursors.decode_position(&scope, c)?);
     }
     let page = app.store.list_events(&q).await?;
     let items: Vec<Value> = page.items.iter().map(|e| e.view()).collect();
     let mut resp = json_response(StatusCode::OK, &Value::Array(items));
     if let Some(next) = page.next {
-        paging::link_next(&mut resp, path, &params, &app.cursors.encode(&scope, &next));
+        paging::link_next(&mut resp, path, &params, &app.cursors.encode_position(&scope, &next));
     }
     Ok(resp)
 }

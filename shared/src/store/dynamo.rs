@@ -2,7 +2,7 @@
 //! expression or a transaction, never a read followed by a write; failed conditions become the
 //! typed errors of the contract. Reads on request paths are GetItem/BatchGetItem/Query only.
 
-use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Store};
+use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Position, Store};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity, Key};
 use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role, User};
@@ -88,7 +88,7 @@ fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
 
 fn event_item(event: &Event) -> Result<Item> {
     let mut item = to_item(event, keys::event(&event.id), entity::EVENT)?;
-    let sort = event.sort_key();
+    let sort = keys::event_sort(&event.datetime, &event.id);
     item.insert(keys::GSI1PK.into(), s(keys::ALL_EVENTS));
     item.insert(keys::GSI1SK.into(), s(sort.clone()));
     item.insert(keys::GSI2PK.into(), s(keys::event_type(&event.event_type)));
@@ -657,10 +657,9 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":min", n(min));
         }
         if let Some(after) = &q.after {
-            let id = keys::event_id_from_sort(after).ok_or_else(|| Error::validation("cursor", "invalid cursor"))?;
-            let mut start = key_item(keys::event(id));
+            let mut start = key_item(keys::event(&after.id));
             start.insert(pk_attr.into(), s(&partition));
-            start.insert(sk_attr.into(), s(after));
+            start.insert(sk_attr.into(), s(keys::event_sort(&after.at, &after.id)));
             request = request.set_exclusive_start_key(Some(start));
         }
         let out = request.send().await.map_err(|e| sdk_error("Query", e))?;
@@ -668,11 +667,11 @@ impl Store for DynamoStore {
         if items.len() > q.limit {
             let mut items = items;
             items.truncate(q.limit);
-            let next = items.last().map(Event::sort_key);
+            let next = items.last().map(Position::of_event);
             return Ok(EventPage { items, next });
         }
         let next = out.last_evaluated_key.and_then(|k| match k.get(sk_attr) {
-            Some(AttributeValue::S(v)) => Some(v.clone()),
+            Some(AttributeValue::S(v)) => keys::position_from_sort(v),
             _ => None,
         });
         Ok(EventPage { items, next })
@@ -849,21 +848,14 @@ impl Store for DynamoStore {
         out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 
-    async fn list_event_bookings(&self, event_id: &str, after: Option<&str>, limit: usize) -> Result<BookingPage> {
+    async fn list_event_bookings(&self, event_id: &str, after: Option<&Position>, limit: usize) -> Result<BookingPage> {
         let partition = keys::event_bookings(event_id);
-        let start = match after {
-            Some(sort) => {
-                let id = sort
-                    .split_once('#')
-                    .map(|(_, id)| id)
-                    .ok_or_else(|| Error::validation("cursor", "invalid cursor"))?;
-                let mut key = key_item(keys::booking(id));
-                key.insert(keys::GSI2PK.into(), s(&partition));
-                key.insert(keys::GSI2SK.into(), s(sort));
-                Some(key)
-            }
-            None => None,
-        };
+        let start = after.map(|p| {
+            let mut key = key_item(keys::booking(&p.id));
+            key.insert(keys::GSI2PK.into(), s(&partition));
+            key.insert(keys::GSI2SK.into(), s(keys::event_booking_sort(&p.at, &p.id)));
+            key
+        });
         // One more than asked tells whether another page exists without an empty last page.
         let out = self
             .client
@@ -883,7 +875,7 @@ impl Store for DynamoStore {
             out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
         let more = items.len() > limit;
         items.truncate(limit);
-        let next = if more { items.last().map(|b| keys::event_booking_sort(&b.created_at, &b.id)) } else { None };
+        let next = if more { items.last().map(Position::of_booking) } else { None };
         Ok(BookingPage { items, next })
     }
 

@@ -1,15 +1,17 @@
 //! The embedded store: the local default and the fast test backend. One mutex makes every
-//! operation atomic, and each checks the same conditions, in the same order, as the DynamoDB
-//! transaction it mirrors, so both adapters answer alike.
+//! operation atomic, and each checks the same rules, in the same order, as the DynamoDB
+//! transaction it mirrors, so both adapters answer alike. Ordered indexes (a `BTreeSet` of
+//! positions per list) make every list cost O(log n + page), like an index query.
 
-use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Store};
+use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Position, Store};
 use crate::error::{Error, Result};
-use crate::keys;
 use crate::model::{
-    Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch, IdempotencyRecord, LoginThrottle, Role, User,
+    fold_type, Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch, IdempotencyRecord, LoginThrottle,
+    Role, User,
 };
 use crate::time::Timestamp;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Clone, Default)]
@@ -23,7 +25,14 @@ struct Inner {
     emails: HashMap<String, String>,
     throttles: HashMap<String, LoginThrottle>,
     events: HashMap<String, Event>,
+    /// Every event by (datetime, id), and per case-folded type: the two event lists.
+    events_by_time: BTreeSet<Position>,
+    events_by_type: HashMap<String, BTreeSet<Position>>,
     bookings: HashMap<String, Booking>,
+    /// Per event, its bookings by (created_at, id).
+    event_bookings: HashMap<String, BTreeSet<Position>>,
+    /// Per user and status, their bookings by (created_at, id).
+    user_bookings: HashMap<(String, BookingStatus), BTreeSet<Position>>,
     /// (event id, user id) → booking id, while the booking is confirmed.
     attendees: HashMap<(String, String), String>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
@@ -38,6 +47,22 @@ struct Inner {
 const SWEEP_EVERY_SECS: i64 = 60;
 
 impl Inner {
+    fn index_event(&mut self, e: &Event) {
+        self.events_by_time.insert(Position::of_event(e));
+        self.events_by_type.entry(fold_type(&e.event_type)).or_default().insert(Position::of_event(e));
+    }
+
+    fn unindex_event(&mut self, e: &Event) {
+        self.events_by_time.remove(&Position::of_event(e));
+        if let Some(set) = self.events_by_type.get_mut(&fold_type(&e.event_type)) {
+            set.remove(&Position::of_event(e));
+        }
+    }
+
+    fn user_bookings(&mut self, b: &Booking) -> &mut BTreeSet<Position> {
+        self.user_bookings.entry((b.user_id.clone(), b.status)).or_default()
+    }
+
     /// Drops throttle windows that have closed. DynamoDB does the same with the item's TTL.
     fn evict_throttles(&mut self, now: i64, window_secs: i64) {
         if now - self.swept_throttles >= SWEEP_EVERY_SECS {
@@ -122,6 +147,7 @@ impl Store for MemoryStore {
         if db.events.contains_key(&event.id) {
             return Err(Error::internal(format!("event {} already exists", event.id)));
         }
+        db.index_event(event);
         db.events.insert(event.id.clone(), event.clone());
         Ok(())
     }
@@ -137,16 +163,20 @@ impl Store for MemoryStore {
 
     async fn update_event(&self, id: &str, patch: &EventPatch, actor: Actor<'_>, now: Timestamp) -> Result<Event> {
         let mut db = self.lock()?;
-        let event = db.events.get_mut(id).ok_or(Error::NotFound("event"))?;
+        let event = db.events.get(id).ok_or(Error::NotFound("event"))?;
         actor.check(event)?;
         if let Some(Some(cap)) = patch.capacity {
             if cap < event.seats_booked {
                 return Err(Error::CapacityBelowBooked);
             }
         }
-        patch.apply(event);
-        event.updated_at = now;
-        Ok(event.clone())
+        let old = event.clone();
+        let mut new = patch.apply(&old)?;
+        new.updated_at = now;
+        db.unindex_event(&old);
+        db.index_event(&new);
+        db.events.insert(id.to_string(), new.clone());
+        Ok(new)
     }
 
     async fn delete_event(&self, id: &str, actor: Actor<'_>) -> Result<()> {
@@ -156,42 +186,47 @@ impl Store for MemoryStore {
         if event.seats_booked > 0 {
             return Err(Error::EventHasBookings);
         }
-        db.events.remove(id);
+        if let Some(event) = db.events.remove(id) {
+            db.unindex_event(&event);
+        }
         Ok(())
     }
 
     async fn list_events(&self, q: &EventQuery) -> Result<EventPage> {
         let db = self.lock()?;
-        let lo = q.from.map(|t| crate::time::format(&t)).unwrap_or_default();
-        let hi = q.to.map(|t| format!("{}#~", crate::time::format(&t)));
-        // The key condition: partition (all / one type) and sort-key range, after the cursor.
-        let mut candidates: Vec<(String, &Event)> = db
-            .events
-            .values()
-            .filter(|e| match &q.event_type {
-                Some(t) => e.event_type.trim().to_lowercase() == *t,
-                None => true,
-            })
-            .map(|e| (e.sort_key(), e))
-            .filter(|(k, _)| *k >= lo && hi.as_ref().is_none_or(|hi| k <= hi))
-            .filter(|(k, _)| q.after.as_ref().is_none_or(|a| k > a))
+        let index = match &q.event_type {
+            Some(t) => db.events_by_type.get(t),
+            None => Some(&db.events_by_time),
+        };
+        let Some(index) = index else {
+            return Ok(EventPage::default());
+        };
+        // The key condition: the time range, after the cursor.
+        let from = q.from.map(|at| Position { at, id: String::new() });
+        let start = match (&q.after, &from) {
+            (Some(after), Some(from)) if after < from => Bound::Included(from),
+            (Some(after), _) => Bound::Excluded(after),
+            (None, Some(from)) => Bound::Included(from),
+            (None, None) => Bound::Unbounded,
+        };
+        // Like DynamoDB: `limit + 1` index entries are evaluated, then the rating filter applies.
+        let evaluated: Vec<&Position> = index
+            .range((start, Bound::Unbounded))
+            .take_while(|p| q.to.is_none_or(|to| p.at <= to))
+            .take(q.limit + 1)
             .collect();
-        candidates.sort_by(|a, b| a.0.cmp(&b.0));
-        // Like DynamoDB: `limit + 1` items are evaluated, then the rating filter applies.
-        let evaluated = &candidates[..candidates.len().min(q.limit + 1)];
-        let matched: Vec<&(String, &Event)> = evaluated
+        let matched: Vec<&Event> = evaluated
             .iter()
-            .filter(|(_, e)| q.min_rating.is_none_or(|min| e.rating.is_some_and(|r| r >= min)))
+            .filter_map(|p| db.events.get(&p.id))
+            .filter(|e| q.min_rating.is_none_or(|min| e.rating.is_some_and(|r| r >= min)))
             .collect();
         let page = if matched.len() > q.limit {
-            EventPage {
-                items: matched[..q.limit].iter().map(|(_, e)| (*e).clone()).collect(),
-                next: Some(matched[q.limit - 1].0.clone()),
-            }
+            let items: Vec<Event> = matched[..q.limit].iter().map(|e| (*e).clone()).collect();
+            EventPage { next: items.last().map(Position::of_event), items }
         } else {
             EventPage {
-                items: matched.iter().map(|(_, e)| (*e).clone()).collect(),
-                next: (evaluated.len() == q.limit + 1).then(|| evaluated[q.limit].0.clone()),
+                items: matched.into_iter().cloned().collect(),
+                next: (evaluated.len() == q.limit + 1).then(|| evaluated[q.limit].clone()),
             }
         };
         Ok(page)
@@ -231,12 +266,8 @@ impl Store for MemoryStore {
         if db.attendees.contains_key(&guard) {
             return Err(Error::AlreadyBooked);
         }
-        if event.datetime <= now {
-            return Err(Error::EventStarted);
-        }
-        if event.capacity.is_some_and(|c| event.seats_booked >= c) {
-            return Err(Error::EventFull);
-        }
+        event.bookable_at(now)?;
+        event.has_free_seat()?;
         if db.bookings.contains_key(&booking.id) {
             return Err(Error::internal("booking id collision"));
         }
@@ -244,6 +275,8 @@ impl Store for MemoryStore {
             event.seats_booked += 1;
         }
         db.attendees.insert(guard, booking.id.clone());
+        db.event_bookings.entry(booking.event_id.clone()).or_default().insert(Position::of_booking(booking));
+        db.user_bookings(booking).insert(Position::of_booking(booking));
         db.bookings.insert(booking.id.clone(), booking.clone());
         if let Some(rec) = idempotency {
             db.idempotency.insert((rec.user_id.clone(), rec.key.clone()), rec.clone());
@@ -262,9 +295,7 @@ impl Store for MemoryStore {
             return Err(Error::AlreadyCancelled);
         }
         let event = db.events.get(&current.event_id).ok_or(Error::NotFound("event"))?;
-        if event.datetime <= now {
-            return Err(Error::EventStarted);
-        }
+        event.cancellable_at(now)?;
         if event.seats_booked == 0 {
             return Err(Error::internal("confirmed booking on an event with no seats booked"));
         }
@@ -274,35 +305,35 @@ impl Store for MemoryStore {
             event.seats_booked -= 1;
         }
         db.attendees.remove(&(event_id, user_id));
-        let b = db.bookings.get_mut(&booking.id).ok_or(Error::NotFound("booking"))?;
+        let mut b = db.bookings.get(&booking.id).cloned().ok_or(Error::NotFound("booking"))?;
+        db.user_bookings(&b).remove(&Position::of_booking(&b));
         b.status = BookingStatus::Cancelled;
         b.cancelled_at = Some(now);
-        Ok(b.clone())
+        db.user_bookings(&b).insert(Position::of_booking(&b));
+        db.bookings.insert(b.id.clone(), b.clone());
+        Ok(b)
     }
 
     async fn list_user_bookings(&self, user_id: &str, status: BookingStatus, limit: usize) -> Result<Vec<Booking>> {
         let db = self.lock()?;
-        let mut list: Vec<Booking> =
-            db.bookings.values().filter(|b| b.user_id == user_id && b.status == status).cloned().collect();
-        list.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-        list.truncate(limit);
-        Ok(list)
+        let Some(index) = db.user_bookings.get(&(user_id.to_string(), status)) else {
+            return Ok(Vec::new());
+        };
+        Ok(index.iter().rev().take(limit).filter_map(|p| db.bookings.get(&p.id).cloned()).collect())
     }
 
-    async fn list_event_bookings(&self, event_id: &str, after: Option<&str>, limit: usize) -> Result<BookingPage> {
+    async fn list_event_bookings(&self, event_id: &str, after: Option<&Position>, limit: usize) -> Result<BookingPage> {
         let db = self.lock()?;
-        let mut list: Vec<(String, &Booking)> = db
-            .bookings
-            .values()
-            .filter(|b| b.event_id == event_id)
-            .map(|b| (keys::event_booking_sort(&b.created_at, &b.id), b))
-            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
-            .collect();
-        list.sort_by(|a, b| a.0.cmp(&b.0));
-        let more = list.len() > limit;
-        list.truncate(limit);
-        let next = if more { list.last().map(|(k, _)| k.clone()) } else { None };
-        Ok(BookingPage { items: list.into_iter().map(|(_, b)| b.clone()).collect(), next })
+        let Some(index) = db.event_bookings.get(event_id) else {
+            return Ok(BookingPage::default());
+        };
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut page: Vec<Booking> =
+            index.range((start, Bound::Unbounded)).take(limit + 1).filter_map(|p| db.bookings.get(&p.id).cloned()).collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = if more { page.last().map(Position::of_booking) } else { None };
+        Ok(BookingPage { items: page, next })
     }
 
     async fn get_idempotency(&self, user_id: &str, key: &str) -> Result<Option<IdempotencyRecord>> {

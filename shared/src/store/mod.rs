@@ -6,6 +6,7 @@ pub mod dynamo;
 pub mod memory;
 
 use crate::error::Result;
+pub use crate::policy::Actor;
 use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, Role, User};
 use crate::time::Timestamp;
 use std::future::Future;
@@ -16,30 +17,63 @@ pub use memory::MemoryStore;
 /// Upper bound on one booking-history list; documented in docs/data-model.md.
 pub const MAX_BOOKINGS_PER_LIST: usize = 100;
 
+/// A place in an ordered list. Every list the store pages is ordered by a time, then an id:
+/// events by `datetime`, an event's bookings by `created_at`. Each adapter turns it into its own
+/// key (DynamoDB: an `ExclusiveStartKey`; embedded: a `BTreeSet` bound), and cursors carry it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub at: Timestamp,
+    pub id: String,
+}
+
+impl Position {
+    pub fn of_event(e: &Event) -> Position {
+        Position { at: e.datetime, id: e.id.clone() }
+    }
+
+    pub fn of_booking(b: &Booking) -> Position {
+        Position { at: b.created_at, id: b.id.clone() }
+    }
+
+    /// The text a cursor carries: epoch seconds and the id.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.at.timestamp(), self.id)
+    }
+
+    /// The inverse of [`Position::encode`]; `None` for anything it could not have produced.
+    pub fn decode(text: &str) -> Option<Position> {
+        let (secs, id) = text.split_once('.')?;
+        let at = chrono::DateTime::from_timestamp(secs.parse().ok()?, 0)?;
+        let id = crate::http::resource_id(id, "cursor").ok()?;
+        crate::time::parse(&crate::time::format(&at))?;
+        Some(Position { at, id })
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventQuery {
-    /// Case-folded type; `None` lists every type.
+    /// Case-folded type ([`crate::model::fold_type`]); `None` lists every type.
     pub event_type: Option<String>,
     /// Inclusive; events without a rating never match.
     pub min_rating: Option<f64>,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
-    /// Exclusive start: the sort key (`datetime#id`) of the last event of the previous page.
-    pub after: Option<String>,
+    /// Exclusive start: where the previous page stopped.
+    pub after: Option<Position>,
     pub limit: usize,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventPage {
     pub items: Vec<Event>,
-    /// Sort key to continue after; `None` when nothing remains.
-    pub next: Option<String>,
+    /// Where to continue; `None` when nothing remains.
+    pub next: Option<Position>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BookingPage {
     pub items: Vec<Booking>,
-    pub next: Option<String>,
+    pub next: Option<Position>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,26 +82,6 @@ pub struct BookingContext {
     /// The user holds a booking of this event that counts (its attendee guard exists).
     pub already_booked: bool,
     pub idempotency: Option<IdempotencyRecord>,
-}
-
-/// Who is allowed to change an event: an admin, or only its owner.
-#[derive(Clone, Copy, Debug)]
-pub enum Actor<'a> {
-    Admin,
-    Owner(&'a str),
-}
-
-impl Actor<'_> {
-    /// → `Forbidden` unless the actor may change this event. Both adapters also put this rule in
-    /// their write condition; this tells *why* a condition failed.
-    pub fn check(self, event: &Event) -> Result<()> {
-        match self {
-            Actor::Owner(id) if id != event.owner_id => {
-                Err(crate::Error::Forbidden("only the event's owner or an admin may change it"))
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -145,12 +159,12 @@ pub trait Store: Send + Sync + 'static {
         status: BookingStatus,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Booking>>> + Send;
-    /// Oldest first: at most `limit` bookings after the sort key `after` (`created_at#id`, see
-    /// `keys::event_booking_sort`), and the position to continue from when more remain.
+    /// Oldest first: at most `limit` bookings after `after`, and the position to continue from
+    /// when more remain.
     fn list_event_bookings(
         &self,
         event_id: &str,
-        after: Option<&str>,
+        after: Option<&Position>,
         limit: usize,
     ) -> impl Future<Output = Result<BookingPage>> + Send;
     fn get_idempotency(
