@@ -3,7 +3,7 @@
 //! transaction it mirrors, so both adapters answer alike. Ordered indexes (a `BTreeSet` of
 //! positions per list) make every list cost O(log n + page), like an index query.
 
-use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Position, Store};
+use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Position, Store, MAX_EVALUATED_PER_PAGE};
 use crate::error::{Error, Result};
 use crate::model::{
     fold_type, Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch, IdempotencyRecord, LoginThrottle,
@@ -209,27 +209,28 @@ impl Store for MemoryStore {
             (None, Some(from)) => Bound::Included(from),
             (None, None) => Bound::Unbounded,
         };
-        // Like DynamoDB: `limit + 1` index entries are evaluated, then the rating filter applies.
-        let evaluated: Vec<&Position> = index
-            .range((start, Bound::Unbounded))
-            .take_while(|p| q.to.is_none_or(|to| p.at <= to))
-            .take(q.limit + 1)
-            .collect();
-        let matched: Vec<&Event> = evaluated
-            .iter()
-            .filter_map(|p| db.events.get(&p.id))
-            .filter(|e| q.min_rating.is_none_or(|min| e.rating.is_some_and(|r| r >= min)))
-            .collect();
-        let page = if matched.len() > q.limit {
-            let items: Vec<Event> = matched[..q.limit].iter().map(|e| (*e).clone()).collect();
-            EventPage { next: items.last().map(Position::of_event), items }
-        } else {
-            EventPage {
-                items: matched.into_iter().cloned().collect(),
-                next: (evaluated.len() == q.limit + 1).then(|| evaluated[q.limit].clone()),
+        // Entries are evaluated in order until the page holds `limit` events and one more proves
+        // that more remain, the range ends, or the page's evaluation budget is spent; then the
+        // position of the last evaluated entry is where the next page starts.
+        let mut items: Vec<Event> = Vec::new();
+        let mut last_evaluated: Option<&Position> = None;
+        for (evaluated, p) in
+            index.range((start, Bound::Unbounded)).take_while(|p| q.to.is_none_or(|to| p.at <= to)).enumerate()
+        {
+            if evaluated == MAX_EVALUATED_PER_PAGE {
+                return Ok(EventPage { items, next: last_evaluated.cloned() });
             }
-        };
-        Ok(page)
+            last_evaluated = Some(p);
+            let Some(event) = db.events.get(&p.id) else { continue };
+            if q.min_rating.is_none_or(|min| event.rating.is_some_and(|r| r >= min)) {
+                if items.len() == q.limit {
+                    let next = items.last().map(Position::of_event);
+                    return Ok(EventPage { items, next });
+                }
+                items.push(event.clone());
+            }
+        }
+        Ok(EventPage { items, next: None })
     }
 
     async fn booking_context(
@@ -328,8 +329,11 @@ impl Store for MemoryStore {
             return Ok(BookingPage::default());
         };
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut page: Vec<Booking> =
-            index.range((start, Bound::Unbounded)).take(limit + 1).filter_map(|p| db.bookings.get(&p.id).cloned()).collect();
+        let mut page: Vec<Booking> = index
+            .range((start, Bound::Unbounded))
+            .take(limit + 1)
+            .filter_map(|p| db.bookings.get(&p.id).cloned())
+            .collect();
         let more = page.len() > limit;
         page.truncate(limit);
         let next = if more { page.last().map(Position::of_booking) } else { None };

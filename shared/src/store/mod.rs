@@ -14,6 +14,10 @@ use std::future::Future;
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
+/// Index entries one list page may evaluate before it stops short of `limit` items (with a
+/// `Link` to continue): a sparse filter costs a bounded amount per page.
+pub const MAX_EVALUATED_PER_PAGE: usize = 1000;
+
 /// Upper bound on one booking-history list; documented in docs/data-model.md.
 pub const MAX_BOOKINGS_PER_LIST: usize = 100;
 

@@ -1,0 +1,225 @@
+//! Bookings: the booking item, its attendee guard and the event's seat counter change together
+//! in one transaction; idempotency records ride along.
+
+use super::items::{attr, from_item, key_item, n, s, start_key, tag, AttendeeGuard, Entity, ABSENT, EXISTS};
+use super::{events, failed, sdk_error, DynamoStore, TxFailure};
+use crate::error::{Error, Result};
+use crate::keys::{self, entity};
+use crate::model::{booking_cutoff, cancel_cutoff, Booking, BookingStatus, IdempotencyRecord};
+use crate::store::{BookingContext, BookingPage, Position};
+use crate::time::{self, Timestamp};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+
+pub(super) async fn booking_context(
+    db: &DynamoStore,
+    event_id: &str,
+    user_id: &str,
+    idempotency_key: Option<&str>,
+) -> Result<BookingContext> {
+    let mut wanted = vec![keys::event(event_id), keys::attendee(event_id, user_id)];
+    wanted.extend(idempotency_key.map(|k| keys::idempotency(user_id, k)));
+    let mut context = BookingContext::default();
+    for item in db.batch_get(wanted).await? {
+        match tag(&item) {
+            Some(entity::EVENT) => context.event = Some(from_item(item)?),
+            Some(entity::ATTENDEE) => context.already_booked = true,
+            Some(entity::IDEMPOTENCY) => context.idempotency = Some(from_item(item)?),
+            _ => {}
+        }
+    }
+    Ok(context)
+}
+
+pub(super) async fn create_booking(
+    db: &DynamoStore,
+    booking: &Booking,
+    idem: Option<&IdempotencyRecord>,
+    now: Timestamp,
+) -> Result<()> {
+    // `Event::bookable_at` and `Event::has_free_seat`, as a condition on the event item.
+    let seat = Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::event(&booking.event_id))))
+        .update_expression("ADD #seats :one")
+        .condition_expression(format!("{EXISTS} AND #dt > :cutoff AND (attribute_not_exists(#cap) OR #seats < #cap)"))
+        .expression_attribute_names("#seats", attr::SEATS_BOOKED)
+        .expression_attribute_names("#cap", attr::CAPACITY)
+        .expression_attribute_names("#dt", attr::DATETIME)
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":cutoff", s(time::format(&booking_cutoff(now))))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(Error::internal)?;
+    let guard = AttendeeGuard { event_id: &booking.event_id, user_id: &booking.user_id, booking_id: &booking.id };
+    let mut items = vec![
+        TransactWriteItem::builder().update(seat).build(),
+        TransactWriteItem::builder().put(db.put(&guard, ABSENT)?).build(),
+        TransactWriteItem::builder().put(db.put(booking, ABSENT)?).build(),
+    ];
+    if let Some(rec) = idem {
+        // An expired record can outlive its TTL for a while; it no longer counts.
+        let put = Put::builder()
+            .table_name(&db.table)
+            .set_item(Some(rec.to_item()?))
+            .condition_expression(format!("{ABSENT} OR #ttl <= :epoch"))
+            .expression_attribute_names("#ttl", attr::TTL)
+            .expression_attribute_values(":epoch", n(now.timestamp()))
+            .build()
+            .map_err(Error::internal)?;
+        items.push(TransactWriteItem::builder().put(put).build());
+    }
+    let reasons = match db.transact(items, &booking.id).await {
+        Ok(()) => return Ok(()),
+        Err(TxFailure::Conditions(reasons)) => reasons,
+        Err(TxFailure::Failed(e)) => return Err(e),
+    };
+    // DynamoDB reports every failed condition of the transaction; answer with the first in the
+    // contract's order, as the embedded store does.
+    if failed(&reasons, 3).is_some() {
+        return Err(Error::IdempotencyKeyReused);
+    }
+    let seat = match failed(&reasons, 0) {
+        Some(returned) => Some(
+            events::event_after_failure(db, returned.clone(), &booking.event_id)
+                .await?
+                .ok_or(Error::NotFound("event"))?,
+        ),
+        None => None,
+    };
+    if failed(&reasons, 1).is_some() {
+        return Err(Error::AlreadyBooked);
+    }
+    match seat {
+        Some(event) => event
+            .bookable_at(now)
+            .and_then(|()| event.has_free_seat())
+            .and(Err(Error::internal("the seat condition failed for a bookable event with a free seat"))),
+        None => Err(Error::internal("booking id collision")),
+    }
+}
+
+pub(super) async fn get_booking(db: &DynamoStore, id: &str) -> Result<Option<Booking>> {
+    db.get_as(keys::booking(id)).await
+}
+
+pub(super) async fn cancel_booking(db: &DynamoStore, booking: &Booking, now: Timestamp) -> Result<Booking> {
+    let mut cancelled = booking.clone();
+    cancelled.status = BookingStatus::Cancelled;
+    cancelled.cancelled_at = Some(now);
+    // The user's list is keyed by status: the cancelled booking moves to its cancelled entry.
+    let moved = cancelled.index_attrs().into_iter().find(|(name, _)| *name == keys::GSI1SK);
+    let (gsk_name, gsk) = moved.ok_or_else(|| Error::internal("bookings have a GSI1 sort key"))?;
+    let status = Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::booking(&booking.id))))
+        .update_expression("SET #st = :cancelled, #cat = :now, #gsk = :gsk")
+        .condition_expression("#st = :confirmed")
+        .expression_attribute_names("#st", attr::STATUS)
+        .expression_attribute_names("#cat", attr::CANCELLED_AT)
+        .expression_attribute_names("#gsk", gsk_name)
+        .expression_attribute_values(":cancelled", s(BookingStatus::Cancelled.as_str()))
+        .expression_attribute_values(":confirmed", s(BookingStatus::Confirmed.as_str()))
+        .expression_attribute_values(":now", s(time::format(&now)))
+        .expression_attribute_values(":gsk", s(gsk))
+        .build()
+        .map_err(Error::internal)?;
+    let guard = Delete::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::attendee(&booking.event_id, &booking.user_id))))
+        .build()
+        .map_err(Error::internal)?;
+    // `Event::cancellable_at`, as a condition on the event item.
+    let seat = Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::event(&booking.event_id))))
+        .update_expression("ADD #seats :minus")
+        .condition_expression(format!("{EXISTS} AND #dt > :cutoff AND #seats > :zero"))
+        .expression_attribute_names("#seats", attr::SEATS_BOOKED)
+        .expression_attribute_names("#dt", attr::DATETIME)
+        .expression_attribute_values(":minus", n(-1))
+        .expression_attribute_values(":zero", n(0))
+        .expression_attribute_values(":cutoff", s(time::format(&cancel_cutoff(now))))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(Error::internal)?;
+    let items = vec![
+        TransactWriteItem::builder().update(status).build(),
+        TransactWriteItem::builder().delete(guard).build(),
+        TransactWriteItem::builder().update(seat).build(),
+    ];
+    // A token per cancel request, not per booking: a second request to cancel must hear
+    // `already_cancelled`, not the first request's success replayed.
+    let reasons = match db.transact(items, &crate::model::new_id()).await {
+        Ok(()) => return Ok(cancelled),
+        Err(TxFailure::Conditions(reasons)) => reasons,
+        Err(TxFailure::Failed(e)) => return Err(e),
+    };
+    if failed(&reasons, 0).is_some() {
+        return Err(Error::AlreadyCancelled);
+    }
+    if let Some(returned) = failed(&reasons, 2) {
+        let event = events::event_after_failure(db, returned.clone(), &booking.event_id)
+            .await?
+            .ok_or(Error::NotFound("event"))?;
+        event.cancellable_at(now)?;
+    }
+    Err(Error::internal("confirmed booking on an event with no seats booked"))
+}
+
+pub(super) async fn list_user_bookings(
+    db: &DynamoStore,
+    user_id: &str,
+    status: BookingStatus,
+    limit: usize,
+) -> Result<Vec<Booking>> {
+    let out = db
+        .client
+        .query()
+        .table_name(&db.table)
+        .index_name(keys::GSI1)
+        .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+        .expression_attribute_names("#pk", keys::GSI1PK)
+        .expression_attribute_names("#sk", keys::GSI1SK)
+        .expression_attribute_values(":pk", s(keys::user_bookings(user_id)))
+        .expression_attribute_values(":prefix", s(format!("{}#", status.as_str())))
+        .scan_index_forward(false)
+        .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+        .send()
+        .await
+        .map_err(|e| sdk_error("Query", e))?;
+    out.items.unwrap_or_default().into_iter().map(from_item).collect()
+}
+
+pub(super) async fn list_event_bookings(
+    db: &DynamoStore,
+    event_id: &str,
+    after: Option<&Position>,
+    limit: usize,
+) -> Result<BookingPage> {
+    let partition = keys::event_bookings(event_id);
+    let start = after.map(|p| start_key(1, keys::booking(&p.id), &partition, keys::event_booking_sort(&p.at, &p.id)));
+    // One more than asked tells whether another page exists without an empty last page.
+    let out = db
+        .client
+        .query()
+        .table_name(&db.table)
+        .index_name(keys::GSI2)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", keys::GSI2PK)
+        .expression_attribute_values(":pk", s(partition))
+        .scan_index_forward(true)
+        .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(|e| sdk_error("Query", e))?;
+    let mut items: Vec<Booking> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next = if more { items.last().map(Position::of_booking) } else { None };
+    Ok(BookingPage { items, next })
+}
+
+pub(super) async fn get_idempotency(db: &DynamoStore, user_id: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
+    db.get_as(keys::idempotency(user_id, key)).await
+}

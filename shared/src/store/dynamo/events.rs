@@ -1,0 +1,238 @@
+//! Events: one item each, listed through GSI1 (all events by time) and GSI2 (one type's).
+
+use super::items::{
+    attr, event_index_attrs, from_item, key_item, n, position_of, s, start_key, Entity, Item, ABSENT, EXISTS,
+};
+use super::{is_condition_failed, sdk_error, DynamoStore};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::model::{Event, EventPatch};
+use crate::store::{Actor, EventPage, EventQuery, Position, MAX_EVALUATED_PER_PAGE};
+use crate::time::{self, Timestamp};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+
+pub(super) async fn create_event(db: &DynamoStore, event: &Event) -> Result<()> {
+    let result = db
+        .client
+        .put_item()
+        .table_name(&db.table)
+        .set_item(Some(event.to_item()?))
+        .condition_expression(ABSENT)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_condition_failed(&e) => Err(Error::internal(format!("event {} already exists", event.id))),
+        Err(e) => Err(sdk_error("PutItem", e)),
+    }
+}
+
+pub(super) async fn get_event(db: &DynamoStore, id: &str) -> Result<Option<Event>> {
+    db.get_as(keys::event(id)).await
+}
+
+pub(super) async fn get_events(db: &DynamoStore, ids: &[String]) -> Result<Vec<Event>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let items = db.batch_get(ids.iter().map(|id| keys::event(id)).collect()).await?;
+    items.into_iter().map(from_item).collect()
+}
+
+pub(super) async fn update_event(
+    db: &DynamoStore,
+    id: &str,
+    patch: &EventPatch,
+    actor: Actor<'_>,
+    now: Timestamp,
+) -> Result<Event> {
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut values: Item = HashMap::new();
+    let (mut set, mut remove) = (Vec::new(), Vec::new());
+    let mut assign = |name: &str, value: Option<AttributeValue>| {
+        names.insert(format!("#{name}"), name.to_string());
+        match value {
+            Some(v) => {
+                values.insert(format!(":{name}"), v);
+                set.push(format!("#{name} = :{name}"));
+            }
+            None => remove.push(format!("#{name}")),
+        }
+    };
+    // The patch's own list of changes, then the index keys that follow from them.
+    for (name, value) in patch.changes() {
+        assign(name, value.map(serde_dynamo::to_attribute_value).transpose().map_err(Error::internal)?);
+    }
+    for (name, value) in event_index_attrs(id, patch.datetime.as_ref(), patch.event_type.as_deref()) {
+        assign(name, Some(s(value)));
+    }
+    assign("updated_at", Some(s(time::format(&now))));
+    let mut expression = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    let mut condition = EXISTS.to_string();
+    condition.push_str(&actor_condition(actor, &mut names, &mut values));
+    if let Some(Some(cap)) = patch.capacity {
+        names.insert("#seats".into(), attr::SEATS_BOOKED.into());
+        values.insert(":newcap".into(), n(cap));
+        condition.push_str(" AND (attribute_not_exists(#seats) OR #seats <= :newcap)");
+    }
+    crate::limits::check_values(&values)?;
+    let result = db
+        .client
+        .update_item()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::event(id))))
+        .update_expression(expression)
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .return_values(ReturnValue::AllNew)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    match result {
+        Ok(out) => from_item(out.attributes.unwrap_or_default()),
+        Err(e) if is_condition_failed(&e) => {
+            let old = match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(c) => c.item,
+                _ => None,
+            };
+            Err(explain_event_write(db, old, id, actor, Error::CapacityBelowBooked).await)
+        }
+        Err(e) => Err(sdk_error("UpdateItem", e)),
+    }
+}
+
+pub(super) async fn delete_event(db: &DynamoStore, id: &str, actor: Actor<'_>) -> Result<()> {
+    let mut names = HashMap::from([("#seats".to_string(), attr::SEATS_BOOKED.to_string())]);
+    let mut values: Item = HashMap::from([(":zero".to_string(), n(0))]);
+    let condition = format!(
+        "{EXISTS}{} AND (attribute_not_exists(#seats) OR #seats = :zero)",
+        actor_condition(actor, &mut names, &mut values)
+    );
+    let result = db
+        .client
+        .delete_item()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::event(id))))
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_condition_failed(&e) => {
+            let old = match e.into_service_error() {
+                DeleteItemError::ConditionalCheckFailedException(c) => c.item,
+                _ => None,
+            };
+            Err(explain_event_write(db, old, id, actor, Error::EventHasBookings).await)
+        }
+        Err(e) => Err(sdk_error("DeleteItem", e)),
+    }
+}
+
+/// One page of an event list: index queries until the page holds `limit` events (and whether
+/// more remain is known), the index ends, or [`MAX_EVALUATED_PER_PAGE`] entries were evaluated.
+/// Without a rating filter that is one query of `limit + 1`; with one, queries grow (`limit + 1`,
+/// then doubling) so a sparse filter costs a few calls, not one per 50 entries.
+pub(super) async fn list_events(db: &DynamoStore, q: &EventQuery) -> Result<EventPage> {
+    let (ix, index, partition) = match &q.event_type {
+        Some(t) => (1, keys::GSI2, keys::event_type(t)),
+        None => (0, keys::GSI1, keys::ALL_EVENTS.to_string()),
+    };
+    let (pk_attr, sk_attr) = [(keys::GSI1PK, keys::GSI1SK), (keys::GSI2PK, keys::GSI2SK)][ix];
+    // Every sort key starts with a year's four digits and ends before "~".
+    let lo = q.from.map(|t| time::format(&t)).unwrap_or_else(|| "0".into());
+    let hi = q.to.map(|t| format!("{}#~", time::format(&t))).unwrap_or_else(|| "~".into());
+    if let Some(min) = q.min_rating {
+        crate::limits::check_number(attr::RATING, &min.to_string())?;
+    }
+    let mut start =
+        q.after.as_ref().map(|p| start_key(ix, keys::event(&p.id), &partition, keys::event_sort(&p.at, &p.id)));
+    let (mut items, mut evaluated, mut chunk) = (Vec::<Event>::new(), 0usize, q.limit + 1);
+    loop {
+        let budget = MAX_EVALUATED_PER_PAGE.saturating_sub(evaluated).max(1);
+        let mut request = db
+            .client
+            .query()
+            .table_name(&db.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_names("#sk", sk_attr)
+            .expression_attribute_values(":pk", s(&partition))
+            .expression_attribute_values(":lo", s(&lo))
+            .expression_attribute_values(":hi", s(&hi))
+            .scan_index_forward(true)
+            .limit(i32::try_from(chunk.min(budget)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start.take());
+        if let Some(min) = q.min_rating {
+            request = request
+                .filter_expression("#rating >= :min")
+                .expression_attribute_names("#rating", attr::RATING)
+                .expression_attribute_values(":min", n(min));
+        }
+        let out = request.send().await.map_err(|e| sdk_error("Query", e))?;
+        evaluated += usize::try_from(out.scanned_count).unwrap_or_default();
+        for item in out.items.unwrap_or_default() {
+            items.push(from_item(item)?);
+        }
+        if items.len() > q.limit {
+            items.truncate(q.limit);
+            let next = items.last().map(Position::of_event);
+            return Ok(EventPage { items, next });
+        }
+        match out.last_evaluated_key {
+            None => return Ok(EventPage { items, next: None }),
+            Some(last) if evaluated >= MAX_EVALUATED_PER_PAGE => {
+                return Ok(EventPage { items, next: position_of(ix, &last) });
+            }
+            Some(last) => start = Some(last),
+        }
+        chunk *= 2;
+    }
+}
+
+/// The event as it is now, from the item DynamoDB returned with the failed condition or, when
+/// it returned none, from a fresh read: only failure paths pay for this read.
+pub(super) async fn event_after_failure(db: &DynamoStore, returned: Option<Item>, id: &str) -> Result<Option<Event>> {
+    match returned.filter(|item| !item.is_empty()) {
+        Some(item) => Ok(Some(from_item(item)?)),
+        None => db.get_as(keys::event(id)).await,
+    }
+}
+
+/// Why a conditional write of an event failed: it is gone (404), the actor may not change it
+/// (403), or else the write's own rule (`otherwise`) was broken.
+pub(super) async fn explain_event_write(
+    db: &DynamoStore,
+    returned: Option<Item>,
+    id: &str,
+    actor: Actor<'_>,
+    otherwise: Error,
+) -> Error {
+    match event_after_failure(db, returned, id).await {
+        Ok(None) => Error::NotFound("event"),
+        Ok(Some(event)) => actor.check(&event).err().unwrap_or(otherwise),
+        Err(e) => e,
+    }
+}
+
+fn actor_condition(actor: Actor<'_>, names: &mut HashMap<String, String>, values: &mut Item) -> String {
+    match actor {
+        Actor::Admin => String::new(),
+        Actor::Owner(id) => {
+            names.insert("#owner".into(), attr::OWNER_ID.into());
+            values.insert(":owner".into(), s(id));
+            " AND #owner = :owner".into()
+        }
+    }
+}

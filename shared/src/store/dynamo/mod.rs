@@ -1,0 +1,372 @@
+//! DynamoDB single-table adapter. Every write that must be unique or bounded is a condition
+//! expression or a transaction, never a read followed by a write; failed conditions become the
+//! typed errors of the contract. Reads on request paths are GetItem/BatchGetItem/Query only.
+
+//!
+//! This module is the plumbing (client, error mapping, transactions, batch reads, retries);
+//! `items` declares how each entity is stored; `users`, `events`, `bookings` and `deliveries`
+//! hold the operations per entity.
+
+mod bookings;
+mod deliveries;
+mod events;
+mod items;
+mod users;
+
+use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Position, Store};
+use crate::error::{Error, Result};
+use crate::keys::Key;
+use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, Role, User};
+use crate::time::Timestamp;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    CancellationReason, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use items::{from_item, key_item, Entity, Item};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// Attempts of one transaction when DynamoDB reports a `TransactionConflict` (another transaction
+/// touching the same item, e.g. two bookings of one event at the same instant).
+const TRANSACTION_ATTEMPTS: u32 = 6;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    /// Client from the standard AWS environment (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`),
+    /// see [`crate::aws::sdk_config`].
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = crate::aws::sdk_config().await;
+        Self::new(Client::new(&config), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+/// Throttling and network trouble are the client's to retry (503); everything else is a bug or
+/// a misconfiguration (500). The detail is logged by the HTTP layer, never sent.
+fn sdk_error<E, R>(op: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            Error::Unavailable(format!("{op}: {}", aws_smithy_types::error::display::DisplayErrorContext(&err)))
+        }
+        _ => {
+            let code = err.code().unwrap_or_default();
+            let detail = format!("{op}: {}", aws_smithy_types::error::display::DisplayErrorContext(&err));
+            match code {
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "TransactionInProgressException"
+                | "InternalServerError"
+                | "ServiceUnavailable" => Error::Unavailable(detail),
+                _ => Error::Internal(detail),
+            }
+        }
+    }
+}
+
+fn is_condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+/// Why a transaction did not commit: per item, whether its condition failed (with the old item
+/// when DynamoDB returned it), or any other error.
+enum TxFailure {
+    Conditions(Vec<Option<Option<Item>>>),
+    Failed(Error),
+}
+
+/// A cancelled transaction as [`classify_tx`] sees it; conflicts are retried by
+/// [`DynamoStore::transact`] and never reach the callers.
+enum TxAttempt {
+    Conflict,
+    /// The outcome is unknown: the SDK gave up on timeouts or server errors (it may have
+    /// committed), or the same token is still being applied. Asking again with the same token
+    /// returns the outcome without running the transaction twice.
+    Unknown(Error),
+    Done(TxFailure),
+}
+
+fn classify_tx(err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>) -> TxAttempt {
+    if let SdkError::ServiceError(ctx) = &err {
+        if let TransactWriteItemsError::TransactionCanceledException(e) = ctx.err() {
+            let reasons: &[CancellationReason] = e.cancellation_reasons();
+            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                return TxAttempt::Conflict;
+            }
+            if reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
+                return TxAttempt::Done(TxFailure::Conditions(
+                    reasons
+                        .iter()
+                        .map(|r| (r.code() == Some("ConditionalCheckFailed")).then(|| r.item().cloned()))
+                        .collect(),
+                ));
+            }
+            if reasons
+                .iter()
+                .any(|r| matches!(r.code(), Some("ThrottlingError") | Some("ProvisionedThroughputExceeded")))
+            {
+                return TxAttempt::Done(TxFailure::Failed(Error::Unavailable("transaction throttled".into())));
+            }
+        }
+        match ctx.err().code() {
+            Some("TransactionConflictException") => return TxAttempt::Conflict,
+            Some("TransactionInProgressException") => {
+                return TxAttempt::Unknown(Error::Unavailable("transaction in progress".into()))
+            }
+            Some("InternalServerError") | Some("ServiceUnavailable") => {
+                return TxAttempt::Unknown(sdk_error("TransactWriteItems", err))
+            }
+            _ => {}
+        }
+    }
+    if matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)) {
+        return TxAttempt::Unknown(sdk_error("TransactWriteItems", err));
+    }
+    TxAttempt::Done(TxFailure::Failed(sdk_error("TransactWriteItems", err)))
+}
+
+/// DynamoDB accepts 1–36 characters: a ULID (26) and the attempt number fit.
+fn client_request_token(operation: &str, attempt: u32) -> String {
+    let mut token: String = operation.chars().take(30).collect();
+    token.push('.');
+    token.push_str(&attempt.to_string());
+    token
+}
+
+fn failed(reasons: &[Option<Option<Item>>], index: usize) -> Option<&Option<Item>> {
+    reasons.get(index).and_then(|r| r.as_ref())
+}
+
+fn backoff(attempt: u32) -> Duration {
+    use rand::Rng;
+    let base = 10u64 << attempt.min(5);
+    Duration::from_millis(rand::thread_rng().gen_range(base / 2..=base))
+}
+
+impl DynamoStore {
+    async fn get(&self, key: Key) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    async fn get_as<T: DeserializeOwned>(&self, key: Key) -> Result<Option<T>> {
+        self.get(key).await?.map(from_item).transpose()
+    }
+
+    /// BatchGetItem in chunks of 100 keys, re-asking for unprocessed keys a bounded number of times.
+    async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Item>> {
+        let mut out = Vec::with_capacity(keys.len());
+        let mut unique = keys;
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().cloned().map(key_item).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(Error::internal)?,
+            );
+            let mut attempt = 0;
+            while let Some(request) = pending.take() {
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchGetItem", e))?;
+                if let Some(mut responses) = resp.responses {
+                    out.extend(responses.remove(&self.table).unwrap_or_default());
+                }
+                if let Some(mut unprocessed) = resp.unprocessed_keys {
+                    if let Some(rest) = unprocessed.remove(&self.table).filter(|k| !k.keys().is_empty()) {
+                        attempt += 1;
+                        if attempt >= TRANSACTION_ATTEMPTS {
+                            return Err(Error::Unavailable("BatchGetItem kept returning unprocessed keys".into()));
+                        }
+                        tokio::time::sleep(backoff(attempt)).await;
+                        pending = Some(rest);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a transaction until it commits or fails for a reason of its own.
+    ///
+    /// `operation` names this one logical write (a fresh id per request) and becomes the
+    /// `ClientRequestToken`. The SDK already reuses one token across its own retries; ours also
+    /// survives the SDK giving up: when its answers are lost (timeouts, 500s) the transaction may
+    /// have committed, and sending it again under the same token makes DynamoDB answer with that
+    /// outcome instead of running it twice, which would fail our own conditions
+    /// (`already_booked`, `already_cancelled`) for a write that worked. A `TransactionConflict`
+    /// wrote nothing, so its retry is a new attempt with a new token.
+    async fn transact(&self, items: Vec<TransactWriteItem>, operation: &str) -> std::result::Result<(), TxFailure> {
+        let (mut attempt, mut tries) = (0, 0);
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(client_request_token(operation, attempt))
+                .send()
+                .await;
+            let Err(e) = result else { return Ok(()) };
+            tries += 1;
+            let last_try = tries >= TRANSACTION_ATTEMPTS;
+            match classify_tx(e) {
+                TxAttempt::Done(failure) => return Err(failure),
+                TxAttempt::Conflict if last_try => {
+                    return Err(TxFailure::Failed(Error::Unavailable("transaction kept conflicting".into())))
+                }
+                TxAttempt::Unknown(e) if last_try => return Err(TxFailure::Failed(e)),
+                TxAttempt::Conflict => attempt += 1,
+                TxAttempt::Unknown(e) => tracing::warn!(error = %e, tries, "transaction outcome unknown; asking again"),
+            }
+            tokio::time::sleep(backoff(tries)).await;
+        }
+    }
+
+    /// A conditional Put of an entity for a transaction; the old item comes back when the
+    /// condition fails.
+    fn put(&self, entity: &impl Entity, condition: &str) -> Result<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(entity.to_item()?))
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(Error::internal)
+    }
+}
+
+impl Store for DynamoStore {
+    async fn create_user(&self, user: &User) -> Result<()> {
+        users::create_user(self, user).await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        users::get_user(self, id).await
+    }
+
+    async fn event_and_user(&self, event_id: &str, user_id: &str) -> Result<(Option<Event>, Option<User>)> {
+        users::event_and_user(self, event_id, user_id).await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        users::find_user_by_email(self, email).await
+    }
+
+    async fn set_user_role(&self, user_id: &str, role: Role) -> Result<()> {
+        users::set_user_role(self, user_id, role).await
+    }
+
+    async fn count_login_attempt(&self, email: &str, now: Timestamp, window_secs: i64, max: u32) -> Result<()> {
+        users::count_login_attempt(self, email, now, window_secs, max).await
+    }
+
+    async fn clear_login_attempts(&self, email: &str) -> Result<()> {
+        users::clear_login_attempts(self, email).await
+    }
+
+    async fn create_event(&self, event: &Event) -> Result<()> {
+        events::create_event(self, event).await
+    }
+
+    async fn get_event(&self, id: &str) -> Result<Option<Event>> {
+        events::get_event(self, id).await
+    }
+
+    async fn get_events(&self, ids: &[String]) -> Result<Vec<Event>> {
+        events::get_events(self, ids).await
+    }
+
+    async fn update_event(&self, id: &str, patch: &EventPatch, actor: Actor<'_>, now: Timestamp) -> Result<Event> {
+        events::update_event(self, id, patch, actor, now).await
+    }
+
+    async fn delete_event(&self, id: &str, actor: Actor<'_>) -> Result<()> {
+        events::delete_event(self, id, actor).await
+    }
+
+    async fn list_events(&self, q: &EventQuery) -> Result<EventPage> {
+        events::list_events(self, q).await
+    }
+
+    async fn booking_context(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<BookingContext> {
+        bookings::booking_context(self, event_id, user_id, idempotency_key).await
+    }
+
+    async fn create_booking(&self, booking: &Booking, idem: Option<&IdempotencyRecord>, now: Timestamp) -> Result<()> {
+        bookings::create_booking(self, booking, idem, now).await
+    }
+
+    async fn get_booking(&self, id: &str) -> Result<Option<Booking>> {
+        bookings::get_booking(self, id).await
+    }
+
+    async fn cancel_booking(&self, booking: &Booking, now: Timestamp) -> Result<Booking> {
+        bookings::cancel_booking(self, booking, now).await
+    }
+
+    async fn list_user_bookings(&self, user_id: &str, status: BookingStatus, limit: usize) -> Result<Vec<Booking>> {
+        bookings::list_user_bookings(self, user_id, status, limit).await
+    }
+
+    async fn list_event_bookings(&self, event_id: &str, after: Option<&Position>, limit: usize) -> Result<BookingPage> {
+        bookings::list_event_bookings(self, event_id, after, limit).await
+    }
+
+    async fn get_idempotency(&self, user_id: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
+        bookings::get_idempotency(self, user_id, key).await
+    }
+
+    async fn get_delivery(&self, booking_id: &str) -> Result<Option<Delivery>> {
+        deliveries::get_delivery(self, booking_id).await
+    }
+
+    async fn get_deliveries(&self, booking_ids: &[String]) -> Result<Vec<Delivery>> {
+        deliveries::get_deliveries(self, booking_ids).await
+    }
+
+    async fn put_delivery(&self, delivery: &Delivery) -> Result<bool> {
+        deliveries::put_delivery(self, delivery).await
+    }
+}
