@@ -141,8 +141,8 @@ pub(super) async fn delete_event(db: &DynamoStore, id: &str, actor: Actor<'_>) -
 
 /// One page of an event list: index queries until the page holds `limit` events (and whether
 /// more remain is known), the index ends, or [`MAX_EVALUATED_PER_PAGE`] entries were evaluated.
-/// Without a rating filter that is one query of `limit + 1`; with one, queries grow (`limit + 1`,
-/// then doubling) so a sparse filter costs a few calls, not one per 50 entries.
+/// Without a rating filter that is one query of `limit + 1`; with one, queries grow (at least
+/// 100 entries, then doubling) so a sparse filter costs at most four calls.
 pub(super) async fn list_events(db: &DynamoStore, q: &EventQuery) -> Result<EventPage> {
     let (ix, index, partition) = match &q.event_type {
         Some(t) => (1, keys::GSI2, keys::event_type(t)),
@@ -157,7 +157,10 @@ pub(super) async fn list_events(db: &DynamoStore, q: &EventQuery) -> Result<Even
     }
     let mut start =
         q.after.as_ref().map(|p| start_key(ix, keys::event(&p.id), &partition, keys::event_sort(&p.at, &p.id)));
-    let (mut items, mut evaluated, mut chunk) = (Vec::<Event>::new(), 0usize, q.limit + 1);
+    // A filter may match few entries: start with a larger first query so a sparse page costs at
+    // most four calls (100 + 200 + 400 + 300 entries) whatever the limit.
+    let first = if q.min_rating.is_some() { (q.limit + 1).max(100) } else { q.limit + 1 };
+    let (mut items, mut evaluated, mut chunk) = (Vec::<Event>::new(), 0usize, first);
     loop {
         let budget = MAX_EVALUATED_PER_PAGE.saturating_sub(evaluated).max(1);
         let mut request = db
