@@ -12,6 +12,7 @@ MOTO_VERSION         := 5.2.5
 CFN_LINT_VERSION     := 1.58.0
 SAM_CLI_VERSION      := 1.170.0
 CARGO_LAMBDA_VERSION := 1.9.2
+SCHEMATHESIS_VERSION := 4.32.5
 
 .PHONY: help run test venv fmt clippy lint package bench clean
 
@@ -21,16 +22,17 @@ help: ## List the targets
 run: ## Local API on http://127.0.0.1:$${PORT:-3000} (embedded store, sample events seeded)
 	$(CARGO) run -p local-server
 
-venv: $(VENV)/.installed ## Python tools for the tests: moto, cfn-lint, SAM CLI, cargo-lambda
+venv: $(VENV)/.installed ## Python tools for the tests: moto, cfn-lint, SAM CLI, cargo-lambda, schemathesis
 
 $(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
 		'moto[server]==$(MOTO_VERSION)' 'cfn-lint==$(CFN_LINT_VERSION)' \
-		'aws-sam-cli==$(SAM_CLI_VERSION)' 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
+		'aws-sam-cli==$(SAM_CLI_VERSION)' 'cargo-lambda==$(CARGO_LAMBDA_VERSION)' \
+		'schemathesis==$(SCHEMATHESIS_VERSION)'
 	touch $@
 
-test: venv ## Everything: fmt, clippy, all tests (DynamoDB ones on moto), template lint, real-binary invokes
+test: venv ## Everything: fmt, clippy, all tests (DynamoDB ones on moto), template lint, real-binary invokes, API fuzzing
 	scripts/test.sh
 
 fmt:

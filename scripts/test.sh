@@ -11,7 +11,7 @@ step "cargo fmt --check";   cargo fmt --all -- --check
 step "cargo clippy";        cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (embedded + DynamoDB on moto at $AWS_ENDPOINT_URL_DYNAMODB)"
 cargo test --workspace --all-targets
-for extra in scripts/lint-template.sh scripts/invoke-test.sh; do
+for extra in scripts/lint-template.sh scripts/invoke-test.sh scripts/fuzz-api.sh; do
   if [ -x "$extra" ]; then step "$extra"; "$extra"; fi
 done
 step "all checks passed"
