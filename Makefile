@@ -20,7 +20,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 run: ## Local API on http://127.0.0.1:$${PORT:-3000} (embedded store, sample events seeded)
-	$(CARGO) run -p local-server
+	$(CARGO) run --profile local -p local-server
 
 venv: $(VENV)/.installed ## Python tools for the tests: moto, cfn-lint, SAM CLI, cargo-lambda, schemathesis
 
