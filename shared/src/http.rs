@@ -12,8 +12,15 @@ use std::collections::HashMap;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut resp = Response::new(Body::Text(body.to_string()));
+/// A JSON response, serialised in one pass into one buffer (views are borrowed structs, not
+/// `serde_json::Value` trees).
+pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
+    // Serialising our own view types cannot fail (string keys, finite numbers).
+    let text = serde_json::to_string(body).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "response body did not serialise");
+        String::from(r#"{"error":{"code":"internal","message":"internal server error"}}"#)
+    });
+    let mut resp = Response::new(Body::Text(text));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
@@ -159,7 +166,9 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_json_is_invalid_json_whatever_it_starts_with() {
-        for text in ["{\"title\": ", "{\"a\":1}}", "{\"zzz\": 1,", "{\"title\": \"x\"} trailing", "[1,2]", "\"s\"", "nul"] {
+        for text in
+            ["{\"title\": ", "{\"a\":1}}", "{\"zzz\": 1,", "{\"title\": \"x\"} trailing", "[1,2]", "\"s\"", "nul"]
+        {
             let err = parse_json::<Input>(&body(text)).unwrap_err();
             assert_eq!(err.code(), "invalid_json", "{text:?}: {err}");
         }

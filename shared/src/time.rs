@@ -39,6 +39,18 @@ pub fn format(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A timestamp serialised as [`format`] writes it, straight into the output (no `String`): the
+/// API views hold these so a page of events serialises without an allocation per time.
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339<'a>(pub &'a Timestamp);
+
+impl serde::Serialize for Rfc3339<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Same text as `format` for the four-digit years `parse` admits.
+        s.collect_str(&self.0.format("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
+
 /// serde adapter so every stored and returned timestamp uses [`format`].
 pub mod serde_ts {
     use super::*;
@@ -105,6 +117,7 @@ mod tests {
             let t = parse(good).unwrap_or_else(|| panic!("{good} refused"));
             let text = format(&t);
             assert_eq!(text.len(), 20, "{text}");
+            assert_eq!(serde_json::to_value(Rfc3339(&t)).unwrap(), serde_json::json!(text));
             assert_eq!(parse(&text), Some(t));
         }
     }

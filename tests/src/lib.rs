@@ -1,11 +1,16 @@
 //! Test harness shared by the integration tests: stores (embedded, and DynamoDB on the moto
-//! server that `make test` starts), an SDK interceptor counting DynamoDB calls, request builders
-//! and the `events/*.json` fixtures.
+//! server that `make test` starts), an SDK interceptor recording DynamoDB calls and the report
+//! of calls per route, request builders, the `events/*.json` fixtures and the CRM webhook's
+//! signature check.
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
+use sha2::Sha256;
 use shared::config::Config;
 use shared::store::{DynamoStore, MemoryStore};
 use shared::App;
@@ -31,12 +36,19 @@ pub fn memory_store() -> MemoryStore {
     MemoryStore::new()
 }
 
-/// Every DynamoDB operation the SDK put on the wire, in order (retries included).
+/// Every DynamoDB request the SDK put on the wire, in order (retries included): its operation
+/// (`?` without an `x-amz-target`) and its JSON body.
 #[derive(Debug, Clone, Default)]
-pub struct CallLog(Arc<Mutex<Vec<String>>>);
+pub struct CallLog(Arc<Mutex<Vec<(String, Value)>>>);
 
 impl CallLog {
+    /// The operations sent since the last take.
     pub fn take(&self) -> Vec<String> {
+        self.take_requests().into_iter().map(|(op, _)| op).collect()
+    }
+
+    /// The requests sent since the last take: operation and JSON body.
+    pub fn take_requests(&self) -> Vec<(String, Value)> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
@@ -52,11 +64,50 @@ impl Intercept for CallLog {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        if let Some(target) = ctx.request().headers().get("x-amz-target") {
-            let op = target.rsplit('.').next().unwrap_or(target).to_string();
-            self.0.lock().unwrap().push(op);
-        }
+        let req = ctx.request();
+        let op = req.headers().get("x-amz-target").map(|t| t.rsplit('.').next().unwrap_or(t)).unwrap_or("?");
+        let body = req.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        self.0.lock().unwrap().push((op.to_string(), body));
         Ok(())
+    }
+}
+
+/// The DynamoDB calls of one route after another, as the `dynamodb_calls_per_route` tests check
+/// them: no route may Scan, and each adds a line `route: n (ops)` to the report they print.
+pub struct CallReport {
+    log: CallLog,
+    lines: Vec<String>,
+}
+
+impl CallReport {
+    /// Counts from now: the calls already in `log` are dropped.
+    pub fn new(log: &CallLog) -> Self {
+        log.take();
+        CallReport { log: log.clone(), lines: Vec::new() }
+    }
+
+    /// The calls `route` made since the previous route, asserted free of Scans and reported.
+    fn take(&mut self, route: &str) -> Vec<String> {
+        let calls = self.log.take();
+        assert!(!calls.iter().any(|c| c == "Scan"), "{route} issued a Scan: {calls:?}");
+        self.lines.push(format!("{route}: {} ({})", calls.len(), calls.join(", ")));
+        calls
+    }
+
+    /// `route` made at most `max` calls.
+    pub fn at_most(&mut self, route: &str, max: usize) {
+        let calls = self.take(route);
+        assert!(calls.len() <= max, "{route}: {calls:?}");
+    }
+
+    /// `route` made exactly the calls `want`, in that order.
+    pub fn exactly(&mut self, route: &str, want: &[&str]) {
+        let calls = self.take(route);
+        assert_eq!(calls, want, "{route}");
+    }
+
+    pub fn print(&self) {
+        println!("DynamoDB calls per route:\n  {}", self.lines.join("\n  "));
     }
 }
 
@@ -162,6 +213,26 @@ pub fn fixture(name: &str, vars: &[(&str, &str)]) -> Request {
 /// RFC 3339 text of now plus `days` (negative: in the past).
 pub fn in_days(days: i64) -> String {
     shared::time::format(&(shared::time::now() + chrono::Duration::days(days)))
+}
+
+/// The secret the tests configure the CRM webhook with.
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Standard Webhooks verification of a CRM request signed with `secret` (`whsec_<base64 key>`):
+/// `header` (`webhook-signature`, space-separated `v1,<base64>`) holds an HMAC-SHA256 of
+/// `{id}.{timestamp}.{body}`. Written from the spec, independently of the crate's signer.
+pub fn verify_signature(secret: &str, id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+    let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let mut signed = format!("{id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    header.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|sig| {
+        let Ok(sig) = STANDARD.decode(sig) else {
+            return false;
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        mac.update(&signed);
+        mac.verify_slice(&sig).is_ok()
+    })
 }
 
 pub fn status(resp: &Response<Body>) -> u16 {

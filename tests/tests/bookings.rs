@@ -10,10 +10,6 @@ use tests::*;
 
 type AppOf<S> = Arc<shared::App<S>>;
 
-fn in_days(days: i64) -> String {
-    shared::time::format(&(shared::time::now() + chrono::Duration::days(days)))
-}
-
 async fn event<S: Store>(app: &AppOf<S>, owner: &str, capacity: Option<u32>, days: i64) -> String {
     let body = json!({"title": "Session", "type": "Yoga", "datetime": in_days(days), "capacity": capacity});
     let resp = call(app, request("POST", "/events", Some(owner), Some(body))).await;
@@ -361,32 +357,26 @@ async fn dynamodb_calls_per_route() {
     let (_, owner) = user(&app, Role::Facilitator).await;
     let (_, a) = user(&app, Role::Attendee).await;
     let ev = event(&app, &owner, Some(3), 3).await;
-    log.take();
-    let mut report = Vec::new();
-    let mut check = |route: &str, calls: Vec<String>, want: &[&str]| {
-        assert!(!calls.iter().any(|c| c == "Scan"), "{route} issued a Scan");
-        assert_eq!(calls, want, "{route}");
-        report.push(format!("{route}: {} ({})", calls.len(), calls.join(", ")));
-    };
+    let mut report = CallReport::new(&log);
     let id = json(&book(&app, &a, &ev).await)["id"].as_str().unwrap().to_string();
-    check("POST /bookings", log.take(), &["BatchGetItem", "TransactWriteItems"]);
+    report.exactly("POST /bookings", &["BatchGetItem", "TransactWriteItems"]);
     let mut r = request("POST", "/bookings", Some(&a), Some(json!({"event_id": ev})));
     r.headers_mut().insert("idempotency-key", "k1".parse().unwrap());
     call(&app, r).await;
     // Already booked is answered from the one read: no transaction is attempted.
-    check("POST /bookings (Idempotency-Key, already booked)", log.take(), &["BatchGetItem"]);
+    report.exactly("POST /bookings (Idempotency-Key, already booked)", &["BatchGetItem"]);
     call(&app, request("GET", "/bookings", Some(&a), None)).await;
-    check("GET /bookings", log.take(), &["Query", "BatchGetItem"]);
+    report.exactly("GET /bookings", &["Query", "BatchGetItem"]);
     call(&app, request("GET", &format!("/bookings/{id}"), Some(&a), None)).await;
-    check("GET /bookings/{id}", log.take(), &["GetItem"]);
+    report.exactly("GET /bookings/{id}", &["GetItem"]);
     call(&app, request("GET", &format!("/events/{ev}/bookings"), Some(&owner), None)).await;
     // The event and the caller's current role in one BatchGetItem.
-    check("GET /events/{id}/bookings", log.take(), &["BatchGetItem", "Query", "BatchGetItem"]);
+    report.exactly("GET /events/{id}/bookings", &["BatchGetItem", "Query", "BatchGetItem"]);
     let (_, admin) = user(&app, Role::Admin).await;
     log.take();
     call(&app, request("GET", &format!("/bookings/{id}"), Some(&admin), None)).await;
-    check("GET /bookings/{id} (admin, someone else's)", log.take(), &["GetItem", "GetItem"]);
+    report.exactly("GET /bookings/{id} (admin, someone else's)", &["GetItem", "GetItem"]);
     call(&app, request("DELETE", &format!("/bookings/{id}"), Some(&a), None)).await;
-    check("DELETE /bookings/{id}", log.take(), &["GetItem", "TransactWriteItems"]);
-    println!("DynamoDB calls per route:\n  {}", report.join("\n  "));
+    report.exactly("DELETE /bookings/{id}", &["GetItem", "TransactWriteItems"]);
+    report.print();
 }

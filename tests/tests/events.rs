@@ -8,10 +8,6 @@ use tests::*;
 
 type AppOf<S> = Arc<shared::App<S>>;
 
-fn future(days: i64) -> String {
-    shared::time::format(&(shared::time::now() + chrono::Duration::days(days)))
-}
-
 async fn create<S: Store>(app: &AppOf<S>, token: &str, body: Value) -> Value {
     let resp = call(app, request("POST", "/events/", Some(token), Some(body))).await;
     assert_eq!(status(&resp), 201, "{:?}", json(&resp));
@@ -38,7 +34,8 @@ async fn create_get_and_original_readme_body<S: Store + Clone>(store: S) {
     let resp = call(&app, request("GET", &format!("/events/{}/", ev["id"].as_str().unwrap()), None, None)).await;
     assert_eq!((status(&resp), json(&resp)), (200, ev.clone()));
     // facilitator_id defaults to the creator; capacity gives seats_left.
-    let ev2 = create(&app, &token, json!({"title": "Yin", "type": "Yoga", "datetime": future(2), "capacity": 3})).await;
+    let ev2 =
+        create(&app, &token, json!({"title": "Yin", "type": "Yoga", "datetime": in_days(2), "capacity": 3})).await;
     assert_eq!(ev2["facilitator_id"], fac.id.as_str());
     assert_eq!(ev2["seats_left"], 3);
     let resp = call(&app, request("GET", "/events/01NOSUCHEVENT0000000000000", None, None)).await;
@@ -62,7 +59,7 @@ async fn authorization_matrix<S: Store + Clone>(store: S) {
     let (_, owner) = user(&app, Role::Facilitator).await;
     let (_, other) = user(&app, Role::Facilitator).await;
     let (_, admin) = user(&app, Role::Admin).await;
-    let body = json!({"title": "Flow", "type": "Yoga", "datetime": future(3)});
+    let body = json!({"title": "Flow", "type": "Yoga", "datetime": in_days(3)});
     // POST
     for (who, token, want) in [
         ("none", None, 401),
@@ -118,7 +115,7 @@ async fn authorization_matrix<S: Store + Clone>(store: S) {
 async fn validation_bounds<S: Store + Clone>(store: S) {
     let app = app(store);
     let (_, token) = user(&app, Role::Facilitator).await;
-    let ok = json!({"title": "T", "type": "Yoga", "datetime": future(1)});
+    let ok = json!({"title": "T", "type": "Yoga", "datetime": in_days(1)});
     let with = |k: &str, v: Value| {
         let mut b = ok.clone();
         b[k] = v;
@@ -143,7 +140,7 @@ async fn validation_bounds<S: Store + Clone>(store: S) {
         ("read-only id", with("id", json!("X")), "validation_failed", "id"),
         ("read-only seats_booked", with("seats_booked", json!(3)), "validation_failed", "seats_booked"),
         ("unknown field", with("location", json!("Goa")), "unknown_field", "location"),
-        ("missing title", json!({"type": "Yoga", "datetime": future(1)}), "validation_failed", "title"),
+        ("missing title", json!({"type": "Yoga", "datetime": in_days(1)}), "validation_failed", "title"),
         ("missing datetime", json!({"title": "T", "type": "Yoga"}), "validation_failed", "datetime"),
         ("null title", with("title", Value::Null), "validation_failed", "title"),
     ];
@@ -172,7 +169,7 @@ async fn capacity_and_delete_guarded_by_bookings<S: Store + Clone>(store: S) {
     let app = app(store);
     let (_, owner) = user(&app, Role::Facilitator).await;
     let ev =
-        create(&app, &owner, json!({"title": "Small", "type": "Yoga", "datetime": future(5), "capacity": 5})).await;
+        create(&app, &owner, json!({"title": "Small", "type": "Yoga", "datetime": in_days(5), "capacity": 5})).await;
     let id = ev["id"].as_str().unwrap();
     let mut bookings = Vec::new();
     for _ in 0..2 {
@@ -204,12 +201,12 @@ fn ids(v: &Value) -> Vec<String> {
 async fn filter_and_ordering<S: Store + Clone>(store: S) {
     let app = app(store);
     let (_, t) = user(&app, Role::Facilitator).await;
-    let same_time = future(4);
-    let a = create(&app, &t, json!({"title": "A", "type": "Yoga", "datetime": future(6), "rating": 4.5})).await;
+    let same_time = in_days(4);
+    let a = create(&app, &t, json!({"title": "A", "type": "Yoga", "datetime": in_days(6), "rating": 4.5})).await;
     let b = create(&app, &t, json!({"title": "B", "type": "YOGA", "datetime": same_time, "rating": 4.9})).await;
     let c = create(&app, &t, json!({"title": "C", "type": "yoga", "datetime": same_time, "rating": 4.4})).await;
-    let d = create(&app, &t, json!({"title": "D", "type": "Yoga", "datetime": future(1)})).await;
-    let e = create(&app, &t, json!({"title": "E", "type": "Meditation", "datetime": future(2), "rating": 5.0})).await;
+    let d = create(&app, &t, json!({"title": "D", "type": "Yoga", "datetime": in_days(1)})).await;
+    let e = create(&app, &t, json!({"title": "E", "type": "Meditation", "datetime": in_days(2), "rating": 5.0})).await;
     let id = |v: &Value| v["id"].as_str().unwrap().to_string();
     let mut tie = vec![id(&b), id(&c)];
     tie.sort();
@@ -333,36 +330,30 @@ async fn dynamodb_calls_per_route() {
     let app = app(store);
     let (_, owner) = user(&app, Role::Facilitator).await;
     let (_, other) = user(&app, Role::Facilitator).await;
-    log.take();
-    let mut report = Vec::new();
-    let mut check = |route: &str, calls: Vec<String>, max: usize| {
-        assert!(!calls.iter().any(|c| c == "Scan"), "{route} issued a Scan: {calls:?}");
-        assert!(calls.len() <= max, "{route}: {calls:?}");
-        report.push(format!("{route}: {} ({})", calls.len(), calls.join(", ")));
-    };
+    let mut report = CallReport::new(&log);
     let ev = create(
         &app,
         &owner,
-        json!({"title": "Count", "type": "Yoga", "datetime": future(3), "rating": 4.0, "capacity": 9}),
+        json!({"title": "Count", "type": "Yoga", "datetime": in_days(3), "rating": 4.0, "capacity": 9}),
     )
     .await;
-    check("POST /events", log.take(), 2);
+    report.at_most("POST /events", 2);
     let path = format!("/events/{}", ev["id"].as_str().unwrap());
     call(&app, request("GET", "/events", None, None)).await;
-    check("GET /events", log.take(), 1);
+    report.at_most("GET /events", 1);
     call(&app, request("GET", "/events/filter?type=yoga&rating=3", None, None)).await;
-    check("GET /events/filter", log.take(), 1);
+    report.at_most("GET /events/filter", 1);
     call(&app, request("GET", &path, None, None)).await;
-    check("GET /events/{id}", log.take(), 1);
+    report.at_most("GET /events/{id}", 1);
     call(&app, request("PATCH", &path, Some(&owner), Some(json!({"capacity": 12})))).await;
-    check("PATCH /events/{id}", log.take(), 2);
+    report.at_most("PATCH /events/{id}", 2);
     let resp = call(&app, request("PATCH", &path, Some(&other), Some(json!({"title": "x"})))).await;
     assert_eq!(status(&resp), 403);
-    check("PATCH /events/{id} (not owner)", log.take(), 2);
+    report.at_most("PATCH /events/{id} (not owner)", 2);
     let resp = call(&app, request("DELETE", &path, Some(&other), None)).await;
     assert_eq!(status(&resp), 403);
-    check("DELETE /events/{id} (not owner)", log.take(), 2);
+    report.at_most("DELETE /events/{id} (not owner)", 2);
     call(&app, request("DELETE", &path, Some(&owner), None)).await;
-    check("DELETE /events/{id}", log.take(), 2);
-    println!("DynamoDB calls per route:\n  {}", report.join("\n  "));
+    report.at_most("DELETE /events/{id}", 2);
+    report.print();
 }

@@ -1,9 +1,6 @@
 //! The local server over real HTTP: every route reachable on one port through the Lambda
 //! routers, and the CRM webhook delivered in the background by the notifier's retry loop.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use shared::store::MemoryStore;
 use std::collections::HashMap;
@@ -12,7 +9,6 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const CRM_DELAY: Duration = Duration::from_millis(800);
 
 struct Local {
@@ -60,15 +56,6 @@ async fn start(app: shared::App<MemoryStore>) -> Local {
     Local { base, http: reqwest::Client::new() }
 }
 
-fn verify_signature(headers: &HashMap<String, String>, body: &[u8]) -> bool {
-    let key = STANDARD.decode(SECRET.trim_start_matches("whsec_")).unwrap();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{}.{}.", headers["webhook-id"], headers["webhook-timestamp"]).as_bytes());
-    mac.update(body);
-    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    headers["webhook-signature"].split(' ').any(|s| s == expected)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn booking_returns_before_a_slow_failing_crm_which_still_gets_one_signed_delivery() {
     // GIVEN a CRM that fails twice, then accepts; every answer takes CRM_DELAY
@@ -86,7 +73,7 @@ async fn booking_returns_before_a_slow_failing_crm_which_still_gets_one_signed_d
         .await;
     let vars = HashMap::from([
         ("CRM_WEBHOOK_URL", format!("{}/hooks/bookings", crm.uri())),
-        ("CRM_WEBHOOK_SECRET", SECRET.to_string()),
+        ("CRM_WEBHOOK_SECRET", tests::WEBHOOK_SECRET.to_string()),
     ]);
     let crm_config = crm_notifier::CrmConfig::from_lookup(|k| vars.get(k).cloned()).unwrap();
     let store = MemoryStore::new();
@@ -139,7 +126,12 @@ async fn booking_returns_before_a_slow_failing_crm_which_still_gets_one_signed_d
         let headers: HashMap<String, String> =
             r.headers.iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string())).collect();
         assert_eq!(headers["webhook-id"], booking_id);
-        assert!(verify_signature(&headers, &r.body), "signature of {headers:?}");
+        let (id, timestamp, signature) =
+            (&headers["webhook-id"], &headers["webhook-timestamp"], &headers["webhook-signature"]);
+        assert!(
+            tests::verify_signature(tests::WEBHOOK_SECRET, id, timestamp, &r.body, signature),
+            "signature of {headers:?}"
+        );
         let payload: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(payload["booking_id"], booking_id.as_str());
         assert_eq!(payload["user"], json!({"name": "At Tendee", "email": "att@example.com"}));

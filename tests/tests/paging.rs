@@ -34,9 +34,10 @@ async fn pages<S: Store>(app: &shared::App<S>, first: &str) -> Vec<Vec<String>> 
         assert_eq!(status(&resp), 200, "{u}: {:?}", json(&resp));
         let ids = json(&resp).as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
         out.push(ids);
-        uri = resp.headers().get("link").map(|l| {
-            l.to_str().unwrap().trim_start_matches('<').split('>').next().unwrap().to_string()
-        });
+        uri = resp
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().trim_start_matches('<').split('>').next().unwrap().to_string());
         assert!(out.len() < 20, "too many pages");
     }
     out

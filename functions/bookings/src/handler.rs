@@ -2,15 +2,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::error::{Error, Result};
 use shared::http::{
     authenticate, json_response, method_not_allowed, parse_json, path, query, resource_id, respond, segments,
 };
 use shared::jwt::AuthUser;
-use shared::model::{new_id, Booking, BookingStatus, Event, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
+use shared::model::{new_id, Booking, BookingStatus, BookingView, Event, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
 use shared::paging;
 use shared::policy::{self, Principal};
 use shared::store::MAX_BOOKINGS_PER_LIST;
@@ -113,7 +113,7 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
         cancelled_at: None,
         event: event.snapshot(),
     };
-    let body = booking.view().to_string();
+    let body = serde_json::to_string(&booking.view()).map_err(Error::internal)?;
     let record = key.as_ref().map(|k| IdempotencyRecord {
         user_id: caller.id.clone(),
         key: k.clone(),
@@ -138,6 +138,27 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
         hook(&booking);
     }
     Ok(created(&body, &booking.id))
+}
+
+#[derive(Serialize)]
+struct History<'a> {
+    upcoming: Vec<BookingView<'a>>,
+    past: Vec<BookingView<'a>>,
+}
+
+/// One row of an event's attendee list: the booking, who made it, and its CRM delivery state.
+#[derive(Serialize)]
+struct AttendeeBooking<'a> {
+    #[serde(flatten)]
+    booking: BookingView<'a>,
+    attendee: Attendee<'a>,
+    crm_status: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct Attendee<'a> {
+    name: &'a str,
+    email: &'a str,
 }
 
 /// The booking with its event's current details where the event still exists.
@@ -168,8 +189,11 @@ async fn list<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
         bookings.into_iter().map(|b| with_current_event(b, &events)).partition(|b| b.event.datetime > now);
     upcoming.sort_by(|a, b| (a.event.datetime, &a.id).cmp(&(b.event.datetime, &b.id)));
     past.sort_by(|a, b| (b.event.datetime, &b.id).cmp(&(a.event.datetime, &a.id)));
-    let view = |list: Vec<Booking>| Value::Array(list.iter().map(Booking::view).collect());
-    Ok(json_response(StatusCode::OK, &json!({ "upcoming": view(upcoming), "past": view(past) })))
+    let history = History {
+        upcoming: upcoming.iter().map(Booking::view).collect(),
+        past: past.iter().map(Booking::view).collect(),
+    };
+    Ok(json_response(StatusCode::OK, &history))
 }
 
 async fn visible_booking<S: Store>(app: &App<S>, caller: &AuthUser, id: &str) -> Result<Booking> {
@@ -213,16 +237,15 @@ async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -
     let ids: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
     let deliveries: HashMap<String, Value> =
         app.store.get_deliveries(&ids).await?.into_iter().map(|d| (d.booking_id.clone(), d.view())).collect();
-    let items: Vec<Value> = bookings
+    let items: Vec<AttendeeBooking> = bookings
         .iter()
-        .map(|b| {
-            let mut v = b.view();
-            v["attendee"] = json!({ "name": b.user_name, "email": b.user_email });
-            v["crm_status"] = deliveries.get(&b.id).cloned().unwrap_or(Value::Null);
-            v
+        .map(|b| AttendeeBooking {
+            booking: b.view(),
+            attendee: Attendee { name: &b.user_name, email: &b.user_email },
+            crm_status: deliveries.get(&b.id),
         })
         .collect();
-    let mut resp = json_response(StatusCode::OK, &Value::Array(items));
+    let mut resp = json_response(StatusCode::OK, &items);
     if let Some(next) = page.next {
         paging::link_next(&mut resp, &path(req), &params, &app.cursors.encode_position(&scope, &next));
     }

@@ -1,6 +1,10 @@
 //! Lambda entry point for the table's DynamoDB stream: configuration, the DynamoDB client and the
 //! HTTP client are built once per execution environment; every batch borrows them.
 
+// The stream handler's future nests the store's futures deeply enough that rustc's default
+// query depth (128) overflows when laying it out on a cold build.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::event::dynamodb::Event;
 use crm_notifier::{handle_batch, CrmConfig, Notifier};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};

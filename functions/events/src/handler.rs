@@ -1,13 +1,13 @@
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 use shared::error::{Error, Result};
 use shared::http::{
     authenticate, json_response, method_not_allowed, parse_json, path, query, resource_id, respond, segments,
 };
 use shared::model::{fold_type, rating, EventInput};
-use shared::policy::Principal;
 use shared::paging;
+use shared::policy::Principal;
 use shared::store::EventQuery;
 use shared::{time, App, Store};
 use std::collections::HashMap;
@@ -79,8 +79,8 @@ async fn list<S: Store>(app: &App<S>, req: &Request, path: &str, filter: bool) -
         q.after = Some(app.cursors.decode_position(&scope, c)?);
     }
     let page = app.store.list_events(&q).await?;
-    let items: Vec<Value> = page.items.iter().map(|e| e.view()).collect();
-    let mut resp = json_response(StatusCode::OK, &Value::Array(items));
+    let items: Vec<_> = page.items.iter().map(|e| e.view()).collect();
+    let mut resp = json_response(StatusCode::OK, &items);
     if let Some(next) = page.next {
         paging::link_next(&mut resp, path, &params, &app.cursors.encode_position(&scope, &next));
     }

@@ -6,8 +6,8 @@ pub mod dynamo;
 pub mod memory;
 
 use crate::error::Result;
-pub use crate::policy::Actor;
 use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, Role, User};
+pub use crate::policy::Actor;
 use crate::time::Timestamp;
 use std::future::Future;
 

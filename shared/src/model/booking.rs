@@ -1,0 +1,85 @@
+//! Bookings, their status, and the stored first response of an idempotent booking request.
+
+use super::{EventSnapshot, EventSnapshotView};
+use crate::time::{serde_ts, Rfc3339, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BookingStatus {
+    Confirmed,
+    Cancelled,
+}
+
+impl BookingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingStatus::Confirmed => "confirmed",
+            BookingStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Booking {
+    pub id: String,
+    pub event_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub user_email: String,
+    pub status: BookingStatus,
+    #[serde(with = "serde_ts")]
+    pub created_at: Timestamp,
+    #[serde(default, with = "serde_ts::option")]
+    pub cancelled_at: Option<Timestamp>,
+    pub event: EventSnapshot,
+}
+
+impl Booking {
+    pub fn view(&self) -> BookingView<'_> {
+        BookingView {
+            id: &self.id,
+            event_id: &self.event_id,
+            user_id: &self.user_id,
+            status: self.status,
+            created_at: Rfc3339(&self.created_at),
+            cancelled_at: self.cancelled_at.as_ref().map(Rfc3339),
+            event: self.event.view(),
+        }
+    }
+}
+
+/// The booking JSON of the API, in the contract's field order.
+#[derive(Serialize)]
+pub struct BookingView<'a> {
+    pub id: &'a str,
+    pub event_id: &'a str,
+    pub user_id: &'a str,
+    pub status: BookingStatus,
+    pub created_at: Rfc3339<'a>,
+    pub cancelled_at: Option<Rfc3339<'a>>,
+    pub event: EventSnapshotView<'a>,
+}
+
+/// The first response to a `POST /bookings/` carrying an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub user_id: String,
+    pub key: String,
+    /// SHA-256 of the request body, to tell a retry from a different request reusing the key.
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    #[serde(with = "serde_ts")]
+    pub created_at: Timestamp,
+    /// Epoch seconds; DynamoDB's TTL attribute.
+    pub ttl: i64,
+}
+
+pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+
+impl IdempotencyRecord {
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.ttl > now.timestamp()
+    }
+}

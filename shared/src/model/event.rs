@@ -1,0 +1,217 @@
+//! The stored event, its booking and cancelling rules, its view, and the snapshot a booking keeps.
+
+use crate::error::{Error, Result};
+use crate::time::{serde_ts, Rfc3339, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A rating as stored and compared: 0.0–5.0 kept to two decimals (4.567 → 4.57, 1e-200 → 0).
+/// Rounding first keeps every stored rating a short decimal that DynamoDB's number type can hold
+/// (it refuses magnitudes below 1e-130), and the filter reads its threshold the same way.
+pub fn rating(raw: f64) -> Result<f64> {
+    let rounded = (raw * 100.0).round() / 100.0 + 0.0; // `+ 0.0` turns -0.0 into 0.0
+    if rounded.is_finite() && (0.0..=5.0).contains(&rounded) {
+        Ok(rounded)
+    } else {
+        Err(Error::validation("rating", "must be a number from 0.0 to 5.0 (kept to two decimals), or null"))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(with = "serde_ts")]
+    pub datetime: Timestamp,
+    pub duration_minutes: u32,
+    pub facilitator_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[serde(default)]
+    pub rating: Option<f64>,
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    #[serde(default)]
+    pub seats_booked: u32,
+    pub owner_id: String,
+    #[serde(with = "serde_ts")]
+    pub created_at: Timestamp,
+    #[serde(with = "serde_ts")]
+    pub updated_at: Timestamp,
+}
+
+/// Bookings close when the event starts: an event is bookable at `now` while it starts after
+/// `booking_cutoff(now)`. The one place that rule lives; the stores turn the cutoff into their
+/// write condition (DynamoDB: `datetime > :cutoff`).
+pub fn booking_cutoff(now: Timestamp) -> Timestamp {
+    now
+}
+
+/// A booking can be cancelled (its seat freed) while the event starts after `cancel_cutoff(now)`.
+pub fn cancel_cutoff(now: Timestamp) -> Timestamp {
+    now
+}
+
+/// A type as matched: trimmed and case-folded, so `Yoga` and ` yoga` are one type.
+pub fn fold_type(event_type: &str) -> String {
+    event_type.trim().to_lowercase()
+}
+
+impl Event {
+    /// → `EventStarted` once bookings have closed.
+    pub fn bookable_at(&self, now: Timestamp) -> Result<()> {
+        if self.datetime > booking_cutoff(now) {
+            Ok(())
+        } else {
+            Err(Error::EventStarted)
+        }
+    }
+
+    /// → `EventStarted` once cancelling is no longer possible.
+    pub fn cancellable_at(&self, now: Timestamp) -> Result<()> {
+        if self.datetime > cancel_cutoff(now) {
+            Ok(())
+        } else {
+            Err(Error::EventStarted)
+        }
+    }
+
+    /// → `EventFull` when every seat is taken (an event without capacity never is).
+    pub fn has_free_seat(&self) -> Result<()> {
+        if self.capacity.is_some_and(|c| self.seats_booked >= c) {
+            Err(Error::EventFull)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn seats_left(&self) -> Option<u32> {
+        self.capacity.map(|c| c.saturating_sub(self.seats_booked))
+    }
+
+    /// The event as the API shows it, serialised straight from borrowed fields (no JSON tree).
+    pub fn view(&self) -> EventView<'_> {
+        EventView {
+            id: &self.id,
+            title: &self.title,
+            description: &self.description,
+            datetime: Rfc3339(&self.datetime),
+            duration_minutes: self.duration_minutes,
+            facilitator_id: &self.facilitator_id,
+            event_type: &self.event_type,
+            rating: self.rating,
+            capacity: self.capacity,
+            seats_booked: self.seats_booked,
+            seats_left: self.seats_left(),
+            owner_id: &self.owner_id,
+            created_at: Rfc3339(&self.created_at),
+            updated_at: Rfc3339(&self.updated_at),
+        }
+    }
+
+    pub fn snapshot(&self) -> EventSnapshot {
+        EventSnapshot {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            datetime: self.datetime,
+            duration_minutes: self.duration_minutes,
+            event_type: self.event_type.clone(),
+            facilitator_id: self.facilitator_id.clone(),
+        }
+    }
+}
+
+/// What a booking remembers of its event, so history and the CRM payload survive event edits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventSnapshot {
+    pub id: String,
+    pub title: String,
+    #[serde(with = "serde_ts")]
+    pub datetime: Timestamp,
+    pub duration_minutes: u32,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub facilitator_id: String,
+}
+
+impl EventSnapshot {
+    pub fn view(&self) -> EventSnapshotView<'_> {
+        EventSnapshotView {
+            id: &self.id,
+            title: &self.title,
+            datetime: Rfc3339(&self.datetime),
+            duration_minutes: self.duration_minutes,
+            event_type: &self.event_type,
+            facilitator_id: &self.facilitator_id,
+        }
+    }
+}
+
+/// The event JSON of the API, in the contract's field order.
+#[derive(Serialize)]
+pub struct EventView<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub datetime: Rfc3339<'a>,
+    pub duration_minutes: u32,
+    pub facilitator_id: &'a str,
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    pub rating: Option<f64>,
+    pub capacity: Option<u32>,
+    pub seats_booked: u32,
+    pub seats_left: Option<u32>,
+    pub owner_id: &'a str,
+    pub created_at: Rfc3339<'a>,
+    pub updated_at: Rfc3339<'a>,
+}
+
+/// What a booking shows of its event.
+#[derive(Serialize)]
+pub struct EventSnapshotView<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub datetime: Rfc3339<'a>,
+    pub duration_minutes: u32,
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    pub facilitator_id: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratings_keep_two_decimals_within_zero_to_five() {
+        for (raw, want) in [(4.567, 4.57), (1e-200, 0.0), (-0.001, 0.0), (5.004, 5.0), (0.005, 0.01), (4.9, 4.9)] {
+            let got = rating(raw).unwrap();
+            assert_eq!(got, want, "{raw}");
+            assert!(got.is_sign_positive(), "{raw} kept a negative zero");
+        }
+        let e = Event {
+            id: "E".into(),
+            title: "t".into(),
+            description: String::new(),
+            datetime: crate::time::parse("2025-08-01T10:00:00Z").unwrap(),
+            duration_minutes: 60,
+            facilitator_id: "F".into(),
+            event_type: "Yoga".into(),
+            rating: Some(4.5),
+            capacity: Some(3),
+            seats_booked: 1,
+            owner_id: "O".into(),
+            created_at: crate::time::parse("2025-07-01T10:00:00Z").unwrap(),
+            updated_at: crate::time::parse("2025-07-02T10:00:00Z").unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e.view()).unwrap(),
+            r#"{"id":"E","title":"t","description":"","datetime":"2025-08-01T10:00:00Z","duration_minutes":60,"facilitator_id":"F","type":"Yoga","rating":4.5,"capacity":3,"seats_booked":1,"seats_left":2,"owner_id":"O","created_at":"2025-07-01T10:00:00Z","updated_at":"2025-07-02T10:00:00Z"}"#
+        );
+        for bad in [-0.01, 5.01, 6.0, f64::NAN, f64::INFINITY, f64::MAX, -1e300] {
+            assert!(rating(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

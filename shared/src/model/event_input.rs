@@ -1,0 +1,231 @@
+//! Client input for events: the request body, its validation, and the partial update it becomes.
+
+use super::{new_id, rating, Event};
+use crate::error::{Error, Result};
+use crate::time::{self, Timestamp};
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+
+/// `Some(value)` when the field is present (even `null`), `None` when absent: lets a PATCH tell
+/// "set rating to null" from "leave rating alone".
+pub fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub fn required<T>(value: Option<T>, field: &str) -> Result<T> {
+    value.ok_or_else(|| Error::validation(field, format!("`{field}` is required")))
+}
+
+/// Body of `POST /events/` and `PUT|PATCH /events/{id}`. Every field optional so that a missing
+/// one is a `validation_failed` naming it, not a serde message; read-only fields are listed so
+/// that sending them is a clear 400 rather than a silent ignore.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    #[serde(default, deserialize_with = "present")]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub datetime: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub duration_minutes: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    pub facilitator_id: Option<Option<String>>,
+    #[serde(default, rename = "type", deserialize_with = "present")]
+    pub event_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub rating: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    pub capacity: Option<Option<u32>>,
+    // Read-only: accepted by the parser only to be rejected with a precise message.
+    #[serde(default)]
+    pub id: Option<Value>,
+    #[serde(default)]
+    pub seats_booked: Option<Value>,
+    #[serde(default)]
+    pub seats_left: Option<Value>,
+    #[serde(default)]
+    pub owner_id: Option<Value>,
+    #[serde(default)]
+    pub created_at: Option<Value>,
+    #[serde(default)]
+    pub updated_at: Option<Value>,
+}
+
+/// A validated partial update; `None` leaves the field as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub datetime: Option<Timestamp>,
+    pub duration_minutes: Option<u32>,
+    pub facilitator_id: Option<String>,
+    pub event_type: Option<String>,
+    pub rating: Option<Option<f64>>,
+    pub capacity: Option<Option<u32>>,
+}
+
+impl EventPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == EventPatch::default()
+    }
+
+    /// Every field the patch changes, named as the event's stored attribute, with its new value
+    /// (`None`: remove it, as a `null` rating or capacity is stored). The one list both stores
+    /// derive their update from: the embedded store through [`EventPatch::apply`], DynamoDB as
+    /// the `SET` / `REMOVE` clauses of one UpdateItem.
+    pub fn changes(&self) -> Vec<(&'static str, Option<Value>)> {
+        let mut out = Vec::new();
+        let mut set = |name: &'static str, value: Option<Option<Value>>| {
+            if let Some(v) = value {
+                out.push((name, v));
+            }
+        };
+        set("title", self.title.as_ref().map(|v| Some(json!(v))));
+        set("description", self.description.as_ref().map(|v| Some(json!(v))));
+        set("datetime", self.datetime.as_ref().map(|v| Some(json!(time::format(v)))));
+        set("duration_minutes", self.duration_minutes.map(|v| Some(json!(v))));
+        set("facilitator_id", self.facilitator_id.as_ref().map(|v| Some(json!(v))));
+        set("type", self.event_type.as_ref().map(|v| Some(json!(v))));
+        set("rating", self.rating.map(|v| v.map(|r| json!(r))));
+        set("capacity", self.capacity.map(|v| v.map(|c| json!(c))));
+        out
+    }
+
+    /// The event with [`EventPatch::changes`] applied.
+    pub fn apply(&self, ev: &Event) -> Result<Event> {
+        let mut value = serde_json::to_value(ev).map_err(Error::internal)?;
+        for (name, change) in self.changes() {
+            value[name] = change.unwrap_or(Value::Null);
+        }
+        serde_json::from_value(value).map_err(Error::internal)
+    }
+}
+
+fn non_null<T>(field: &str, v: Option<Option<T>>) -> Result<Option<T>> {
+    match v {
+        None => Ok(None),
+        Some(None) => Err(Error::validation(field, format!("`{field}` cannot be null"))),
+        Some(Some(v)) => Ok(Some(v)),
+    }
+}
+
+fn bounded_text(field: &str, v: String, min: usize, max: usize, trim: bool) -> Result<String> {
+    let v = if trim { v.trim().to_string() } else { v };
+    let n = v.chars().count();
+    if n < min || n > max {
+        return Err(Error::validation(field, format!("must be {min} to {max} characters")));
+    }
+    Ok(v)
+}
+
+impl EventInput {
+    fn reject_read_only(&self) -> Result<()> {
+        let read_only = [
+            ("id", &self.id),
+            ("seats_booked", &self.seats_booked),
+            ("seats_left", &self.seats_left),
+            ("owner_id", &self.owner_id),
+            ("created_at", &self.created_at),
+            ("updated_at", &self.updated_at),
+        ];
+        for (field, value) in read_only {
+            if value.is_some() {
+                return Err(Error::validation(field, format!("`{field}` is read-only")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn into_patch(self) -> Result<EventPatch> {
+        self.reject_read_only()?;
+        let title = non_null("title", self.title)?.map(|v| bounded_text("title", v, 1, 200, true)).transpose()?;
+        let description = match self.description {
+            None => None,
+            Some(None) => Some(String::new()),
+            Some(Some(v)) => Some(bounded_text("description", v, 0, 5000, false)?),
+        };
+        let datetime = non_null("datetime", self.datetime)?
+            .map(|v| {
+                time::parse(&v).ok_or_else(|| {
+                    Error::validation("datetime", "must be an RFC 3339 date-time, e.g. 2025-08-01T10:00:00Z")
+                })
+            })
+            .transpose()?;
+        let duration_minutes = non_null("duration_minutes", self.duration_minutes)?;
+        if let Some(d) = duration_minutes {
+            if !(1..=10080).contains(&d) {
+                return Err(Error::validation("duration_minutes", "must be 1 to 10080"));
+            }
+        }
+        let facilitator_id = non_null("facilitator_id", self.facilitator_id)?
+            .map(|v| bounded_text("facilitator_id", v, 1, 64, true))
+            .transpose()?;
+        let event_type =
+            non_null("type", self.event_type)?.map(|v| bounded_text("type", v, 1, 50, true)).transpose()?;
+        let rating = match self.rating {
+            Some(Some(r)) => Some(Some(rating(r)?)),
+            other => other,
+        };
+        if let Some(Some(c)) = self.capacity {
+            if !(1..=100_000).contains(&c) {
+                return Err(Error::validation("capacity", "must be 1 to 100000, or null"));
+            }
+        }
+        Ok(EventPatch {
+            title,
+            description,
+            datetime,
+            duration_minutes,
+            facilitator_id,
+            event_type,
+            rating,
+            capacity: self.capacity,
+        })
+    }
+
+    /// A new event owned by `owner_id`; `facilitator_id` defaults to the creator.
+    pub fn into_event(self, owner_id: &str, now: Timestamp) -> Result<Event> {
+        let patch = self.into_patch()?;
+        Ok(Event {
+            id: new_id(),
+            title: required(patch.title, "title")?,
+            description: patch.description.unwrap_or_default(),
+            datetime: required(patch.datetime, "datetime")?,
+            duration_minutes: patch.duration_minutes.unwrap_or(60),
+            facilitator_id: patch.facilitator_id.unwrap_or_else(|| owner_id.to_string()),
+            event_type: required(patch.event_type, "type")?,
+            rating: patch.rating.flatten(),
+            capacity: patch.capacity.flatten(),
+            seats_booked: 0,
+            owner_id: owner_id.to_string(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn original_readme_body_becomes_an_event() {
+        let input: EventInput = serde_json::from_value(json!({
+            "title": "Morning Yoga", "description": "Gentle flow", "type": "Yoga",
+            "datetime": "2025-08-01T10:00:00", "facilitator_id": "FAC001", "rating": 4.9
+        }))
+        .unwrap();
+        let ev = input.into_event("u1", time::now()).unwrap();
+        assert_eq!(time::format(&ev.datetime), "2025-08-01T10:00:00Z");
+        assert_eq!(ev.facilitator_id, "FAC001");
+        assert_eq!(ev.duration_minutes, 60);
+        assert_eq!(ev.capacity, None);
+        assert_eq!(serde_json::to_value(ev.view()).unwrap()["seats_left"], Value::Null);
+    }
+}

@@ -1,0 +1,20 @@
+//! Domain types, their API views and the validation of client input. Nothing here knows about
+//! DynamoDB or HTTP; the stores persist these types with serde and the handlers render `view()`s.
+
+mod booking;
+mod delivery;
+mod event;
+mod event_input;
+mod throttle;
+mod user;
+
+pub use booking::{Booking, BookingStatus, BookingView, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
+pub use delivery::{Delivery, DeliveryStatus, FailureKind};
+pub use event::{booking_cutoff, cancel_cutoff, fold_type, rating, Event, EventSnapshot, EventSnapshotView, EventView};
+pub use event_input::{present, required, EventInput, EventPatch};
+pub use throttle::LoginThrottle;
+pub use user::{normalize_email, validate_name, validate_password, Role, User};
+
+pub fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
