@@ -14,10 +14,10 @@ SAM_CLI_VERSION      := 1.170.0
 CARGO_LAMBDA_VERSION := 1.9.2
 SCHEMATHESIS_VERSION := 4.32.5
 
-.PHONY: help run test venv fmt clippy lint package bench clean
+.PHONY: help run test venv fmt clippy lint package sam-build smoke smoke-local bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: ## Local API on http://127.0.0.1:$${PORT:-3000} (embedded store, sample events seeded)
 	$(CARGO) run --profile local -p local-server
@@ -46,6 +46,20 @@ lint: venv ## sam validate --lint and cfn-lint on template.yaml
 
 package: venv ## arm64 Lambda zips via cargo lambda (target/lambda/<fn>/bootstrap.zip) and their sizes
 	scripts/package.sh
+
+# SAM's build cache (`cached = true`) hashes every file under CodeUri `.` (the workspace, with
+# target/ and .venv/) and fails when a concurrent cargo build deletes one: no cache, cargo's own
+# incremental build is the cache. Artifacts: .aws-sam/build/<LogicalId>/bootstrap.
+sam-build: venv ## sam build: release arm64 builds of the five functions with cargo-lambda (no Docker)
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --no-cached
+
+smoke: ## Every route, register → book → cancel against API_URL (e.g. the stack's ApiUrl output)
+	@test -n "$(API_URL)" || { echo 'usage: make smoke API_URL=https://<api-id>.execute-api.<region>.amazonaws.com' >&2; exit 2; }
+	scripts/smoke.sh "$(API_URL)"
+
+smoke-local: ## scripts/smoke.sh against a fresh local server (part of make test)
+	scripts/local-server.sh scripts/smoke.sh
 
 bench: venv ## Cold start, warm latency and peak RSS of the release binaries (fake Runtime API, moto)
 	scripts/bench.sh

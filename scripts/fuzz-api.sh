@@ -25,14 +25,11 @@ for tool in "$PY" "$ST"; do
 done
 ST="$(cd "$(dirname "$ST")" && pwd)/schemathesis"
 
+source scripts/local-server.sh
 WORK=$(mktemp -d -t fuzz-api.XXXXXX)
-SERVER_PID=""
 cleanup() {
   local rc=$?
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  local_server_stop
   if [ "$rc" -ne 0 ] && [ -f "$WORK/server.log" ]; then
     echo "---- 5xx and errors in the local-server log ($WORK/server.log)" >&2
     plain_log | grep -E 'status=5|ERROR|panicked' | tail -n 40 >&2 || true
@@ -44,28 +41,21 @@ plain_log() { sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BASE="http://127.0.0.1:$PORT"
-
-echo "fuzz-api: building local-server (debug)"
-cargo build -q -p local-server
-# Embedded store (no TABLE_NAME), no CRM webhook, sample events seeded for GETs to find.
-env -u TABLE_NAME -u CRM_WEBHOOK_URL \
-  PORT="$PORT" \
+# Embedded store, no CRM webhook, sample events seeded for GETs to find.
+local_server_start "$WORK/server.log" \
   JWT_SECRET="fuzz-secret-0123456789abcdef0123456789abcdef0123" \
   BOOTSTRAP_ADMIN_EMAIL="admin@fuzz.example.com" \
   BOOTSTRAP_ADMIN_PASSWORD="fuzz-admin-password" \
-  SEED_SAMPLE_EVENTS=1 \
-  RUST_LOG=info NO_COLOR=1 \
-  "$CARGO_TARGET_DIR/debug/local-server" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
+  SEED_SAMPLE_EVENTS=1
+local_server_wait
+BASE=$LOCAL_SERVER_URL
 
-# Waits for /health, registers a facilitator (the role that reaches the most operations: events
-# are its own, bookings are open to every role) and prints its access token.
-TOKEN=$("$PY" - "$BASE" "$SERVER_PID" <<'PY'
-import json, os, sys, time, urllib.error, urllib.request
+# Registers a facilitator (the role that reaches the most operations: events are its own,
+# bookings are open to every role) and prints its access token.
+TOKEN=$("$PY" - "$BASE" <<'PY'
+import json, sys, urllib.error, urllib.request
 
-base, pid = sys.argv[1], int(sys.argv[2])
+base = sys.argv[1]
 
 def call(method, path, body=None):
     data = None if body is None else json.dumps(body).encode()
@@ -75,21 +65,6 @@ def call(method, path, body=None):
             return r.status, json.load(r)
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
-
-deadline = time.monotonic() + 30
-while True:
-    try:
-        if call("GET", "/health")[0] == 200:
-            break
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit("fuzz-api: local-server exited before /health answered")
-    if time.monotonic() > deadline:
-        sys.exit("fuzz-api: local-server did not answer /health within 30 s")
-    time.sleep(0.1)
 
 user = {"name": "Fuzz Facilitator", "email": "fuzz-facilitator@example.com",
         "password": "fuzz-facilitator-password", "role": "facilitator"}

@@ -32,6 +32,7 @@ cleanup() {
     kill -- "-$WATCH_PID" 2>/dev/null || kill "$WATCH_PID" 2>/dev/null || true
     wait "$WATCH_PID" 2>/dev/null || true
   fi
+  if [ -n "${CRM_PID:-}" ]; then kill "$CRM_PID" 2>/dev/null || true; fi
   if [ -n "$OWN_MOTO" ]; then kill "$MOTO_PID" 2>/dev/null; wait "$MOTO_PID" 2>/dev/null || true; fi
   if [ "$rc" -ne 0 ] && [ -f "$WORK/watch.log" ]; then
     echo "---- last lines of cargo lambda watch log ($WORK/watch.log)" >&2
@@ -55,10 +56,25 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 
 # ------------------------------------------------------------------ table, build, watch
 TABLE="invoke-test-$(date +%s)-$RANDOM"
-echo "invoke-test: building auth events bookings crm-notifier admin (debug)"
-cargo build -q -p auth -p events -p bookings -p crm-notifier -p admin
+echo "invoke-test: building auth events bookings crm-notifier crm-sweeper admin (debug)"
+cargo build -q -p auth -p events -p bookings -p crm-notifier -p crm-sweeper -p admin
 ADMIN="$CARGO_TARGET_DIR/debug/admin"
 "$ADMIN" --table "$TABLE" create-table >/dev/null || fail "admin create-table $TABLE"
+
+# A CRM stand-in for the sweeper's step: answers 200 and appends each webhook's id to a file.
+CRM_PORT=$(free_port)
+"$PY" - "$CRM_PORT" "$WORK/crm-received" >"$WORK/crm.log" 2>&1 <<'PY' &
+import http.server, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+class Crm(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        with open(out, "a") as f:
+            f.write(self.headers.get("webhook-id", "") + "\n")
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Crm).serve_forever()
+PY
+CRM_PID=$!
 
 PORT=$(free_port)
 JWT_SECRET=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(48))')
@@ -75,13 +91,15 @@ AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
 AWS_EC2_METADATA_DISABLED=true
 RUST_LOG=${RUST_LOG:-info}
 AWS_LAMBDA_LOG_FORMAT=JSON
+CRM_SWEEP_MIN_AGE_SECONDS=0
+CRM_WEBHOOK_URL=http://127.0.0.1:$CRM_PORT/webhooks/bookings
 EOF
 
 echo "invoke-test: cargo lambda watch on 127.0.0.1:$PORT (table $TABLE, log $WORK/watch.log)"
 # setsid: its own process group, so cleanup() stops watch and every function it started.
 SETSID=$(command -v setsid || true)
 $SETSID "$CARGO_LAMBDA" lambda watch --quiet --ignore-changes \
-  --invoke-address 127.0.0.1 --invoke-port "$PORT" --env-file "$WORK/env" \
+  --invoke-address 127.0.0.1 --invoke-port "$PORT" --env-file "$WORK/env" --timeout "$INVOKE_TIMEOUT" \
   >"$WORK/watch.log" 2>&1 &
 WATCH_PID=$!
 
@@ -287,5 +305,26 @@ PY
 else
   echo "  (events/stream-other-entity.json not found: crm-notifier not invoked)"
 fi
+
+# ------------------------------------------------------------------ sweeper
+# The schedule's event, through the real crm-sweeper binary. No stream runs under `cargo lambda
+# watch`, so every booking of the scenario still has its delivery record pending: with
+# CRM_SWEEP_MIN_AGE_SECONDS=0 the sweep must find them through the index (one Query per day
+# bucket) and deliver each to the CRM stand-in once; a second sweep finds nothing left to send.
+invoke crm-sweeper events/scheduled-sweep.json "$WORK/scheduled-sweep.resp.json"
+invoke crm-sweeper events/scheduled-sweep.json "$WORK/scheduled-sweep-again.resp.json"
+"$PY" - "$WORK/scheduled-sweep.resp.json" "$WORK/scheduled-sweep-again.resp.json" "$WORK/crm-received" \
+  "$BOOKING_ID" "$OTH_BOOKING_ID" <<'PY' || fail "crm-sweeper did not deliver what the scenario left, once"
+import json, sys
+first, again = (json.load(open(p)) for p in sys.argv[1:3])
+received = open(sys.argv[3]).read().split()
+assert first["buckets"] >= 14 and first["queries"] >= first["buckets"], first
+assert first["delivered"] >= 2 and first["delivered"] == len(received), (first, received)
+assert set(sys.argv[4:6]) <= set(received), (sys.argv[4:6], received)
+assert len(set(received)) == len(received), f"a booking was delivered twice: {received}"
+assert again["found"] == 0 and again["delivered"] == 0, again
+PY
+PASSED=$((PASSED + 2))
+printf '  %-32s %-9s %-36s %s\n' "scheduled-sweep (twice)" "crm-sweeper" "scheduled-sweep" "each booking delivered once"
 
 echo "invoke-test: $PASSED invocations passed"

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# `make package`: release arm64 (Graviton) builds of the four Lambda functions as deployable zips,
+# `make package`: release arm64 (Graviton) builds of the five Lambda functions as deployable zips,
 # <lambda dir>/<function>/bootstrap.zip, then their sizes. cargo-lambda cross-compiles with zig
 # (the `ziglang` wheel that `pip install cargo-lambda` brings into the venv); no Docker.
-# Slow on a small machine (several minutes per SDK-sized binary on 2 cores); set
-# CARGO_TARGET_DIR (e.g. target-arm64) to keep it from contending with debug builds.
+# Slow on a small machine (several minutes per SDK-sized binary on 2 cores).
+# CARGO_TARGET_DIR: keep the default shared ./target. The arm64 release objects live under
+# target/aarch64-unknown-linux-gnu/release, apart from the debug builds, and `make sam-build`
+# reuses them. If you do move it, give an absolute path and the same value to `sam build`, which
+# copies <target dir>/lambda/<bin>/bootstrap: the pinned aws-lambda-builders asks `cargo metadata`
+# for the target dir, but older ones always read <CodeUri>/target/lambda and fail ("unable to find
+# function binary") with any other CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -11,7 +16,7 @@ VENV=${VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 LAMBDA_DIR=${LAMBDA_DIR:-$CARGO_TARGET_DIR/lambda}
-FUNCTIONS=(auth events bookings crm-notifier)
+FUNCTIONS=(auth events bookings crm-notifier crm-sweeper)
 TARGET=aarch64-unknown-linux-gnu
 
 command -v cargo-lambda >/dev/null || { echo "cargo-lambda missing: run \`make venv\`" >&2; exit 1; }

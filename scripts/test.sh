@@ -14,4 +14,8 @@ cargo test --workspace --all-targets
 for extra in scripts/lint-template.sh scripts/invoke-test.sh scripts/fuzz-api.sh; do
   if [ -x "$extra" ]; then step "$extra"; "$extra"; fi
 done
+# Every route in both slash forms and register → book → cancel over HTTP, against a local server
+# (embedded store) that scripts/local-server.sh starts on a free port and stops afterwards.
+step "scripts/smoke.sh against a local server"
+scripts/local-server.sh scripts/smoke.sh
 step "all checks passed"

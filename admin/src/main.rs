@@ -6,14 +6,19 @@
 //!   admin bootstrap-admin         ensure BOOTSTRAP_ADMIN_EMAIL exists as admin: created with
 //!                                 BOOTSTRAP_ADMIN_PASSWORD if missing; an existing account is
 //!                                 promoted only if that password is its own')
+//!   admin crm-redeliver [--since DURATION|RFC3339] [--min-age DURATION]
+//!                                 the CRM sweeper's sweep, by hand: delivers every booking made
+//!                                 since then (default 14d ago) and at least --min-age ago
+//!                                 (default 5m) that has no final CRM delivery record yet; needs
+//!                                 CRM_WEBHOOK_URL and CRM_WEBHOOK_SECRET like the function
 
 use shared::model::Role;
 use shared::password::PasswordHasher;
 use shared::store::DynamoStore;
 use shared::{seed, Error};
 
-const USAGE: &str =
-    "usage: admin [--table NAME] <create-table | promote EMAIL ROLE | seed [--owner USER_ID] | bootstrap-admin>";
+const USAGE: &str = "usage: admin [--table NAME] <create-table | promote EMAIL ROLE | seed [--owner USER_ID] | \
+     bootstrap-admin | crm-redeliver [--since DURATION|RFC3339] [--min-age DURATION]>";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -50,6 +55,8 @@ async fn run(mut args: Vec<String>) -> Result<String, Box<dyn std::error::Error>
         .or_else(|| std::env::var("TABLE_NAME").ok().filter(|t| !t.is_empty()))
         .ok_or_else(|| format!("set TABLE_NAME or pass --table\n{USAGE}"))?;
     let owner = take_flag(&mut args, "--owner")?;
+    let since = take_flag(&mut args, "--since")?;
+    let min_age = take_flag(&mut args, "--min-age")?;
     let store = DynamoStore::from_env(&table).await;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["create-table"] => {
@@ -76,6 +83,32 @@ async fn run(mut args: Vec<String>) -> Result<String, Box<dyn std::error::Error>
             let id = seed::bootstrap_admin(&store, &PasswordHasher::new(), &email, &password).await?;
             Ok(format!("{email} ({id}) is an admin"))
         }
+        ["crm-redeliver"] => Ok(crm_redeliver(store, since, min_age).await?),
         _ => Err(USAGE.into()),
     }
+}
+
+/// Runs the sweeper's sweep once against the table, without a deadline, and prints its report.
+async fn crm_redeliver(
+    store: DynamoStore,
+    since: Option<String>,
+    min_age: Option<String>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let crm = crm_notifier::CrmConfig::from_env()?;
+    if crm.webhook_url.is_none() {
+        return Err("CRM_WEBHOOK_URL is not set: nothing could be delivered".into());
+    }
+    let mut config = crm_notifier::SweepConfig::from_env()?;
+    if let Some(text) = min_age {
+        config.min_age =
+            crm_notifier::parse_duration(&text).ok_or_else(|| format!("bad --min-age `{text}`\n{USAGE}"))?;
+    }
+    let notifier = crm_notifier::Notifier::from_config(store, &crm)?;
+    let now = notifier.clock().now();
+    let since = since
+        .map(|text| crm_notifier::parse_since(&text, now).ok_or_else(|| format!("bad --since `{text}`\n{USAGE}")))
+        .transpose()?;
+    let budget = notifier.budget_within(std::time::Duration::ZERO, None);
+    let report = crm_notifier::sweep(&notifier, &config, since, budget).await?;
+    Ok(serde_json::to_string_pretty(&report)?)
 }

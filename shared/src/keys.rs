@@ -100,3 +100,19 @@ pub fn idempotency(user_id: &str, key: &str) -> Key {
 pub fn delivery(booking_id: &str) -> Key {
     (format!("BOOKING#{booking_id}"), "DELIVERY".into())
 }
+
+/// Prefix of the GSI1 partitions of delivery records that have no final outcome yet; no other
+/// GSI1 partition starts with `CRM#` (`EVENTS`, `USER#<id>#BOOKINGS`).
+pub const PENDING_DELIVERIES_PREFIX: &str = "CRM#PENDING#";
+
+/// GSI1 partition of the pending delivery records of bookings made on `day` (UTC), sorted by
+/// [`pending_delivery_sort`]. A day per partition keeps each one bounded and lets the sweeper
+/// look back a fixed number of days.
+pub fn pending_deliveries(day: chrono::NaiveDate) -> String {
+    format!("{PENDING_DELIVERIES_PREFIX}{}", day.format("%Y-%m-%d"))
+}
+
+/// `<booked_at>#<booking_id>`, like [`event_booking_sort`] (so [`position_from_sort`] reads it).
+pub fn pending_delivery_sort(booked_at: &Timestamp, booking_id: &str) -> String {
+    format!("{}#{booking_id}", time::format(booked_at))
+}

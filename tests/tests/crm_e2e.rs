@@ -10,7 +10,6 @@ use serde_json::json;
 use serde_json::Value;
 use shared::model::Role;
 use shared::store::DynamoStore;
-use shared::time;
 use shared::App;
 use std::collections::HashMap;
 use wiremock::matchers::method;
@@ -129,7 +128,7 @@ async fn bookings_on_the_stream_reach_the_crm_once_each() {
     let (ann, ann_token) = tests::user(&app, Role::Attendee).await;
     let (_, bob_token) = tests::user(&app, Role::Attendee).await;
     let body = json!({"title": "Sound Bath", "type": "Meditation", "facilitator_id": "FAC042",
-        "datetime": time::format(&(time::now() + chrono::Duration::days(30))), "capacity": 10});
+        "datetime": tests::in_days(30), "capacity": 10});
     let resp = tests::call(&app, tests::request("POST", "/events", Some(&owner), Some(body))).await;
     let event_id = tests::json(&resp)["id"].as_str().unwrap().to_string();
     let first = book(&app, &ann_token, &event_id).await;

@@ -3,22 +3,18 @@
 //! every case runs against the embedded store and DynamoDB on moto.
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use crm_notifier::{booking_hook, handle_batch, CrmConfig, Notifier, Outcome, RetryPolicy, SendOutcome};
-use hmac::{Hmac, Mac};
 use serde_dynamo::AttributeValue;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use shared::model::{new_id, Booking, BookingStatus, Delivery, DeliveryStatus, EventSnapshot, FailureKind, Role};
 use shared::store::{DynamoStore, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tests::{verify_signature, WEBHOOK_SECRET};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const CRM_PATH: &str = "/hooks/bookings";
 
 fn booking() -> Booking {
@@ -72,12 +68,15 @@ fn batch(records: Vec<EventRecord>) -> Event {
     event
 }
 
+/// No retries inside an invocation (`CRM_RETRY_BUDGET_SECONDS=0`): these cases are about one
+/// attempt per batch; the backoff inside the budget is tested in `crm_delivery.rs`.
 fn notifier_with<S: Store>(store: S, url: &str, timeout_ms: u64) -> Notifier<S> {
     let vars = HashMap::from([
         ("CRM_WEBHOOK_URL", url.to_string()),
-        ("CRM_WEBHOOK_SECRET", SECRET.to_string()),
+        ("CRM_WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
         ("CRM_CONNECT_TIMEOUT_MS", "500".to_string()),
         ("CRM_TIMEOUT_MS", timeout_ms.to_string()),
+        ("CRM_RETRY_BUDGET_SECONDS", "0".to_string()),
     ]);
     let config = CrmConfig::from_lookup(|name| vars.get(name).cloned()).unwrap();
     Notifier::from_config(store, &config).unwrap()
@@ -109,21 +108,6 @@ fn failures(resp: &aws_lambda_events::streams::DynamoDbEventResponse) -> Vec<Str
 
 async fn delivery<S: Store>(n: &Notifier<S>, b: &Booking) -> Option<Delivery> {
     n.store().get_delivery(&b.id).await.unwrap()
-}
-
-/// Standard Webhooks verification written from the spec, independently of the crate's signer.
-fn verify_signature(id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
-    let key = STANDARD.decode(SECRET.strip_prefix("whsec_").unwrap()).unwrap();
-    let mut signed = format!("{id}.{timestamp}.").into_bytes();
-    signed.extend_from_slice(body);
-    header.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|sig| {
-        let Ok(sig) = STANDARD.decode(sig) else {
-            return false;
-        };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-        mac.update(&signed);
-        mac.verify_slice(&sig).is_ok()
-    })
 }
 
 async fn payload_and_signed_headers<S: Store + Clone>(store: S) {
@@ -158,8 +142,14 @@ async fn payload_and_signed_headers<S: Store + Clone>(store: S) {
     let ts: i64 = header("webhook-timestamp").parse().expect("unix seconds");
     assert!((chrono::Utc::now().timestamp() - ts).abs() < 60, "timestamp {ts} is not now");
     let signature = header("webhook-signature");
-    assert!(verify_signature(&b.id, &header("webhook-timestamp"), &req.body, &signature), "bad signature {signature}");
-    assert!(!verify_signature(&b.id, &(ts + 1).to_string(), &req.body, &signature), "signature ignores the timestamp");
+    assert!(
+        verify_signature(WEBHOOK_SECRET, &b.id, &header("webhook-timestamp"), &req.body, &signature),
+        "bad signature {signature}"
+    );
+    assert!(
+        !verify_signature(WEBHOOK_SECRET, &b.id, &(ts + 1).to_string(), &req.body, &signature),
+        "signature ignores the timestamp"
+    );
 
     let d = delivery(&n, &b).await.expect("delivery recorded");
     assert_eq!((d.status, d.attempts, d.last_http_status), (DeliveryStatus::Delivered, 1, Some(204)));
@@ -427,7 +417,7 @@ async fn event_owner_sees_failure_categories_not_error_text<S: Store + Clone>(st
     let app = tests::app(store.clone());
     let (_, owner) = tests::user(&app, Role::Facilitator).await;
     let body = json!({"title": "Sound Bath", "type": "Meditation", "facilitator_id": "FAC042",
-        "datetime": shared::time::format(&(shared::time::now() + chrono::Duration::days(30))), "capacity": 10});
+        "datetime": tests::in_days(30), "capacity": 10});
     let resp = tests::call(&app, tests::request("POST", "/events", Some(&owner), Some(body))).await;
     assert_eq!(tests::status(&resp), 201, "{:?}", tests::json(&resp));
     let event_id = tests::json(&resp)["id"].as_str().unwrap().to_string();
@@ -587,6 +577,9 @@ fn openapi_crm_status_schema_matches_the_view() {
         last_failure: Some(FailureKind::Timeout),
         delivered_at: None,
         updated_at: shared::time::now(),
+        booked_at: None,
+        lease_until: None,
+        lease_owner: None,
     };
     let mut view_keys: Vec<String> = d.view().as_object().unwrap().keys().cloned().collect();
     let mut required: Vec<String> =

@@ -117,11 +117,14 @@ fn table_resource_matches_the_table_spec() {
     assert_eq!(template_table(&template()), spec_table());
 }
 
+/// `RetainExceptOnCreate`: kept on stack deletion, deleted only when the operation that created it
+/// rolls back. `UpdateReplacePolicy` has no such value (Delete, Retain, Snapshot only; DynamoDB has
+/// no Snapshot), so a replacement keeps the old table.
 #[test]
 fn table_is_retained_and_recoverable() {
     let t = template();
     let table = at(&t, &["Resources", "Table"]);
-    assert_eq!(str_at(table, &["DeletionPolicy"]), "Retain");
+    assert_eq!(str_at(table, &["DeletionPolicy"]), "RetainExceptOnCreate");
     assert_eq!(str_at(table, &["UpdateReplacePolicy"]), "Retain");
     assert_eq!(
         at(table, &["Properties", "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled"]).as_bool(),
@@ -237,8 +240,14 @@ fn iam_is_least_privilege() {
                 "dynamodb:GetShardIterator",
                 "dynamodb:ListStreams",
                 "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
                 "sqs:SendMessage",
             ][..],
+        ),
+        (
+            "CrmSweeperFunction",
+            &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+                [..],
         ),
     ]);
     let fns = functions(&t);
@@ -532,7 +541,12 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
         (
             "CrmNotifierFunction",
             vec![
-                scoped("DeliveryRecords", &["dynamodb:GetItem", "dynamodb:PutItem"], "table", vec![delivery(id).0]),
+                scoped(
+                    "DeliveryRecords",
+                    &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                    "table",
+                    vec![delivery(id).0],
+                ),
                 unscoped(
                     "ReadStream",
                     &[
@@ -544,6 +558,22 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
                     "Table.StreamArn",
                 ),
                 unscoped("OnFailureDestination", &["sqs:SendMessage"], "CrmDeadLetterQueue.Arn"),
+            ],
+        ),
+        (
+            "CrmSweeperFunction",
+            vec![
+                // a page's bookings; a refused claim's record when not returned
+                scoped(
+                    "ReadBookings",
+                    &["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+                    "table",
+                    vec![booking(id).0, delivery(id).0],
+                ),
+                // claim and outcome
+                scoped("DeliveryRecords", &["dynamodb:PutItem", "dynamodb:UpdateItem"], "table", vec![delivery(id).0]),
+                // the pending index (GSI1, `CRM#PENDING#<day>`)
+                unscoped("QueryPendingDeliveries", &["dynamodb:Query"], &gsi1),
             ],
         ),
     ])
@@ -690,6 +720,7 @@ fn no_function_can_write_a_partition_it_does_not_own() {
         // a booking's delivery record lives in its partition
         ("BookingsFunction", &[EVENT, ATTENDEE, BOOKING, DELIVERY, IDEMPOTENCY][..]),
         ("CrmNotifierFunction", &[BOOKING, DELIVERY][..]),
+        ("CrmSweeperFunction", &[BOOKING, DELIVERY][..]),
     ]);
     let all = template_statements(&template());
     for (id, statements) in &all {
@@ -742,35 +773,6 @@ fn no_function_can_write_a_partition_it_does_not_own() {
 }
 
 // ---------------------------------------------------------------- IAM vs the calls on the wire
-
-/// Every DynamoDB request the SDK sends: operation and JSON body.
-#[derive(Clone, Debug, Default)]
-struct WireLog(std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>);
-
-impl WireLog {
-    fn take(&self) -> Vec<(String, serde_json::Value)> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl aws_sdk_dynamodb::config::Intercept for WireLog {
-    fn name(&self) -> &'static str {
-        "WireLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        ctx: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let req = ctx.request();
-        let op = req.headers().get("x-amz-target").map(|t| t.rsplit('.').next().unwrap_or(t)).unwrap_or("?");
-        let body = req.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        self.0.lock().unwrap().push((op.to_string(), body));
-        Ok(())
-    }
-}
 
 /// One authorisation IAM makes for a request: action, resource, partition keys.
 #[derive(Debug)]
@@ -843,7 +845,7 @@ fn accesses(op: &str, body: &serde_json::Value) -> Vec<Access> {
 /// against the policy of the function that answers it.
 struct Wire {
     app: std::sync::Arc<shared::App<shared::store::DynamoStore>>,
-    log: WireLog,
+    log: tests::CallLog,
     routes: Vec<Route>,
     policies: BTreeMap<String, Vec<Statement>>,
     checked: std::cell::RefCell<BTreeSet<String>>,
@@ -851,7 +853,7 @@ struct Wire {
 
 impl Wire {
     fn check(&self, function: &str, what: &str) {
-        for (op, body) in self.log.take() {
+        for (op, body) in self.log.take_requests() {
             for a in accesses(&op, &body) {
                 let allowed = self.policies[function].iter().any(|s| s.allows(&a.action, &a.resource, &a.keys));
                 assert!(allowed, "{what}: {function} sent {op}, which needs {a:?}: template.yaml does not allow it");
@@ -865,8 +867,10 @@ impl Wire {
     async fn send(&self, req: lambda_http::Request) -> (u16, serde_json::Value) {
         let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let what = format!("{method} {}", req.uri());
-        let function =
-            route_for(&self.routes, &method, &path).unwrap_or_else(|| panic!("no route for {what}")).function.clone();
+        let function = select(&self.routes, &method, &path, Behaviour::REPORTED)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .function
+            .clone();
         self.log.take();
         let resp = tests::call(&self.app, req).await;
         self.check(&function, &what);
@@ -891,19 +895,8 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     use shared::model::Role;
     use shared::store::Store;
     use tests::request as req;
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(tests::endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await;
-    let log = WireLog::default();
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build(),
-    );
-    let table = format!("ahoum-iam-{}", ulid::Ulid::new().to_string().to_lowercase());
-    shared::table::create_table(&client, &table).await.expect("create table on moto");
-    let store = shared::store::DynamoStore::new(client, table);
+    let log = tests::CallLog::default();
+    let store = tests::dynamo_with(log.clone()).await;
     let t = template();
     let wire = Wire {
         app: tests::app(store.clone()),
@@ -937,8 +930,7 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     let (_, owner) = tests::user(&wire.app, Role::Facilitator).await;
     let (_, other) = tests::user(&wire.app, Role::Facilitator).await;
     let (_, admin) = tests::user(&wire.app, Role::Admin).await;
-    let when = (chrono::Utc::now() + chrono::Duration::days(3)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let new_event = json!({"title": "Morning Yoga", "type": "Yoga", "datetime": when, "capacity": 5});
+    let new_event = json!({"title": "Morning Yoga", "type": "Yoga", "datetime": tests::in_days(3), "capacity": 5});
     let (status, ev) = wire.send(req("POST", "/events", Some(&owner), Some(new_event.clone()))).await;
     assert_eq!(status, 201, "{ev}");
     let ev = ev["id"].as_str().unwrap().to_string();
@@ -991,7 +983,7 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
         .await;
     let vars = BTreeMap::from([
         ("CRM_WEBHOOK_URL", format!("{}/hooks", crm.uri())),
-        ("CRM_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string()),
+        ("CRM_WEBHOOK_SECRET", tests::WEBHOOK_SECRET.to_string()),
     ]);
     let config = crm_notifier::CrmConfig::from_lookup(|name| vars.get(name).cloned()).expect("CRM config");
     let notifier = crm_notifier::Notifier::from_config(store, &config).expect("notifier");
@@ -999,11 +991,26 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
         notifier.deliver(&booking).await.unwrap_or_else(|e| panic!("{round}: {e}"));
         wire.check("CrmNotifierFunction", round);
     }
+    // crm-sweeper: a sweep ten minutes later finds the second attendee's booking (never delivered)
+    // in the pending index, reads it, claims and delivers it; a second sweep only queries.
+    let clock = crm_notifier::ManualClock::new();
+    clock.advance(std::time::Duration::from_secs(600));
+    let sweeper = crm_notifier::Notifier::from_config(notifier.store().clone(), &config)
+        .expect("notifier")
+        .with_clock(std::sync::Arc::new(clock));
+    let budget = sweeper.budget_within(std::time::Duration::ZERO, None);
+    for round in ["sweep", "empty sweep"] {
+        let report = crm_notifier::sweep(&sweeper, &crm_notifier::SweepConfig::default(), None, budget)
+            .await
+            .unwrap_or_else(|e| panic!("{round}: {e}"));
+        assert_eq!(report.delivered, usize::from(round == "sweep"), "{round}: {report:?}");
+        wire.check("CrmSweeperFunction", round);
+    }
 
     // The scenario reached every function (a route that stopped calling DynamoDB would make the
     // checks above vacuous).
     let checked = wire.checked.borrow();
-    for f in ["AuthFunction", "EventsFunction", "BookingsFunction", "CrmNotifierFunction"] {
+    for f in ["AuthFunction", "EventsFunction", "BookingsFunction", "CrmNotifierFunction", "CrmSweeperFunction"] {
         assert!(checked.iter().any(|c| c.starts_with(f)), "{f} made no DynamoDB call");
     }
     println!("{}", checked.iter().cloned().collect::<Vec<_>>().join("\n"));
@@ -1020,6 +1027,7 @@ fn functions_build_their_own_binary_on_arm64() {
         ("EventsFunction", "events"),
         ("BookingsFunction", "bookings"),
         ("CrmNotifierFunction", "crm-notifier"),
+        ("CrmSweeperFunction", "crm-sweeper"),
     ]);
     for (id, f) in functions(&t) {
         assert_eq!(str_at(f, &["Metadata", "BuildMethod"]), "rust-cargolambda", "{id}");
@@ -1055,11 +1063,57 @@ fn stream_mapping_selects_new_booking_items_only() {
     );
 }
 
-/// One HTTP API route: method (`ANY` here) and path segments, or `None` for `$default`.
+// ---------------------------------------------------------------- HTTP API routing
+
+/// One segment of a route key's path.
+#[derive(Clone, Debug, PartialEq)]
+enum Segment {
+    Literal(String),
+    /// `{id}`: exactly one non-empty segment.
+    Variable,
+    /// `{proxy+}`: the rest of the path; only last.
+    Greedy,
+}
+
+/// One HTTP API route as deployed.
+#[derive(Debug)]
 struct Route {
     function: String,
+    /// The route key as API Gateway names it: `ANY /events/{proxy+}`, or `$default`.
+    key: String,
     method: String,
-    segments: Option<Vec<String>>,
+    /// `None` for `$default`.
+    segments: Option<Vec<Segment>>,
+}
+
+/// What HTTP APIs accept as a route path, which SAM does not check: it passes `/events/` through and
+/// the route is silently not created (aws/serverless-application-model#1949). Starts with `/`, no
+/// empty segment (so no `//` and no trailing `/`), a greedy variable only at the end.
+fn route_segments(id: &str, path: &str) -> Vec<Segment> {
+    assert!(path.starts_with('/'), "{id}: route path {path} must start with /");
+    assert!(
+        !path.ends_with('/'),
+        "{id}: route path {path} ends in `/`: HTTP APIs reject such route keys and SAM drops the route \
+         without an error (aws/serverless-application-model#1949); serve the `/` form through a \
+         greedy route or $default"
+    );
+    let parts: Vec<&str> = path[1..].split('/').collect();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            assert!(!p.is_empty(), "{id}: empty segment in route path {path}");
+            if p.starts_with('{') && p.ends_with("+}") {
+                assert_eq!(i, parts.len() - 1, "{id}: greedy variable before the end of {path}");
+                Segment::Greedy
+            } else if p.starts_with('{') && p.ends_with('}') {
+                Segment::Variable
+            } else {
+                assert!(!p.contains(['{', '}']), "{id}: malformed segment {p} in {path}");
+                Segment::Literal(p.to_string())
+            }
+        })
+        .collect()
 }
 
 fn routes(t: &Value) -> Vec<Route> {
@@ -1068,57 +1122,318 @@ fn routes(t: &Value) -> Vec<Route> {
         let Some(events) = untag(at(f, &["Properties"])).get("Events") else {
             continue;
         };
-        for (_, e) in untag(events).as_mapping().expect("Events mapping") {
+        for (name, e) in untag(events).as_mapping().expect("Events mapping") {
             if str_at(e, &["Type"]) != "HttpApi" {
                 continue;
             }
+            let name = format!("{id}.{}", name.as_str().unwrap_or_default());
             let props = untag(e).get("Properties").map(untag);
             let get = |k: &str| props.and_then(|p| p.get(k)).map(untag).and_then(Value::as_str).map(String::from);
-            out.push(Route {
-                function: id.clone(),
-                method: get("Method").unwrap_or_else(|| "ANY".into()).to_uppercase(),
-                segments: get("Path").map(|p| p.split('/').skip(1).map(String::from).collect()),
-            });
+            let method = get("Method").unwrap_or_else(|| "ANY".into()).to_uppercase();
+            // SAM: `Path: $default` (or neither Path nor Method) is the API's `$default` route.
+            let route = match get("Path").as_deref() {
+                None | Some("$default") => {
+                    assert_eq!(method, "ANY", "{name}: the $default route takes every method");
+                    Route { function: id.clone(), key: "$default".into(), method, segments: None }
+                }
+                Some(path) => Route {
+                    function: id.clone(),
+                    key: format!("{method} {path}"),
+                    segments: Some(route_segments(&name, path)),
+                    method,
+                },
+            };
+            out.push(route);
         }
     }
     out
 }
 
-/// HTTP API route selection: the most specific matching route wins (literal segments beat path
-/// variables); nothing matched → `$default`.
-fn route_for<'a>(routes: &'a [Route], method: &str, path: &str) -> Option<&'a Route> {
-    let segs: Vec<&str> = path.split('/').skip(1).collect();
-    let mut best: Option<(usize, &Route)> = None;
-    for r in routes {
-        let Some(pattern) = &r.segments else { continue };
-        if r.method != "ANY" && r.method != method {
-            continue;
+/// How API Gateway behaves where AWS documents nothing. The documented rules
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html,
+/// "Routing API requests"): a full match of route and method first, then a route with a greedy path
+/// variable, then `$default`; a greedy variable "catches all child resources". Everything else is
+/// one of these switches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Behaviour {
+    /// `{proxy+}` matches an empty remainder: `/events/` selects `ANY /events/{proxy+}`. Reported to
+    /// work (storacha/w3infra#166 serves `/metrics/` that way); not documented.
+    empty_remainder: bool,
+    /// `{proxy+}` matches a remainder ending in `/`: `/events/filter/` selects
+    /// `ANY /events/{proxy+}` with `filter/`. Not documented.
+    slash_ended_remainder: bool,
+    /// Of two greedy routes that both match, the longer prefix wins (otherwise: the shorter).
+    /// Not documented.
+    longest_greedy_prefix: bool,
+    /// API Gateway drops a trailing `/` before matching (`/events/` selects `ANY /events`).
+    /// Reported not to happen on HTTP APIs (it does on REST APIs: aws-powertools/powertools-lambda-python#1552,
+    /// #1609); `rawPath` keeps the slash either way.
+    folds_trailing_slash: bool,
+}
+
+impl Behaviour {
+    /// What the template is designed for (and what the routers' tests exercise).
+    const REPORTED: Behaviour = Behaviour {
+        empty_remainder: true,
+        slash_ended_remainder: true,
+        longest_greedy_prefix: true,
+        folds_trailing_slash: false,
+    };
+
+    /// Every combination: a request form is verified by the documentation alone when all of them
+    /// send it to the same function.
+    fn all() -> Vec<Behaviour> {
+        (0..16u8)
+            .map(|b| Behaviour {
+                empty_remainder: b & 1 != 0,
+                slash_ended_remainder: b & 2 != 0,
+                longest_greedy_prefix: b & 4 != 0,
+                folds_trailing_slash: b & 8 != 0,
+            })
+            .collect()
+    }
+}
+
+/// Literal and variable segments against request segments; `Some(literal count)` when they match.
+fn prefix_match(pattern: &[Segment], segs: &[&str]) -> Option<usize> {
+    let mut literals = 0;
+    for (p, s) in pattern.iter().zip(segs) {
+        match p {
+            Segment::Literal(l) if l == s => literals += 1,
+            Segment::Variable if !s.is_empty() => {}
+            _ => return None,
         }
-        if pattern.len() != segs.len() {
-            continue;
-        }
-        let mut literal = 0;
-        let ok = pattern.iter().zip(&segs).all(|(p, s)| {
-            if p.starts_with('{') && p.ends_with('}') {
-                !s.is_empty()
-            } else if p == s {
-                literal += 1;
-                true
-            } else {
-                false
+    }
+    Some(literals)
+}
+
+/// The route API Gateway selects for `method path`, under `how`. `Err` when even the model cannot
+/// choose (two equally specific full matches) or nothing matches and there is no `$default`.
+fn select<'a>(routes: &'a [Route], method: &str, path: &str, how: Behaviour) -> Result<&'a Route, String> {
+    assert!(path.starts_with('/'), "{path}: not an absolute path");
+    let path = match path.strip_suffix('/') {
+        Some(p) if how.folds_trailing_slash && !p.is_empty() => p,
+        _ => path,
+    };
+    let segs: Vec<&str> = path[1..].split('/').collect();
+    let methods = |r: &&Route| r.method == "ANY" || r.method == method;
+    // 1. Full match of route and method; literal segments beat variables (`GET /pets/dog/1` before
+    //    `GET /pets/dog/{id}`), a route for this method beats ANY.
+    let mut full: Vec<((usize, bool), &Route)> = routes
+        .iter()
+        .filter(methods)
+        .filter_map(|r| {
+            let pattern = r.segments.as_ref()?;
+            if pattern.contains(&Segment::Greedy) || pattern.len() != segs.len() {
+                return None;
             }
-        });
-        if ok {
-            match best {
-                Some((n, other)) if n == literal => {
-                    panic!("{method} {path}: ambiguous between {} and {}", other.function, r.function)
+            prefix_match(pattern, &segs).map(|literals| ((literals, r.method == method), r))
+        })
+        .collect();
+    full.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
+    if let Some((rank, best)) = full.first() {
+        if let Some((other_rank, other)) = full.get(1) {
+            if other_rank == rank {
+                return Err(format!("{method} {path}: {} and {} match equally", best.key, other.key));
+            }
+        }
+        return Ok(best);
+    }
+    // 2. A greedy route: its prefix, then one or more segments.
+    let mut greedy: Vec<(usize, &Route)> = routes
+        .iter()
+        .filter(methods)
+        .filter_map(|r| {
+            let pattern = r.segments.as_ref()?;
+            let (Segment::Greedy, prefix) = pattern.split_last()? else { return None };
+            if segs.len() <= prefix.len() {
+                return None; // `/events` is not a child of `/events/{proxy+}`
+            }
+            prefix_match(prefix, &segs)?;
+            let rest = &segs[prefix.len()..];
+            let allowed = if rest == [""] {
+                how.empty_remainder
+            } else if rest.iter().any(|s| s.is_empty()) {
+                how.slash_ended_remainder
+            } else {
+                true
+            };
+            allowed.then_some((prefix.len(), r))
+        })
+        .collect();
+    // A route for this method beats ANY (as in AWS's example, `GET /pets/{proxy+}` over
+    // `ANY /{proxy+}`); between routes of the same method the prefix length decides, one way or
+    // the other.
+    let rank = |(len, r): &(usize, &Route)| {
+        let len = if how.longest_greedy_prefix { *len as isize } else { -(*len as isize) };
+        std::cmp::Reverse((r.method == method, len))
+    };
+    greedy.sort_by_key(rank);
+    if let Some(best) = greedy.first() {
+        if let Some(other) = greedy.get(1) {
+            if rank(other) == rank(best) {
+                let (best, other) = (best.1, other.1);
+                return Err(format!("{method} {path}: {} and {} match equally", best.key, other.key));
+            }
+        }
+        return Ok(best.1);
+    }
+    // 3. `$default`.
+    routes.iter().find(|r| r.segments.is_none()).ok_or_else(|| format!("{method} {path}: no route, no $default"))
+}
+
+/// The function every behaviour in [`Behaviour::all`] sends the request to, or a description of how
+/// they disagree.
+fn function_by_documentation(routes: &[Route], method: &str, path: &str) -> Result<String, String> {
+    // function (or why undecided) -> the routes and behaviours that lead there
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for how in Behaviour::all() {
+        let (outcome, why) = match select(routes, method, path, how) {
+            Ok(r) => (r.function.clone(), format!("{} if {how:?}", r.key)),
+            Err(e) => (format!("undecided: {e}"), format!("{how:?}")),
+        };
+        seen.entry(outcome).or_default().push(why);
+    }
+    if seen.len() == 1 {
+        return Ok(seen.into_keys().next().unwrap());
+    }
+    Err(seen.iter().map(|(outcome, why)| format!("{outcome} via {}", why[0])).collect::<Vec<_>>().join("; "))
+}
+
+/// The routes `template.yaml` deploys (docs/deploy.md lists the same table).
+const ROUTE_TABLE: &[(&str, &str)] = &[
+    ("ANY /auth/{proxy+}", "AuthFunction"),
+    ("ANY /health", "AuthFunction"),
+    ("ANY /openapi.json", "AuthFunction"),
+    ("$default", "AuthFunction"),
+    ("ANY /events", "EventsFunction"),
+    ("ANY /events/{proxy+}", "EventsFunction"),
+    ("ANY /events/{id}/bookings", "BookingsFunction"),
+    ("ANY /events/{id}/bookings/{proxy+}", "BookingsFunction"),
+    ("ANY /bookings", "BookingsFunction"),
+    ("ANY /bookings/{proxy+}", "BookingsFunction"),
+];
+
+/// Every path of the contract (docs/api.md) and the function that serves it; `{id}` is a ULID.
+const CONTRACT_PATHS: &[(&str, &str)] = &[
+    ("/auth/register", "AuthFunction"),
+    ("/auth/login", "AuthFunction"),
+    ("/auth/me", "AuthFunction"),
+    ("/health", "AuthFunction"),
+    ("/openapi.json", "AuthFunction"),
+    ("/events", "EventsFunction"),
+    ("/events/filter", "EventsFunction"),
+    ("/events/{id}", "EventsFunction"),
+    ("/events/{id}/bookings", "BookingsFunction"),
+    ("/bookings", "BookingsFunction"),
+    ("/bookings/{id}", "BookingsFunction"),
+];
+
+/// The request forms whose function depends on behaviour AWS does not document (the
+/// [`Behaviour`] switches); docs/deploy.md and README.md list them as verified on paper only.
+const PAPER_ONLY: &[&str] =
+    &["/events/", "/events/filter/", "/events/{id}/", "/events/{id}/bookings/", "/bookings/", "/bookings/{id}/"];
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "01JBQ2S3T4V5W6X7Y8Z9A0B1C2")
+}
+
+#[test]
+fn route_keys_are_the_documented_table_and_none_ends_in_a_slash() {
+    let t = template();
+    assert_eq!(
+        at(&t, &["Resources", "HttpApi", "Properties", "FailOnWarnings"]).as_bool(),
+        Some(true),
+        "FailOnWarnings turns a route API Gateway drops into a failed deploy"
+    );
+    let routes = routes(&t); // panics on a key ending in `/`
+    let deployed: BTreeSet<(String, String)> = routes.iter().map(|r| pair(&r.key, &r.function)).collect();
+    let table: BTreeSet<(String, String)> = ROUTE_TABLE.iter().map(|(k, f)| pair(k, f)).collect();
+    assert_eq!(deployed, table, "template.yaml routes vs ROUTE_TABLE (and docs/deploy.md)");
+    assert_eq!(routes.len(), table.len(), "a route key is declared twice");
+    let docs = std::fs::read_to_string(tests::workspace_root().join("docs/deploy.md")).unwrap();
+    for (key, _) in ROUTE_TABLE {
+        assert!(docs.contains(&format!("`{key}`")), "docs/deploy.md does not list the route `{key}`");
+    }
+}
+
+#[test]
+fn route_path_checks_reject_what_http_apis_reject() {
+    for bad in ["/events/", "/events//x", "/{proxy+}/x", "events"] {
+        let r = std::panic::catch_unwind(|| route_segments("Test", bad));
+        assert!(r.is_err(), "{bad} accepted");
+    }
+    assert_eq!(route_segments("Test", "/events/{proxy+}").last(), Some(&Segment::Greedy));
+}
+
+/// The model against the example AWS gives for it (http-api-develop-routes.html, "Routing API
+/// requests"): with `GET /pets/dog/1`, `GET /pets/dog/{id}`, `GET /pets/{proxy+}`, `ANY /{proxy+}`
+/// and `$default`, these requests select these routes under every behaviour.
+#[test]
+fn routing_model_reproduces_the_documented_example() {
+    let route = |key: &str| {
+        let (method, path) = key.split_once(' ').map_or(("ANY", None), |(m, p)| (m, Some(p)));
+        Route {
+            function: key.to_string(),
+            key: key.to_string(),
+            method: method.to_string(),
+            segments: path.map(|p| route_segments(key, p)),
+        }
+    };
+    let routes: Vec<Route> =
+        ["GET /pets/dog/1", "GET /pets/dog/{id}", "GET /pets/{proxy+}", "ANY /{proxy+}", "$default"]
+            .into_iter()
+            .map(route)
+            .collect();
+    for (method, path, want) in [
+        ("GET", "/pets/dog/1", "GET /pets/dog/1"),
+        ("GET", "/pets/dog/2", "GET /pets/dog/{id}"),
+        ("GET", "/pets/cat/1", "GET /pets/{proxy+}"),
+        ("POST", "/test/5", "ANY /{proxy+}"),
+    ] {
+        assert_eq!(function_by_documentation(&routes, method, path), Ok(want.to_string()), "{method} {path}");
+    }
+    // And the behaviours it does not document are the ones the switches cover: `/pets/` is an
+    // empty remainder of two greedy routes.
+    assert!(function_by_documentation(&routes, "GET", "/pets/").is_err());
+}
+
+/// GIVEN the deployed route table WHEN every contract path is requested with and without a
+/// trailing slash THEN each reaches the function that serves it (assuming the reported behaviour),
+/// and exactly the [`PAPER_ONLY`] forms depend on behaviour AWS does not document; the docs list
+/// those.
+#[test]
+fn every_contract_path_reaches_its_function_in_both_slash_forms() {
+    let routes = routes(&template());
+    let mut paper_only = Vec::new();
+    for (path, function) in CONTRACT_PATHS {
+        for form in [path.to_string(), format!("{path}/")] {
+            let p = concrete(&form);
+            for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"] {
+                let r = select(&routes, method, &p, Behaviour::REPORTED).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(&r.function, function, "{method} {p} selects {}", r.key);
+            }
+            match function_by_documentation(&routes, "GET", &p) {
+                Ok(f) => assert_eq!(&f, function, "{p}"),
+                Err(how) => {
+                    println!("{form}: {how}");
+                    paper_only.push(form);
                 }
-                Some((n, _)) if n > literal => {}
-                _ => best = Some((literal, r)),
             }
         }
     }
-    best.map(|(_, r)| r).or_else(|| routes.iter().find(|r| r.segments.is_none()))
+    assert_eq!(paper_only, PAPER_ONLY, "request forms whose function AWS does not document");
+    for doc in ["docs/deploy.md", "README.md"] {
+        let text = std::fs::read_to_string(tests::workspace_root().join(doc)).unwrap();
+        for form in PAPER_ONLY {
+            assert!(text.contains(&format!("`{form}`")), "{doc} does not list `{form}` as verified on paper only");
+        }
+    }
+    // Unknown paths reach `$default` (auth's JSON 404) under every behaviour.
+    for p in ["/", "/no/such/path", "/eventsx", "/bookingsx/1", "/auth"] {
+        assert_eq!(function_by_documentation(&routes, "GET", p), Ok("AuthFunction".into()), "{p}");
+        assert_eq!(select(&routes, "GET", p, Behaviour::REPORTED).unwrap().key, "$default", "{p}");
+    }
 }
 
 /// The function a fixture is written for, from its file name (events/README.md lists them).
@@ -1176,37 +1491,142 @@ fn every_http_fixture_is_routed_to_its_function() {
         let path = req.uri().path().to_string();
         assert_eq!(raw["rawPath"].as_str(), raw["requestContext"]["http"]["path"].as_str(), "{name}: rawPath");
         let method = req.method().as_str().to_string();
-        let route =
-            route_for(&routes, &method, &path).unwrap_or_else(|| panic!("{name}: no route for {method} {path}"));
+        let route = select(&routes, &method, &path, Behaviour::REPORTED).unwrap_or_else(|e| panic!("{name}: {e}"));
         let want = intended_function(&name);
         // Unknown paths fall through to `$default`, which the auth function answers with a JSON 404.
-        assert_eq!(route.function, want, "events/{name}.json ({method} {path}) reaches {}", route.function);
+        assert_eq!(route.function, want, "events/{name}.json ({method} {path}) reaches {}", route.key);
         checked += 1;
     }
     assert!(checked >= 20, "only {checked} HTTP fixtures found in events/");
 }
 
+// ---------------------------------------------------------------- operations
+
+/// `Fn::If` / `Ref` / `Condition` as serde_yaml reads the short forms.
+fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
+    match v {
+        Value::Tagged(t) if t.tag == tag => Some(&t.value),
+        _ => None,
+    }
+}
+
+/// Like [`at`], but the value at the end keeps its tag (`!If`, `!Ref`).
+fn raw_at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    let (last, parents) = path.split_last().expect("a path");
+    at(v, parents).get(*last).unwrap_or_else(|| panic!("template has no {}", path.join(".")))
+}
+
+fn ref_name(v: &Value) -> Option<&str> {
+    tagged(v, "Ref").and_then(Value::as_str)
+}
+
+fn resources_of_type<'a>(t: &'a Value, ty: &str) -> Vec<(String, &'a Value)> {
+    at(t, &["Resources"])
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(ty))
+        .map(|(id, r)| (id.as_str().unwrap().to_string(), r))
+        .collect()
+}
+
+/// Every alarm notifies (the given topic, or the one the stack creates) on ALARM and OK; there is a
+/// dead-letter queue depth alarm, a stream iterator-age alarm on the notifier, an `Errors` alarm for
+/// every function, and a 5xx alarm on the HTTP API.
 #[test]
-fn every_contract_path_is_routed_with_and_without_trailing_slash() {
-    let routes = routes(&template());
-    let cases = [
-        ("/auth/register", "AuthFunction"),
-        ("/auth/login", "AuthFunction"),
-        ("/auth/me", "AuthFunction"),
-        ("/health", "AuthFunction"),
-        ("/openapi.json", "AuthFunction"),
-        ("/events", "EventsFunction"),
-        ("/events/filter", "EventsFunction"),
-        ("/events/01JBQ2S3T4V5W6X7Y8Z9A0B1C2", "EventsFunction"),
-        ("/events/01JBQ2S3T4V5W6X7Y8Z9A0B1C2/bookings", "BookingsFunction"),
-        ("/bookings", "BookingsFunction"),
-        ("/bookings/01JBQ2S3T4V5W6X7Y8Z9A0B1C3", "BookingsFunction"),
-    ];
-    for (path, function) in cases {
-        for p in [path.to_string(), format!("{path}/")] {
-            let r = route_for(&routes, "GET", &p).unwrap_or_else(|| panic!("no route for {p}"));
-            assert!(r.segments.is_some(), "{p} only reaches $default");
-            assert_eq!(r.function, function, "{p}");
-        }
+fn alarms_cover_every_function_the_queue_the_stream_and_the_api_and_notify() {
+    let t = template();
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    let topic = |v: &Value, id: &str, what: &str| {
+        let actions = seq(at(v, &["Properties", what]));
+        assert_eq!(actions.len(), 1, "{id}: {what}");
+        let choice = tagged(&actions[0], "If").unwrap_or_else(|| panic!("{id}: {what} is not !If"));
+        let choice = seq(choice);
+        assert_eq!(choice[0].as_str(), Some("CreateAlarmTopic"), "{id}");
+        assert_eq!(ref_name(&choice[1]), Some("AlarmTopic"), "{id}");
+        assert_eq!(ref_name(&choice[2]), Some("AlarmTopicArn"), "{id}");
+    };
+    let mut metrics = BTreeSet::new();
+    for (id, a) in &alarms {
+        topic(a, id, "AlarmActions");
+        topic(a, id, "OKActions");
+        let p = at(a, &["Properties"]);
+        let dims = seq(at(p, &["Dimensions"]));
+        assert_eq!(dims.len(), 1, "{id}: one dimension");
+        let value = raw_at(&dims[0], &["Value"]);
+        let target = ref_name(value)
+            .map(String::from)
+            .or_else(|| tagged(value, "GetAtt").and_then(Value::as_str).map(String::from))
+            .unwrap_or_else(|| panic!("{id}: dimension value is not a !Ref or !GetAtt"));
+        metrics.insert(format!(
+            "{}/{} {}={target}",
+            str_at(p, &["Namespace"]),
+            str_at(p, &["MetricName"]),
+            str_at(&dims[0], &["Name"])
+        ));
+        assert!(at(p, &["Threshold"]).as_f64().is_some(), "{id}: threshold");
+        assert_eq!(str_at(p, &["TreatMissingData"]), "notBreaching", "{id}");
+    }
+    let mut want: BTreeSet<String> =
+        functions(&t).iter().map(|(id, _)| format!("AWS/Lambda/Errors FunctionName={id}")).collect();
+    want.extend([
+        "AWS/SQS/ApproximateNumberOfMessagesVisible QueueName=CrmDeadLetterQueue.QueueName".to_string(),
+        "AWS/Lambda/IteratorAge FunctionName=CrmNotifierFunction".to_string(),
+        "AWS/ApiGateway/5xx ApiId=HttpApi".to_string(),
+    ]);
+    assert_eq!(metrics, want);
+    // The topic the stack creates only when none is given.
+    let created = at(&t, &["Resources", "AlarmTopic"]);
+    assert_eq!(str_at(created, &["Condition"]), "CreateAlarmTopic");
+    assert_eq!(str_at(&t, &["Parameters", "AlarmTopicArn", "Default"]), "");
+}
+
+/// `sam local invoke --env-vars` overrides only variables the template declares, so the endpoint
+/// override must be declared for every function; deployed with the default parameter it is absent.
+#[test]
+fn every_function_can_be_pointed_at_a_local_dynamodb() {
+    let t = template();
+    assert_eq!(str_at(&t, &["Parameters", "DynamoEndpoint", "Default"]), "");
+    let var = raw_at(&t, &["Globals", "Function", "Environment", "Variables", "AWS_ENDPOINT_URL_DYNAMODB"]);
+    let choice = seq(tagged(var, "If").expect("AWS_ENDPOINT_URL_DYNAMODB is an !If"));
+    assert_eq!(choice[0].as_str(), Some("HasDynamoEndpoint"));
+    assert_eq!(ref_name(&choice[1]), Some("DynamoEndpoint"));
+    assert_eq!(ref_name(&choice[2]), Some("AWS::NoValue"));
+    for (id, f) in functions(&t) {
+        let own = untag(f).get("Properties").and_then(|p| p.get("Environment"));
+        let own = own.and_then(|e| e.get("Variables")).and_then(|v| v.get("AWS_ENDPOINT_URL_DYNAMODB"));
+        assert!(own.is_none(), "{id} overrides the global AWS_ENDPOINT_URL_DYNAMODB");
+    }
+}
+
+/// CORS and X-Ray are opt-in: off with the default parameters.
+#[test]
+fn cors_and_tracing_are_off_by_default() {
+    let t = template();
+    assert_eq!(str_at(&t, &["Parameters", "CorsAllowOrigins", "Default"]), "");
+    let cors = raw_at(&t, &["Resources", "HttpApi", "Properties", "CorsConfiguration"]);
+    let choice = seq(tagged(cors, "If").expect("CorsConfiguration is an !If"));
+    assert_eq!(choice[0].as_str(), Some("HasCors"));
+    assert_eq!(ref_name(&choice[2]), Some("AWS::NoValue"));
+    assert_eq!(str_at(&t, &["Parameters", "TracingMode", "Default"]), "Disabled");
+    assert_eq!(ref_name(raw_at(&t, &["Globals", "Function", "Tracing"])), Some("TracingMode"));
+}
+
+/// The sweeper runs every 10 minutes from an EventBridge schedule, for longer than a request but
+/// less than the schedule's period.
+#[test]
+fn crm_sweeper_runs_every_ten_minutes() {
+    let t = template();
+    let f = at(&t, &["Resources", "CrmSweeperFunction", "Properties"]);
+    let events = at(f, &["Events"]).as_mapping().expect("Events");
+    assert_eq!(events.len(), 1);
+    let (_, event) = events.iter().next().unwrap();
+    assert_eq!(str_at(event, &["Type"]), "Schedule");
+    assert_eq!(str_at(event, &["Properties", "Schedule"]), "rate(10 minutes)");
+    let timeout = at(f, &["Timeout"]).as_u64().expect("Timeout");
+    assert!((60..600).contains(&timeout), "{timeout}");
+    let vars = at(f, &["Environment", "Variables"]);
+    for name in ["CRM_WEBHOOK_URL", "CRM_WEBHOOK_SECRET", "CRM_SWEEP_MIN_AGE_SECONDS", "CRM_SWEEP_LOOKBACK_DAYS"] {
+        assert!(vars.get(name).is_some(), "{name}");
     }
 }

@@ -1,7 +1,7 @@
 //! DynamoDB stream batch → CRM webhooks, with partial batch responses
 //! (`FunctionResponseTypes: [ReportBatchItemFailures]`).
 
-use crate::notifier::Notifier;
+use crate::notifier::{Budget, Notifier};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde_dynamo::AttributeValue;
@@ -9,20 +9,38 @@ use shared::keys;
 use shared::model::{Booking, BookingStatus};
 use shared::store::Store;
 
+/// [`handle_batch_within`] with the notifier's retry budget from now, and no Lambda deadline.
+pub async fn handle_batch<S: Store>(notifier: &Notifier<S>, event: Event) -> DynamoDbEventResponse {
+    handle_batch_within(notifier, event, notifier.budget(None)).await
+}
+
 /// Processes the records in stream order and stops at the first one that must be retried,
 /// reporting its sequence number: Lambda then resumes the shard from that record, so everything
 /// before it counts as done and nothing after it has been sent out of order.
-pub async fn handle_batch<S: Store>(notifier: &Notifier<S>, event: Event) -> DynamoDbEventResponse {
+///
+/// A failing record is first retried here with backoff (see [`Notifier::deliver_until`]) while the
+/// waits fit in `budget`: a CRM that is down for a minute costs one invocation, not all of the
+/// mapping's retries. A record reached after the budget's `stop_at` is reported without an attempt.
+pub async fn handle_batch_within<S: Store>(
+    notifier: &Notifier<S>,
+    event: Event,
+    budget: Budget,
+) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for record in event.records {
         let Some(booking) = new_confirmed_booking(&record) else {
             continue;
         };
-        let retry = match notifier.deliver(&booking).await {
-            Ok(outcome) => outcome.is_retryable(),
-            Err(e) => {
-                tracing::warn!(booking_id = %booking.id, error = %e, "delivery record unavailable; will retry");
-                true
+        let retry = if !budget.can_start(notifier.clock().now()) {
+            tracing::warn!(booking_id = %booking.id, "invocation deadline reached; record left for the retry");
+            true
+        } else {
+            match notifier.deliver_until(&booking, budget).await {
+                Ok(outcome) => outcome.is_retryable(),
+                Err(e) => {
+                    tracing::warn!(booking_id = %booking.id, error = %e, "delivery record unavailable; will retry");
+                    true
+                }
             }
         };
         if retry {

@@ -1,19 +1,24 @@
 //! The `crm-notifier` function: tells the facilitator's CRM about every new confirmed booking
-//! (API.md, "CRM webhook"). Deployed it consumes the table's DynamoDB stream ([`handle_batch`]);
+//! (API.md, "CRM webhook"). Deployed it consumes the table's DynamoDB stream ([`handle_batch`]),
+//! and `crm-sweeper` runs [`sweep`] every 10 minutes for whatever the stream did not deliver;
 //! locally the same [`Notifier`] runs in the background after each booking ([`booking_hook`]).
 
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod handler;
 pub mod local;
 pub mod notifier;
 pub mod signing;
+pub mod sweep;
 pub mod webhook;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::CrmConfig;
 pub use error::{Error, Result};
-pub use handler::handle_batch;
+pub use handler::{handle_batch, handle_batch_within};
 pub use local::{booking_hook, PendingDeliveries, RetryPolicy};
-pub use notifier::{Notifier, Outcome};
+pub use notifier::{Backoff, Budget, Notifier, Outcome};
 pub use signing::SigningKey;
-pub use webhook::{SendOutcome, WebhookClient, WebhookPayload};
+pub use sweep::{parse_duration, parse_since, sweep, SweepConfig, SweepReport};
+pub use webhook::{RetryAfter, SendOutcome, WebhookClient, WebhookPayload};

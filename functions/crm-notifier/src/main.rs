@@ -6,7 +6,7 @@
 #![recursion_limit = "256"]
 
 use aws_lambda_events::event::dynamodb::Event;
-use crm_notifier::{handle_batch, CrmConfig, Notifier};
+use crm_notifier::{handle_batch_within, CrmConfig, Notifier};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use shared::store::DynamoStore;
 
@@ -19,7 +19,10 @@ async fn main() -> Result<(), Error> {
     let notifier = Notifier::from_config(store, &config)?;
     let notifier = &notifier;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<_, Error>(handle_batch(notifier, event.payload).await)
+        // Retries inside the invocation end CRM_RETRY_BUDGET_SECONDS from now, and early enough
+        // before the function's timeout to record the last attempt.
+        let budget = notifier.budget(Some(event.context.deadline()));
+        Ok::<_, Error>(handle_batch_within(notifier, event.payload, budget).await)
     }))
     .await
 }

@@ -1,20 +1,35 @@
-//! One booking → at most one successful POST, remembered in the booking's delivery record.
+//! One booking → one POST at a time, and no POST once the CRM has answered for good.
 //!
-//! The record is read before sending and written after. Between the two the CRM may have
-//! accepted the POST while our write fails; the choice made here is that the CRM's final answer
-//! (2xx, or a permanent 4xx) wins over the bookkeeping: the write error is logged at `error`
-//! level and the outcome is still returned as final, so neither the stream nor the local retry
-//! loop re-POSTs because of a store hiccup. The SDK has already retried transient DynamoDB errors
-//! by then. What remains is at-least-once, not a loop: if Lambda re-runs the whole batch for an
-//! unrelated reason (timeout, crash) before the record exists, the CRM gets the same
-//! `webhook-id` again and can drop the duplicate.
+//! Every attempt first **claims** the booking's delivery record: one conditional write that takes a
+//! short lease (`lease_owner`, `lease_until`) only if the record is not final and nobody else holds
+//! it. Only the winner POSTs; then it writes the outcome, which releases the lease. So the stream
+//! handler, its retries, the sweeper and an operator's redelivery can all run at once for the same
+//! booking and the CRM still gets one POST at a time, and none after a 2xx or a permanent 4xx. The
+//! lease outlives the longest possible POST ([`CrmConfig::lease`]), so it only expires for a sender
+//! that died mid-attempt; the sweeper then finds the record again.
+//!
+//! Between the POST and the outcome write the CRM may have accepted while our write fails; the CRM's
+//! final answer wins over the bookkeeping: the write error is logged at `error` level and the
+//! outcome is still returned as final, so nobody re-POSTs because of a store hiccup (the SDK has
+//! already retried transient DynamoDB errors). The lease then blocks other senders for its length
+//! and the record stays in the pending index, so the sweeper sends it once more later: the CRM gets
+//! the same `webhook-id` again and can drop the duplicate. Delivery is at-least-once, never lost.
 
+use crate::clock::{self, Clock, SystemClock};
 use crate::config::CrmConfig;
 use crate::error::Result;
 use crate::webhook::{SendOutcome, WebhookClient};
-use shared::model::{Booking, Delivery, DeliveryStatus};
-use shared::store::Store;
-use shared::time;
+use chrono::{DateTime, Utc};
+use shared::model::{new_id, Booking, Delivery, DeliveryStatus};
+use shared::store::{Claim, Claimed, Store};
+use shared::time::Timestamp;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A `Retry-After` longer than this is shortened to it: a CRM cannot park a booking for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// The shortest wait before asking again for a record another sender holds.
+const MIN_POLL: Duration = Duration::from_millis(250);
 
 /// Result of [`Notifier::deliver`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +38,9 @@ pub enum Outcome {
     AlreadyDelivered,
     /// The CRM already rejected this booking permanently: nothing was sent.
     AlreadyFailed,
+    /// Another sender holds the record's lease (it is POSTing this booking now), or the CRM asked
+    /// to wait (`Retry-After`): nothing was sent; ask again from `until` on.
+    InFlight { until: Timestamp },
     /// No `CRM_WEBHOOK_URL`: nothing was sent and nothing recorded.
     NotConfigured,
     /// The CRM was called; its answer is recorded.
@@ -32,62 +50,177 @@ pub enum Outcome {
 impl Outcome {
     /// Whether the caller should try this booking again later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Outcome::Sent(s) if s.is_retryable())
+        match self {
+            Outcome::Sent(s) => s.is_retryable(),
+            Outcome::InFlight { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Jittered exponential backoff between attempts inside one invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    /// 1 s, 2 s, 4 s, 8 s, then 16 s (each jittered): ~7 attempts in a 60 s budget.
+    fn default() -> Self {
+        Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(16) }
+    }
+}
+
+impl Backoff {
+    /// The ceiling of the wait after the `failures`-th failure in a row (1-based).
+    pub fn ceiling(&self, failures: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+
+    /// A wait drawn from [½, 1] of [`Backoff::ceiling`] ("equal jitter"): senders that failed
+    /// together spread out, and none retries at once.
+    pub fn delay(&self, failures: u32) -> Duration {
+        use rand::Rng;
+        let ceiling = self.ceiling(failures);
+        ceiling.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+}
+
+/// The time one invocation may spend on deliveries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Backoff waits end by then: a sleep that would end later is not started, and the record is
+    /// left to the next invocation or the sweeper.
+    pub retry_until: DateTime<Utc>,
+    /// No attempt starts after this: the Lambda deadline, less one request and the store writes.
+    /// `None`: no limit (tests, the admin CLI).
+    pub stop_at: Option<DateTime<Utc>>,
+}
+
+impl Budget {
+    pub fn can_start(&self, now: DateTime<Utc>) -> bool {
+        self.stop_at.is_none_or(|stop| now < stop)
     }
 }
 
 pub struct Notifier<S> {
     store: S,
     client: Option<WebhookClient>,
+    clock: Arc<dyn Clock>,
+    lease: Duration,
+    retry_budget: Duration,
+    deadline_margin: Duration,
+    backoff: Backoff,
 }
 
 impl<S: Store> Notifier<S> {
-    /// `client: None` disables sending (no CRM configured).
+    /// `client: None` disables sending (no CRM configured). Default timeouts, budget and clock.
     pub fn new(store: S, client: Option<WebhookClient>) -> Self {
-        Notifier { store, client }
+        let defaults = CrmConfig::new(None);
+        Notifier {
+            store,
+            client,
+            clock: Arc::new(SystemClock),
+            lease: defaults.lease(),
+            retry_budget: defaults.retry_budget,
+            deadline_margin: defaults.deadline_margin(),
+            backoff: Backoff::default(),
+        }
     }
 
     pub fn from_config(store: S, config: &CrmConfig) -> Result<Self> {
-        Ok(Self::new(store, WebhookClient::from_config(config)?))
+        let mut notifier = Self::new(store, WebhookClient::from_config(config)?);
+        notifier.lease = config.lease();
+        notifier.retry_budget = config.retry_budget;
+        notifier.deadline_margin = config.deadline_margin();
+        Ok(notifier)
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
     }
 
     pub fn store(&self) -> &S {
         &self.store
     }
 
-    /// Sends the webhook unless the CRM already answered for good (delivered, or rejected), then
-    /// records the answer.
-    /// `Err` only when the store could not be read, or a retryable failure could not be recorded;
-    /// both mean "try this booking again".
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Whether a CRM URL is configured (without one nothing is sent or recorded).
+    pub fn is_configured(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// The budget of a stream invocation starting now: retries for at most the configured retry
+    /// budget, and nothing new after `lambda_deadline` less one attempt.
+    pub fn budget(&self, lambda_deadline: Option<SystemTime>) -> Budget {
+        self.budget_within(self.retry_budget, lambda_deadline)
+    }
+
+    /// [`Notifier::budget`] with another retry budget (the sweeper's is its whole run).
+    pub fn budget_within(&self, retry_budget: Duration, lambda_deadline: Option<SystemTime>) -> Budget {
+        let now = self.clock.now();
+        let stop_at = lambda_deadline.map(|d| {
+            let d = DateTime::<Utc>::from(d);
+            d - chrono::Duration::from_std(self.deadline_margin).unwrap_or(chrono::Duration::MAX)
+        });
+        let wanted = clock::add(now, retry_budget);
+        Budget { retry_until: stop_at.map_or(wanted, |stop| wanted.min(stop)), stop_at }
+    }
+
+    /// One attempt: claims the booking's delivery record, POSTs if the claim was won, records the
+    /// CRM's answer. `Err` only when the store could not be asked, or a retryable failure could not
+    /// be recorded; both mean "try this booking again".
     pub async fn deliver(&self, booking: &Booking) -> Result<Outcome> {
         let Some(client) = &self.client else {
             tracing::info!(booking_id = %booking.id, "CRM_WEBHOOK_URL is not set; CRM notification skipped");
             return Ok(Outcome::NotConfigured);
         };
-        let previous = self.store.get_delivery(&booking.id).await?;
-        match previous.as_ref().map(|d| d.status) {
-            Some(DeliveryStatus::Delivered) => {
+        let owner = new_id();
+        let now = clock::whole_seconds(self.clock.now());
+        let claim = Claim { owner: &owner, now, until: clock::add(now, self.lease) };
+        let record = match self.store.claim_delivery(booking, &claim).await? {
+            Claimed::Won(record) => record,
+            Claimed::Final(d) if d.status == DeliveryStatus::Delivered => {
                 tracing::info!(booking_id = %booking.id, "CRM already notified; not sent again");
                 return Ok(Outcome::AlreadyDelivered);
             }
-            Some(DeliveryStatus::Failed) => {
+            Claimed::Final(_) => {
                 tracing::info!(booking_id = %booking.id, "CRM rejected this booking before; not sent again");
                 return Ok(Outcome::AlreadyFailed);
             }
-            Some(DeliveryStatus::Retrying) | None => {}
-        }
-        let attempts = previous.map_or(0, |d| d.attempts) + 1;
+            Claimed::Busy { until } => {
+                tracing::info!(
+                    booking_id = %booking.id,
+                    until = %shared::time::format(&until),
+                    "CRM notification in flight elsewhere (or the CRM asked to wait); not sent now"
+                );
+                return Ok(Outcome::InFlight { until });
+            }
+        };
+        let attempts = record.attempts;
         let sent = client.send(booking).await;
-        let record = delivery_record(&booking.id, attempts, &sent);
+        let record = outcome_record(record, &sent, self.clock.now());
         match &sent {
             SendOutcome::Delivered { status } => {
                 tracing::info!(booking_id = %booking.id, status, attempts, "CRM notified");
             }
-            SendOutcome::Retryable { status, failure, detail } => {
+            SendOutcome::Retryable { status, failure, detail, retry_after } => {
                 tracing::warn!(
                     booking_id = %booking.id,
                     ?status,
                     ?failure,
+                    ?retry_after,
                     error = %detail,
                     attempts,
                     "CRM notification failed; will retry"
@@ -97,40 +230,122 @@ impl<S: Store> Notifier<S> {
                 tracing::warn!(booking_id = %booking.id, status, attempts, "CRM rejected the notification; not retried");
             }
         }
-        match self.store.put_delivery(&record).await {
+        match self.store.finish_delivery(&record, &owner).await {
             Ok(true) => {}
-            // Only a concurrent delivery of the same booking can get here: it already won.
-            Ok(false) => {
-                tracing::info!(booking_id = %booking.id, "delivery already recorded as delivered")
-            }
+            // Our lease expired (this sender stalled longer than the lease) and another sender
+            // took over, or already delivered: its record stands.
+            Ok(false) => tracing::warn!(
+                booking_id = %booking.id,
+                outcome = ?sent,
+                "delivery record changed hands during the attempt; outcome not recorded"
+            ),
             Err(e) if sent.is_retryable() => return Err(e.into()),
             Err(e) => tracing::error!(
                 booking_id = %booking.id,
                 error = %e,
                 outcome = ?sent,
-                "CRM answered but the delivery record could not be written; a redelivery of this \
-                 booking would POST again with the same webhook-id"
+                "CRM answered but the delivery record could not be written; the sweeper will POST \
+                 this booking again with the same webhook-id once the lease expires"
             ),
         }
         Ok(Outcome::Sent(sent))
     }
+
+    /// [`Notifier::deliver`] again after each retryable result, waiting a jittered exponential
+    /// backoff (or the CRM's `Retry-After`, or until another sender's lease ends), as long as the
+    /// wait ends within `budget`. Returns the last result: still retryable when the budget ran out.
+    pub async fn deliver_until(&self, booking: &Booking, budget: Budget) -> Result<Outcome> {
+        let mut failures = 0u32;
+        loop {
+            let result = self.deliver(booking).await;
+            let now = self.clock.now();
+            failures += 1;
+            let wait = match &result {
+                Ok(outcome) if !outcome.is_retryable() => return result,
+                Ok(Outcome::Sent(SendOutcome::Retryable { retry_after: Some(after), .. })) => {
+                    // To the second the record's not-before says (see `outcome_record`).
+                    clock::until(now, ceil_seconds(clock::add(now, after.delay_from(now).min(MAX_RETRY_AFTER))))
+                }
+                // Another sender is on it: look again soon (it usually finishes in well under a
+                // second), at the latest when its lease or the CRM's not-before ends.
+                Ok(Outcome::InFlight { until }) => {
+                    self.backoff.delay(failures).min(clock::until(now, *until).max(MIN_POLL))
+                }
+                _ => self.backoff.delay(failures),
+            };
+            if clock::add(now, wait) > budget.retry_until {
+                tracing::warn!(
+                    booking_id = %booking.id,
+                    tries = failures,
+                    next_wait_ms = wait.as_millis() as u64,
+                    "CRM notification not done within this invocation's retry budget; left for a retry"
+                );
+                return result;
+            }
+            self.clock.sleep(wait).await;
+        }
+    }
 }
 
-fn delivery_record(booking_id: &str, attempts: u32, sent: &SendOutcome) -> Delivery {
-    let now = time::now();
-    let (status, last_http_status, delivered_at) = match sent {
-        SendOutcome::Delivered { status } => (DeliveryStatus::Delivered, Some(*status), Some(now)),
-        SendOutcome::Retryable { status, .. } => (DeliveryStatus::Retrying, *status, None),
-        SendOutcome::Permanent { status } => (DeliveryStatus::Failed, Some(*status), None),
+/// Rounded up to the next whole second (records keep whole seconds; a not-before must not be
+/// rounded into the past).
+fn ceil_seconds(t: DateTime<Utc>) -> Timestamp {
+    let floor = clock::whole_seconds(t);
+    if floor < t {
+        floor + chrono::Duration::seconds(1)
+    } else {
+        floor
+    }
+}
+
+/// The claimed record with the attempt's outcome, its lease released. A retryable answer with a
+/// `Retry-After` keeps a not-before in `lease_until` (without an owner), so that no sender calls
+/// the CRM earlier than it asked.
+fn outcome_record(mut d: Delivery, sent: &SendOutcome, now: DateTime<Utc>) -> Delivery {
+    let at = clock::whole_seconds(now);
+    let (status, last_http_status, delivered_at, not_before) = match sent {
+        SendOutcome::Delivered { status } => (DeliveryStatus::Delivered, Some(*status), Some(at), None),
+        SendOutcome::Retryable { status, retry_after, .. } => {
+            let not_before = retry_after
+                .map(|after| ceil_seconds(clock::add(now, after.delay_from(now).min(MAX_RETRY_AFTER))))
+                .filter(|t| *t > at);
+            (DeliveryStatus::Retrying, *status, None, not_before)
+        }
+        SendOutcome::Permanent { status } => (DeliveryStatus::Failed, Some(*status), None, None),
     };
-    Delivery {
-        booking_id: booking_id.to_string(),
-        status,
-        attempts,
-        last_http_status,
-        // The category only: the error text was logged above and stays out of the store and API.
-        last_failure: sent.failure(),
-        delivered_at,
-        updated_at: now,
+    d.status = status;
+    d.last_http_status = last_http_status;
+    // The category only: the error text was logged and stays out of the store and API.
+    d.last_failure = sent.failure();
+    d.delivered_at = delivered_at;
+    d.updated_at = at;
+    d.lease_until = not_before;
+    d.lease_owner = None;
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_with_jitter_in_the_upper_half() {
+        let b = Backoff::default();
+        let ceilings: Vec<u64> = (1..=7).map(|f| b.ceiling(f).as_secs()).collect();
+        assert_eq!(ceilings, vec![1, 2, 4, 8, 16, 16, 16]);
+        for failures in 1..=7 {
+            for _ in 0..50 {
+                let d = b.delay(failures);
+                assert!(d >= b.ceiling(failures) / 2 && d <= b.ceiling(failures), "{failures}: {d:?}");
+            }
+        }
+        assert_eq!(b.ceiling(u32::MAX), b.max);
+    }
+
+    #[test]
+    fn not_before_rounds_up_to_the_second() {
+        let t = shared::time::parse("2026-01-05T09:30:00Z").unwrap();
+        assert_eq!(ceil_seconds(t), t);
+        assert_eq!(ceil_seconds(t + chrono::Duration::milliseconds(1)), t + chrono::Duration::seconds(1));
     }
 }

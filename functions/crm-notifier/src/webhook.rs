@@ -4,11 +4,13 @@
 use crate::config::CrmConfig;
 use crate::error::{Error, Result};
 use crate::signing::SigningKey;
-use reqwest::header::{HeaderValue, CONTENT_TYPE};
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{redirect, StatusCode, Url};
 use serde::Serialize;
 use shared::model::{Booking, FailureKind};
 use shared::time;
+use std::time::Duration;
 
 const USER_AGENT: &str = concat!("ahoum-crm-notifier/", env!("CARGO_PKG_VERSION"));
 
@@ -51,13 +53,52 @@ pub enum SendOutcome {
     /// 2xx.
     Delivered { status: u16 },
     /// Timeout, connection failure, 408, 429 or 5xx: the CRM may accept it later. `failure` is
-    /// what the delivery record keeps; `detail` (the client's error chain) is for the log only.
-    Retryable { status: Option<u16>, failure: FailureKind, detail: String },
+    /// what the delivery record keeps; `detail` (the client's error chain) is for the log only;
+    /// `retry_after` is the `Retry-After` of a 429 or 503.
+    Retryable { status: Option<u16>, failure: FailureKind, detail: String, retry_after: Option<RetryAfter> },
     /// Any other answer (4xx, and 3xx since redirects are not followed): resending cannot help.
     Permanent { status: u16 },
 }
 
+/// A `Retry-After` header (RFC 9110 §10.2.3): a number of seconds, or an HTTP date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryAfter {
+    Delay(Duration),
+    At(DateTime<Utc>),
+}
+
+impl RetryAfter {
+    /// `None` for anything else (the header is then ignored and the backoff applies).
+    pub fn parse(value: &str) -> Option<Self> {
+        let value = value.trim();
+        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(RetryAfter::Delay(Duration::from_secs(value.parse().unwrap_or(u64::MAX))));
+        }
+        // IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) is an RFC 2822 date.
+        DateTime::parse_from_rfc2822(value).ok().map(|t| RetryAfter::At(t.with_timezone(&Utc)))
+    }
+
+    /// How long to wait from `now`: zero for a date in the past.
+    pub fn delay_from(&self, now: DateTime<Utc>) -> Duration {
+        match self {
+            RetryAfter::Delay(d) => *d,
+            RetryAfter::At(t) => (*t - now).to_std().unwrap_or(Duration::ZERO),
+        }
+    }
+}
+
 impl SendOutcome {
+    /// The outcome of an answer with `status` and its headers (for `Retry-After`).
+    pub fn from_response(status: StatusCode, headers: &HeaderMap) -> Self {
+        let mut outcome = Self::classify(status);
+        if let SendOutcome::Retryable { retry_after, .. } = &mut outcome {
+            if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+                *retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(RetryAfter::parse);
+            }
+        }
+        outcome
+    }
+
     pub fn classify(status: StatusCode) -> Self {
         let code = status.as_u16();
         if status.is_success() {
@@ -70,6 +111,7 @@ impl SendOutcome {
                 status: Some(code),
                 failure: FailureKind::HttpStatus,
                 detail: format!("CRM answered HTTP {code}"),
+                retry_after: None,
             }
         } else {
             SendOutcome::Permanent { status: code }
@@ -129,6 +171,7 @@ impl WebhookClient {
                     status: None,
                     failure: FailureKind::Connection,
                     detail: format!("payload: {e}"),
+                    retry_after: None,
                 }
             }
         };
@@ -143,10 +186,10 @@ impl WebhookClient {
             request = request.header("webhook-signature", key.sign(&booking.id, timestamp, &body));
         }
         match request.body(body).send().await {
-            Ok(response) => SendOutcome::classify(response.status()),
+            Ok(response) => SendOutcome::from_response(response.status(), response.headers()),
             Err(e) => {
                 let failure = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::Connection };
-                SendOutcome::Retryable { status: None, failure, detail: describe(e) }
+                SendOutcome::Retryable { status: None, failure, detail: describe(e), retry_after: None }
             }
         }
     }
@@ -196,5 +239,28 @@ mod tests {
             assert_eq!(outcome.failure(), Some(FailureKind::Rejected), "{code}");
         }
         assert_eq!(SendOutcome::classify(StatusCode::OK).failure(), None);
+    }
+
+    #[test]
+    fn retry_after_is_read_from_429_and_503_only() {
+        let now = time::parse("2026-01-05T09:30:00Z").unwrap();
+        assert_eq!(RetryAfter::parse(" 2 "), Some(RetryAfter::Delay(Duration::from_secs(2))));
+        let date = RetryAfter::parse("Mon, 05 Jan 2026 09:30:45 GMT").unwrap();
+        assert_eq!(date.delay_from(now), Duration::from_secs(45));
+        assert_eq!(RetryAfter::parse("Mon, 05 Jan 2026 09:00:00 GMT").unwrap().delay_from(now), Duration::ZERO);
+        for junk in ["", "-1", "1.5", "soon", "2026-01-05T09:30:45Z"] {
+            assert_eq!(RetryAfter::parse(junk), None, "{junk:?}");
+        }
+        let headers = |v: &str| HeaderMap::from_iter([(RETRY_AFTER, HeaderValue::from_str(v).unwrap())]);
+        let retry_after =
+            |code: u16, v: &str| match SendOutcome::from_response(StatusCode::from_u16(code).unwrap(), &headers(v)) {
+                SendOutcome::Retryable { retry_after, .. } => retry_after,
+                other => panic!("{code}: {other:?}"),
+            };
+        assert_eq!(retry_after(429, "7"), Some(RetryAfter::Delay(Duration::from_secs(7))));
+        assert_eq!(retry_after(503, "7"), Some(RetryAfter::Delay(Duration::from_secs(7))));
+        assert_eq!(retry_after(500, "7"), None, "only 429 and 503 carry a Retry-After we honour");
+        assert_eq!(retry_after(429, "later"), None);
+        assert_eq!(SendOutcome::from_response(StatusCode::GONE, &headers("7")), SendOutcome::Permanent { status: 410 });
     }
 }

@@ -1,14 +1,22 @@
-//! The outcome of the CRM webhook for a booking.
+//! The outcome of the CRM webhook for a booking, and the lease that lets exactly one sender POST
+//! it at a time.
 
+use super::Booking;
 use crate::time::{self, serde_ts, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// Outcome of the CRM webhook for one booking; keyed by the booking id.
+/// Delivery state of the CRM webhook for one booking; keyed by the booking id.
+///
+/// Written `pending` in the booking's own transaction, so a booking can never exist without a
+/// record that says it still has to be delivered. While it is not final it sits in the pending
+/// index (one bucket per day of `booked_at`), which the sweeper queries; a final outcome
+/// (`delivered`, `failed`) leaves the index.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     pub booking_id: String,
     pub status: DeliveryStatus,
+    /// POSTs started (counted when a sender claims the record, before it sends).
     pub attempts: u32,
     #[serde(default)]
     pub last_http_status: Option<u16>,
@@ -21,17 +29,48 @@ pub struct Delivery {
     pub delivered_at: Option<Timestamp>,
     #[serde(with = "serde_ts")]
     pub updated_at: Timestamp,
+    /// The booking's `created_at`: places a record that is not final in the pending index.
+    /// Absent on records written before the index existed (a claim fills it in).
+    #[serde(default, with = "serde_ts::option")]
+    pub booked_at: Option<Timestamp>,
+    /// No sender may claim the record before this instant: with `lease_owner`, a sender is
+    /// POSTing it right now; without, the CRM asked to wait (`Retry-After`).
+    #[serde(default, with = "serde_ts::option")]
+    pub lease_until: Option<Timestamp>,
+    /// The claim token of the sender holding the lease.
+    #[serde(default)]
+    pub lease_owner: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
-    /// 2xx received.
+    /// No answer from the CRM yet: written with the booking, or the first POST is in flight (or
+    /// died with its sender; the lease then expires and the sweeper sends it).
+    Pending,
+    /// 2xx received. Final.
     Delivered,
-    /// Retryable failure so far; the stream or the local retry loop will try again.
+    /// Retryable failure so far; the stream retry, the sweeper or the local retry loop will try
+    /// again.
     Retrying,
-    /// The CRM answered a non-retryable 4xx: not sent again.
+    /// The CRM answered a non-retryable 4xx: not sent again. Final.
     Failed,
+}
+
+impl DeliveryStatus {
+    /// Whether the CRM has answered for good: the booking is never sent again.
+    pub fn is_final(self) -> bool {
+        matches!(self, DeliveryStatus::Delivered | DeliveryStatus::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
 }
 
 /// Category of a failed CRM delivery attempt, as stored and shown in `crm_status.last_failure`.
@@ -51,7 +90,33 @@ pub enum FailureKind {
 }
 
 impl Delivery {
+    /// The record written with a new booking: nothing sent yet, in the pending index.
+    pub fn pending(booking: &Booking, now: Timestamp) -> Delivery {
+        Delivery {
+            booking_id: booking.id.clone(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            last_http_status: None,
+            last_failure: None,
+            delivered_at: None,
+            updated_at: now,
+            booked_at: Some(booking.created_at),
+            lease_until: None,
+            lease_owner: None,
+        }
+    }
+
+    /// Whether a sender other than the holder may claim it at `now`.
+    pub fn claimable_at(&self, now: Timestamp) -> bool {
+        !self.status.is_final() && self.lease_until.is_none_or(|until| until <= now)
+    }
+
+    /// `crm_status` in the API: `null` until the CRM has answered once (a `pending` record), as
+    /// for bookings that have no record at all.
     pub fn view(&self) -> Value {
+        if self.status == DeliveryStatus::Pending {
+            return Value::Null;
+        }
         json!({
             "status": self.status,
             "attempts": self.attempts,

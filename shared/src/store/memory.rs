@@ -3,7 +3,10 @@
 //! transaction it mirrors, so both adapters answer alike. Ordered indexes (a `BTreeSet` of
 //! positions per list) make every list cost O(log n + page), like an index query.
 
-use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Position, Store, MAX_EVALUATED_PER_PAGE};
+use super::{
+    Actor, BookingContext, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage, PendingQuery, Position,
+    Store, MAX_EVALUATED_PER_PAGE,
+};
 use crate::error::{Error, Result};
 use crate::model::{
     fold_type, Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch, IdempotencyRecord, LoginThrottle,
@@ -37,6 +40,8 @@ struct Inner {
     attendees: HashMap<(String, String), String>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
     deliveries: HashMap<String, Delivery>,
+    /// Delivery records without a final outcome, by (booked_at, booking id): the pending index.
+    pending_deliveries: BTreeSet<Position>,
     /// Epoch seconds of the last eviction of expired throttles / idempotency records.
     swept_throttles: i64,
     swept_idempotency: i64,
@@ -61,6 +66,18 @@ impl Inner {
 
     fn user_bookings(&mut self, b: &Booking) -> &mut BTreeSet<Position> {
         self.user_bookings.entry((b.user_id.clone(), b.status)).or_default()
+    }
+
+    /// Stores a delivery record and keeps the pending index in step: in it while not final.
+    fn put_delivery(&mut self, d: Delivery) {
+        if let Some(p) = Position::of_pending(&d) {
+            if d.status.is_final() {
+                self.pending_deliveries.remove(&p);
+            } else {
+                self.pending_deliveries.insert(p);
+            }
+        }
+        self.deliveries.insert(d.booking_id.clone(), d);
     }
 
     /// Drops throttle windows that have closed. DynamoDB does the same with the item's TTL.
@@ -282,6 +299,7 @@ impl Store for MemoryStore {
         if let Some(rec) = idempotency {
             db.idempotency.insert((rec.user_id.clone(), rec.key.clone()), rec.clone());
         }
+        db.put_delivery(Delivery::pending(booking, now));
         Ok(())
     }
 
@@ -353,13 +371,65 @@ impl Store for MemoryStore {
         Ok(booking_ids.iter().filter_map(|id| db.deliveries.get(id).cloned()).collect())
     }
 
-    async fn put_delivery(&self, delivery: &Delivery) -> Result<bool> {
+    async fn get_bookings(&self, ids: &[String]) -> Result<Vec<Booking>> {
+        let db = self.lock()?;
+        Ok(ids.iter().filter_map(|id| db.bookings.get(id).cloned()).collect())
+    }
+
+    async fn claim_delivery(&self, booking: &Booking, claim: &Claim<'_>) -> Result<Claimed> {
         let mut db = self.lock()?;
-        if db.deliveries.get(&delivery.booking_id).is_some_and(|d| d.status == DeliveryStatus::Delivered) {
-            return Ok(false);
+        let mut record = match db.deliveries.get(&booking.id) {
+            None => Delivery::pending(booking, claim.now),
+            Some(current) if current.claimable_at(claim.now) => current.clone(),
+            Some(current) => return Ok(Claimed::refused(current.clone(), claim.now)),
+        };
+        record.booked_at = record.booked_at.or(Some(booking.created_at));
+        record.attempts += 1;
+        record.lease_until = Some(claim.until);
+        record.lease_owner = Some(claim.owner.to_string());
+        record.updated_at = claim.now;
+        db.put_delivery(record.clone());
+        Ok(Claimed::Won(record))
+    }
+
+    async fn finish_delivery(&self, delivery: &Delivery, owner: &str) -> Result<bool> {
+        let mut db = self.lock()?;
+        let current = db.deliveries.get(&delivery.booking_id);
+        let allowed = if delivery.status.is_final() {
+            current.is_none_or(|d| d.status != DeliveryStatus::Delivered)
+        } else {
+            current.is_some_and(|d| d.lease_owner.as_deref() == Some(owner))
+        };
+        if allowed {
+            db.put_delivery(delivery.clone());
         }
-        db.deliveries.insert(delivery.booking_id.clone(), delivery.clone());
-        Ok(true)
+        Ok(allowed)
+    }
+
+    async fn pending_deliveries(&self, q: &PendingQuery) -> Result<PendingPage> {
+        let db = self.lock()?;
+        let day_start = q.day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(|| Error::internal("bad day"))?;
+        let day_end = day_start + chrono::Duration::days(1);
+        let (from, before) = (q.from.max(day_start), q.before.min(day_end));
+        if from >= before {
+            return Ok(PendingPage::default());
+        }
+        let lower = Position { at: from, id: String::new() };
+        let start = match &q.after {
+            Some(after) if *after >= lower => Bound::Excluded(after),
+            _ => Bound::Included(&lower),
+        };
+        let mut items = Vec::new();
+        let mut more = false;
+        for p in db.pending_deliveries.range((start, Bound::Unbounded)).take_while(|p| p.at < before) {
+            if items.len() == q.limit {
+                more = true;
+                break;
+            }
+            items.extend(db.deliveries.get(&p.id).cloned());
+        }
+        let next = if more { items.last().and_then(Position::of_pending) } else { None };
+        Ok(PendingPage { items, next })
     }
 }
 

@@ -39,6 +39,11 @@ impl Position {
         Position { at: b.created_at, id: b.id.clone() }
     }
 
+    /// A delivery record's place in the pending index (`None` for records from before it).
+    pub fn of_pending(d: &Delivery) -> Option<Position> {
+        d.booked_at.map(|at| Position { at, id: d.booking_id.clone() })
+    }
+
     /// The text a cursor carries: epoch seconds and the id.
     pub fn encode(&self) -> String {
         format!("{}.{}", self.at.timestamp(), self.id)
@@ -177,9 +182,77 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
     ) -> impl Future<Output = Result<Option<IdempotencyRecord>>> + Send;
 
+    /// Several bookings in one read (batches of 100 ids); unknown ids are left out.
+    fn get_bookings(&self, ids: &[String]) -> impl Future<Output = Result<Vec<Booking>>> + Send;
+
     fn get_delivery(&self, booking_id: &str) -> impl Future<Output = Result<Option<Delivery>>> + Send;
     fn get_deliveries(&self, booking_ids: &[String]) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
-    /// Writes the record unless the booking is already recorded as delivered; returns whether it
-    /// was written. A delivered record is final.
-    fn put_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<bool>> + Send;
+    /// One conditional write: takes the lease on the booking's delivery record for one attempt
+    /// (`lease_owner = claim.owner`, `lease_until = claim.until`, `attempts + 1`) if the record
+    /// is not final and its lease (if any) ended by `claim.now`. A missing record (a booking made
+    /// before delivery records were written with the booking) is created `pending`. Both the
+    /// record and the attempt land in the pending index, so a sender that dies mid-attempt leaves
+    /// a record the sweeper finds once the lease has expired.
+    fn claim_delivery(&self, booking: &Booking, claim: &Claim<'_>) -> impl Future<Output = Result<Claimed>> + Send;
+    /// Records an attempt's outcome, releasing the lease; returns whether it was written.
+    /// A final outcome (`delivered`, `failed`) is written unless the record already says
+    /// `delivered`, and leaves the pending index. A `retrying` outcome is written only while
+    /// `owner` still holds the lease; its `lease_until`, if any, is when the CRM asked to be
+    /// called again (nobody claims it before).
+    fn finish_delivery(&self, delivery: &Delivery, owner: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// One bucket of the pending index: records without a final outcome whose booking was made on
+    /// `q.day` (UTC), `q.from <= booked_at < q.before`, oldest first, at most `q.limit` after
+    /// `q.after`. `next` is where to continue when more may remain.
+    fn pending_deliveries(&self, q: &PendingQuery) -> impl Future<Output = Result<PendingPage>> + Send;
+}
+
+/// A claim on a booking's delivery record for one attempt: `owner` (a fresh token per attempt)
+/// may POST until `until`; see [`Store::claim_delivery`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim<'a> {
+    pub owner: &'a str,
+    pub now: Timestamp,
+    pub until: Timestamp,
+}
+
+/// What a [`Claim`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claimed {
+    /// The caller holds the lease; the record as it now stands (this attempt counted).
+    Won(Delivery),
+    /// The CRM already answered for good: nothing to send.
+    Final(Delivery),
+    /// Another sender holds the lease, or the CRM asked to wait: not before `until`.
+    Busy { until: Timestamp },
+}
+
+impl Claimed {
+    /// The answer to a claim refused for `current` (the record as it stood), read at `now`.
+    pub fn refused(current: Delivery, now: Timestamp) -> Claimed {
+        if current.status.is_final() {
+            Claimed::Final(current)
+        } else {
+            Claimed::Busy { until: current.lease_until.unwrap_or(now) }
+        }
+    }
+}
+
+/// One page request of [`Store::pending_deliveries`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingQuery {
+    pub day: chrono::NaiveDate,
+    /// Inclusive.
+    pub from: Timestamp,
+    /// Exclusive: only bookings older than the sweep's minimum age.
+    pub before: Timestamp,
+    /// Exclusive start: where the previous page stopped.
+    pub after: Option<Position>,
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PendingPage {
+    /// As the index holds them (GSI: eventually consistent); a claim is the authority.
+    pub items: Vec<Delivery>,
+    pub next: Option<Position>,
 }

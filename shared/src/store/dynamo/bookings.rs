@@ -5,7 +5,7 @@ use super::items::{attr, from_item, key_item, n, s, start_key, tag, AttendeeGuar
 use super::{events, failed, sdk_error, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity};
-use crate::model::{booking_cutoff, cancel_cutoff, Booking, BookingStatus, IdempotencyRecord};
+use crate::model::{booking_cutoff, cancel_cutoff, Booking, BookingStatus, Delivery, IdempotencyRecord};
 use crate::store::{BookingContext, BookingPage, Position};
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
@@ -68,6 +68,15 @@ pub(super) async fn create_booking(
             .map_err(Error::internal)?;
         items.push(TransactWriteItem::builder().put(put).build());
     }
+    // Last, without a condition of its own (a reused booking id already fails the booking's
+    // `attribute_not_exists`): the pending CRM delivery record, in the pending index until the
+    // CRM has answered for good.
+    let pending = Put::builder()
+        .table_name(&db.table)
+        .set_item(Some(Delivery::pending(booking, now).to_item()?))
+        .build()
+        .map_err(Error::internal)?;
+    items.push(TransactWriteItem::builder().put(pending).build());
     let reasons = match db.transact(items, &booking.id).await {
         Ok(()) => return Ok(()),
         Err(TxFailure::Conditions(reasons)) => reasons,
@@ -100,6 +109,14 @@ pub(super) async fn create_booking(
 
 pub(super) async fn get_booking(db: &DynamoStore, id: &str) -> Result<Option<Booking>> {
     db.get_as(keys::booking(id)).await
+}
+
+pub(super) async fn get_bookings(db: &DynamoStore, ids: &[String]) -> Result<Vec<Booking>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let items = db.batch_get(ids.iter().map(|id| keys::booking(id)).collect()).await?;
+    items.into_iter().map(from_item).collect()
 }
 
 pub(super) async fn cancel_booking(db: &DynamoStore, booking: &Booking, now: Timestamp) -> Result<Booking> {

@@ -30,6 +30,11 @@ pub(super) mod attr {
     pub const WINDOW_START: &str = "window_start";
     pub const TTL: &str = crate::keys::TTL;
     pub const ROLE: &str = "role";
+    pub const BOOKING_ID: &str = "booking_id";
+    pub const BOOKED_AT: &str = "booked_at";
+    pub const UPDATED_AT: &str = "updated_at";
+    pub const LEASE_UNTIL: &str = "lease_until";
+    pub const LEASE_OWNER: &str = "lease_owner";
 }
 
 /// Conditions on the item's existence, by its partition key.
@@ -202,6 +207,23 @@ impl Entity for Delivery {
     fn key(&self) -> Key {
         keys::delivery(&self.booking_id)
     }
+    /// GSI1, sparse: the pending deliveries of the booking's day, while the record is not final.
+    /// A final record is written without them (a whole-item put), which takes it out of the index.
+    fn index_attrs(&self) -> Vec<(&'static str, String)> {
+        match self.booked_at {
+            Some(at) if !self.status.is_final() => pending_delivery_index_attrs(&self.booking_id, &at).to_vec(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The pending-index entry of a delivery record: GSI1 in the `CRM#PENDING#<day>` bucket of the
+/// day the booking was made, sorted by that instant, then the booking id.
+pub(super) fn pending_delivery_index_attrs(booking_id: &str, booked_at: &Timestamp) -> [(&'static str, String); 2] {
+    [
+        (keys::GSI1PK, keys::pending_deliveries(booked_at.date_naive())),
+        (keys::GSI1SK, keys::pending_delivery_sort(booked_at, booking_id)),
+    ]
 }
 
 /// `ExclusiveStartKey` of an index query resuming after `position`: the item's primary key and
@@ -302,5 +324,56 @@ mod tests {
             serde_json::to_value(LoginWindow { email: "a@b.io", attempts: 1, window_start: 0, ttl: 9 }).unwrap();
         assert_eq!(window, serde_json::json!({"attempts": 1, "window_start": 0, "ttl": 9}));
         assert_eq!(serde_json::to_value(DeliveryStatus::Delivered).unwrap(), serde_json::json!("delivered"));
+        let mut delivery = Delivery::pending(&serde_json::from_value(booking).unwrap(), e.created_at);
+        delivery.lease_until = Some(e.created_at);
+        delivery.lease_owner = Some("claim".into());
+        let delivery = serde_json::to_value(&delivery).unwrap();
+        for name in
+            [attr::STATUS, attr::ATTEMPTS, attr::BOOKING_ID, attr::BOOKED_AT, attr::UPDATED_AT, attr::LEASE_UNTIL]
+        {
+            assert!(delivery.get(name).is_some(), "Delivery has no field {name}");
+        }
+        assert!(delivery.get(attr::LEASE_OWNER).is_some(), "Delivery has no field {}", attr::LEASE_OWNER);
+        for status in
+            [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Retrying, DeliveryStatus::Failed]
+        {
+            assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(status.as_str()));
+        }
+    }
+
+    #[test]
+    fn delivery_records_are_in_the_pending_index_until_final() {
+        let e = event();
+        let booking = Booking {
+            id: "01KBK3ZQ7M4XR2D9T6VW8YHN5A".into(),
+            event_id: "E1".into(),
+            user_id: "U".into(),
+            user_name: "n".into(),
+            user_email: "e@x.io".into(),
+            status: BookingStatus::Confirmed,
+            created_at: crate::time::parse("2026-01-05T09:30:00Z").unwrap(),
+            cancelled_at: None,
+            event: e.snapshot(),
+        };
+        let mut d = Delivery::pending(&booking, e.created_at);
+        let item = d.to_item().unwrap();
+        assert_eq!(item.get("PK"), Some(&s("BOOKING#01KBK3ZQ7M4XR2D9T6VW8YHN5A")));
+        assert_eq!(item.get("SK"), Some(&s("DELIVERY")));
+        assert_eq!(item.get("GSI1PK"), Some(&s("CRM#PENDING#2026-01-05")));
+        assert_eq!(item.get("GSI1SK"), Some(&s("2026-01-05T09:30:00Z#01KBK3ZQ7M4XR2D9T6VW8YHN5A")));
+        assert!(!item.contains_key("GSI2PK") && !item.contains_key("lease_owner"), "{item:?}");
+        assert_eq!(from_item::<Delivery>(item).unwrap(), d);
+        d.status = DeliveryStatus::Retrying;
+        assert!(d.to_item().unwrap().contains_key("GSI1PK"), "retrying stays pending");
+        for status in [DeliveryStatus::Delivered, DeliveryStatus::Failed] {
+            d.status = status;
+            let item = d.to_item().unwrap();
+            assert!(!item.contains_key("GSI1PK") && !item.contains_key("GSI1SK"), "{status:?} left in the index");
+        }
+        // A record from before the index (no booked_at) has no entry until a claim adds one.
+        d.status = DeliveryStatus::Retrying;
+        d.booked_at = None;
+        assert!(!d.to_item().unwrap().contains_key("GSI1PK"));
+        assert!(keys::pending_deliveries(booking.created_at.date_naive()).starts_with(keys::PENDING_DELIVERIES_PREFIX));
     }
 }

@@ -13,7 +13,10 @@ mod events;
 mod items;
 mod users;
 
-use super::{Actor, BookingContext, BookingPage, EventPage, EventQuery, Position, Store};
+use super::{
+    Actor, BookingContext, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage, PendingQuery, Position,
+    Store,
+};
 use crate::error::{Error, Result};
 use crate::keys::Key;
 use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, Role, User};
@@ -366,7 +369,19 @@ impl Store for DynamoStore {
         deliveries::get_deliveries(self, booking_ids).await
     }
 
-    async fn put_delivery(&self, delivery: &Delivery) -> Result<bool> {
-        deliveries::put_delivery(self, delivery).await
+    async fn get_bookings(&self, ids: &[String]) -> Result<Vec<Booking>> {
+        bookings::get_bookings(self, ids).await
+    }
+
+    async fn claim_delivery(&self, booking: &Booking, claim: &Claim<'_>) -> Result<Claimed> {
+        deliveries::claim_delivery(self, booking, claim).await
+    }
+
+    async fn finish_delivery(&self, delivery: &Delivery, owner: &str) -> Result<bool> {
+        deliveries::finish_delivery(self, delivery, owner).await
+    }
+
+    async fn pending_deliveries(&self, q: &PendingQuery) -> Result<PendingPage> {
+        deliveries::pending_deliveries(self, q).await
     }
 }
