@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::jwt::TokenService;
 use crate::model::Booking;
 use crate::password::PasswordHasher;
+use crate::payments::PaymentProvider;
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -19,6 +20,12 @@ pub struct App<S> {
     pub passwords: PasswordHasher,
     pub cursors: CursorCodec,
     pub on_booking: Option<BookingHook>,
+    /// Stripe, in the binaries that call it (bookings, payments, the sweeper, the local server).
+    pub payments: Option<Arc<dyn PaymentProvider>>,
+    /// Priced events are accepted (see [`Config::payments_enabled`]).
+    pub payments_enabled: bool,
+    /// Verifies `Stripe-Signature`; without it every webhook is refused.
+    pub stripe_webhook_secret: Option<String>,
 }
 
 impl<S: Store> App<S> {
@@ -34,7 +41,16 @@ impl<S: Store> App<S> {
             passwords: PasswordHasher::new(),
             cursors: CursorCodec::new(&config.jwt_secret),
             on_booking: None,
+            payments: None,
+            payments_enabled: config.payments_enabled,
+            stripe_webhook_secret: config.stripe_webhook_secret.clone(),
         })
+    }
+
+    pub fn with_payments(mut self, provider: Arc<dyn PaymentProvider>) -> Self {
+        self.payments = Some(provider);
+        self.payments_enabled = true;
+        self
     }
 
     pub fn with_booking_hook(mut self, hook: BookingHook) -> Self {

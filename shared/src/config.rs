@@ -11,6 +11,11 @@ pub struct Config {
     pub jwt_ttl_secs: i64,
     /// `None`: the embedded store (local server only; Lambdas require a table).
     pub table_name: Option<String>,
+    /// Priced events may be created: `STRIPE_SECRET_KEY` is set here, or `PAYMENTS_ENABLED=true`
+    /// tells a function without the key (events) that the deployment has one.
+    pub payments_enabled: bool,
+    /// `STRIPE_WEBHOOK_SECRET` (`whsec_…`): the key of `POST /payments/webhook`'s signatures.
+    pub stripe_webhook_secret: Option<String>,
 }
 
 pub const DEFAULT_ISSUER: &str = "ahoum-booking";
@@ -48,6 +53,9 @@ impl Config {
             jwt_audience: var("JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
             jwt_ttl_secs,
             table_name: var("TABLE_NAME"),
+            payments_enabled: var("STRIPE_SECRET_KEY").is_some()
+                || var("PAYMENTS_ENABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(|v| v.trim().to_string()),
         })
     }
 

@@ -38,6 +38,16 @@ pub enum Error {
     AlreadyCancelled,
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
+    /// The `Stripe-Signature` of a webhook is missing, malformed, stale or wrong.
+    #[error("{0}")]
+    InvalidSignature(&'static str),
+    /// Stripe could not be reached or refused: nothing was kept of the request.
+    #[error("the payment provider is unavailable, retry later")]
+    PaymentProviderUnavailable(String),
+    /// The booking changed status between the read and the write (a hold was paid or expired
+    /// meanwhile); the handler reads it again and retries.
+    #[error("the booking changed meanwhile, retry")]
+    StatusChanged,
     #[error("request body is larger than 64 KiB")]
     PayloadTooLarge,
     #[error("too many failed attempts, retry later")]
@@ -67,7 +77,7 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         use Error::*;
         match self {
-            InvalidJson(_) | Validation { .. } | UnknownField(_) => StatusCode::BAD_REQUEST,
+            InvalidJson(_) | Validation { .. } | UnknownField(_) | InvalidSignature(_) => StatusCode::BAD_REQUEST,
             Unauthorized(_) | InvalidCredentials => StatusCode::UNAUTHORIZED,
             Forbidden(_) => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
@@ -77,7 +87,8 @@ impl Error {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) | Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable(_) | StatusChanged => StatusCode::SERVICE_UNAVAILABLE,
+            PaymentProviderUnavailable(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -100,10 +111,12 @@ impl Error {
             CapacityBelowBooked => "capacity_below_booked",
             AlreadyCancelled => "already_cancelled",
             IdempotencyKeyReused => "idempotency_key_reused",
+            InvalidSignature(_) => "invalid_signature",
+            PaymentProviderUnavailable(_) => "payment_provider_unavailable",
             PayloadTooLarge => "payload_too_large",
             TooManyAttempts { .. } => "too_many_attempts",
             Internal(_) | Config(_) => "internal",
-            Unavailable(_) => "unavailable",
+            Unavailable(_) | StatusChanged => "unavailable",
         }
     }
 
@@ -112,6 +125,9 @@ impl Error {
         let message = match self {
             Error::Internal(_) | Error::Config(_) => "internal server error".to_string(),
             Error::Unavailable(_) => "service temporarily unavailable, retry later".to_string(),
+            Error::PaymentProviderUnavailable(_) => {
+                "the payment provider is unavailable; nothing was booked, retry later".to_string()
+            }
             other => other.to_string(),
         };
         let mut error = json!({ "code": self.code(), "message": message });

@@ -24,6 +24,7 @@ pub mod entity {
     pub const ATTENDEE: &str = "attendee";
     pub const IDEMPOTENCY: &str = "idempotency";
     pub const DELIVERY: &str = "delivery";
+    pub const PAYMENT_TASK: &str = "payment_task";
 }
 
 pub type Key = (String, String);
@@ -115,4 +116,22 @@ pub fn pending_deliveries(day: chrono::NaiveDate) -> String {
 /// `<booked_at>#<booking_id>`, like [`event_booking_sort`] (so [`position_from_sort`] reads it).
 pub fn pending_delivery_sort(booked_at: &Timestamp, booking_id: &str) -> String {
     format!("{}#{booking_id}", time::format(booked_at))
+}
+
+/// A booking's payment task (seat hold or refund), in the booking's item collection.
+pub fn payment_task(booking_id: &str) -> Key {
+    (format!("BOOKING#{booking_id}"), "PAYMENT_TASK".into())
+}
+
+/// Prefix of the GSI1 partitions of payment tasks; no other GSI1 partition starts with `PAY#`.
+pub const DUE_PAYMENTS_PREFIX: &str = "PAY#DUE#";
+
+/// GSI1 partition of the payment tasks due on `day` (UTC), sorted by [`due_payment_sort`].
+pub fn due_payments(day: chrono::NaiveDate) -> String {
+    format!("{DUE_PAYMENTS_PREFIX}{}", day.format("%Y-%m-%d"))
+}
+
+/// `<due_at>#<booking_id>` (so [`position_from_sort`] reads it).
+pub fn due_payment_sort(due_at: &Timestamp, booking_id: &str) -> String {
+    format!("{}#{booking_id}", time::format(due_at))
 }

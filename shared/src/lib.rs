@@ -7,11 +7,14 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod http;
+#[cfg(feature = "https-client")]
+pub mod https_client;
 pub mod jwt;
 pub mod keys;
 pub mod limits;
 pub mod model;
 pub mod paging;
+pub mod payments;
 pub mod password;
 pub mod policy;
 pub mod seed;

@@ -47,6 +47,7 @@ pub fn sample_events(owner_id: &str, now: Timestamp) -> Vec<Event> {
                 rating,
                 capacity,
                 seats_booked: 0,
+                price: None,
                 owner_id: owner_id.into(),
                 created_at: now,
                 updated_at: now,

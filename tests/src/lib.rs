@@ -25,6 +25,8 @@ pub fn config() -> Config {
         jwt_audience: shared::config::DEFAULT_AUDIENCE.into(),
         jwt_ttl_secs: 3600,
         table_name: None,
+        payments_enabled: false,
+        stripe_webhook_secret: None,
     }
 }
 

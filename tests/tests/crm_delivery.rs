@@ -37,6 +37,7 @@ async fn stored_event<S: Store>(store: &S) -> BookedEvent {
         rating: None,
         capacity: None,
         seats_booked: 0,
+        price: None,
         owner_id: new_id(),
         created_at: now,
         updated_at: now,
@@ -59,6 +60,7 @@ async fn stored_booking<S: Store>(store: &S, event: &BookedEvent, at: DateTime<U
         created_at: crm_notifier::clock::whole_seconds(at),
         cancelled_at: None,
         event: event.snapshot(),
+        payment: None,
     };
     store.create_booking(&booking, None, shared::time::now()).await.unwrap();
     booking

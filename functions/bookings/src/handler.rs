@@ -10,7 +10,10 @@ use shared::http::{
     authenticate, json_response, method_not_allowed, parse_json, path, query, resource_id, respond, segments,
 };
 use shared::jwt::AuthUser;
-use shared::model::{new_id, Booking, BookingStatus, BookingView, Event, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
+use shared::model::{
+    new_id, Booking, BookingStatus, BookingView, Event, IdempotencyRecord, Payment, IDEMPOTENCY_TTL_SECS,
+};
+use shared::payments::{self, CheckoutRequest};
 use shared::paging;
 use shared::policy::{self, Principal};
 use shared::store::MAX_BOOKINGS_PER_LIST;
@@ -62,16 +65,22 @@ fn created(body: &str, booking_id: &str) -> Response<Body> {
     resp
 }
 
-/// The first response again, for a retry with the same key and body; 409 for another body.
-fn replay(record: &IdempotencyRecord, request_hash: &str) -> Result<Response<Body>> {
+/// The first response again, for a retry with the same key and body; 409 for another body. A
+/// paid booking is shown as it is now: its first answer was stored before its Checkout Session
+/// existed, and it may have been paid or expired since.
+async fn replay<S: Store>(app: &App<S>, record: &IdempotencyRecord, request_hash: &str) -> Result<Response<Body>> {
     if record.request_hash != request_hash {
         return Err(Error::IdempotencyKeyReused);
     }
-    let booking_id = serde_json::from_str::<Value>(&record.body)
-        .ok()
-        .and_then(|v| v["id"].as_str().map(String::from))
-        .unwrap_or_default();
-    let mut resp = created(&record.body, &booking_id);
+    let first = serde_json::from_str::<Value>(&record.body).unwrap_or_default();
+    let booking_id = first["id"].as_str().unwrap_or_default().to_string();
+    let mut body = record.body.clone();
+    if first["payment"].is_object() {
+        if let Some(current) = app.store.get_booking(&booking_id).await? {
+            body = serde_json::to_string(&current.view()).map_err(Error::internal)?;
+        }
+    }
+    let mut resp = created(&body, &booking_id);
     *resp.status_mut() = StatusCode::from_u16(record.status).unwrap_or(StatusCode::CREATED);
     resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(resp)
@@ -93,7 +102,7 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
     let now = time::now();
     let context = app.store.booking_context(&event_id, &caller.id, key.as_deref()).await?;
     if let Some(record) = context.idempotency.filter(|r| r.is_live(now)) {
-        return replay(&record, &request_hash);
+        return replay(app, &record, &request_hash).await;
     }
     // Early answers in the contract's order; the transaction re-checks all of them atomically.
     let event = context.event.ok_or(Error::NotFound("event"))?;
@@ -102,16 +111,23 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
     }
     event.bookable_at(now)?;
     event.has_free_seat()?;
-    let booking = Booking {
+    // A priced event's booking holds the seat until its payment succeeds or the hold expires.
+    let payment = match (&event.price, &app.payments) {
+        (None, _) => None,
+        (Some(price), Some(_)) => Some(Payment::hold(price, now)),
+        (Some(_), None) => return Err(Error::PaymentProviderUnavailable("payments are not configured".into())),
+    };
+    let mut booking = Booking {
         id: new_id(),
         event_id: event.id.clone(),
         user_id: caller.id.clone(),
         user_name: caller.name.clone(),
         user_email: caller.email.clone(),
-        status: BookingStatus::Confirmed,
+        status: if payment.is_some() { BookingStatus::PendingPayment } else { BookingStatus::Confirmed },
         created_at: now,
         cancelled_at: None,
         event: event.snapshot(),
+        payment,
     };
     let body = serde_json::to_string(&booking.view()).map_err(Error::internal)?;
     let record = key.as_ref().map(|k| IdempotencyRecord {
@@ -129,15 +145,59 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
             // A concurrent request with the same key won the race: answer as it did.
             let k = key.as_deref().unwrap_or_default();
             let first = app.store.get_idempotency(&caller.id, k).await?.ok_or(Error::IdempotencyKeyReused)?;
-            return replay(&first, &request_hash);
+            return replay(app, &first, &request_hash).await;
         }
         Err(e) => return Err(e),
+    }
+    if booking.payment.is_some() {
+        checkout(app, &mut booking, key.as_deref()).await?;
+        tracing::info!(booking_id = %booking.id, event_id = %booking.event_id, user_id = %caller.id, "seat held");
+        let body = serde_json::to_string(&booking.view()).map_err(Error::internal)?;
+        return Ok(created(&body, &booking.id));
     }
     tracing::info!(booking_id = %booking.id, event_id = %booking.event_id, user_id = %caller.id, "booked");
     if let Some(hook) = &app.on_booking {
         hook(&booking);
     }
     Ok(created(&body, &booking.id))
+}
+
+/// Opens the Checkout Session of a seat hold just written and records it on the booking. When
+/// Stripe fails, the hold is undone in one transaction (seat, guard, idempotency record) and the
+/// client hears 502: nothing stays held, and the same request may simply be sent again.
+async fn checkout<S: Store>(app: &App<S>, booking: &mut Booking, idempotency_key: Option<&str>) -> Result<()> {
+    let provider = app.payments.as_deref().ok_or_else(|| Error::internal("hold without a payment provider"))?;
+    let payment = booking.payment.as_ref().ok_or_else(|| Error::internal("hold without a payment"))?;
+    let request = CheckoutRequest {
+        booking_id: &booking.id,
+        description: &booking.event.title,
+        amount: payment.amount,
+        currency: &payment.currency,
+        customer_email: &booking.user_email,
+        expires_at: payment.expires_at,
+    };
+    let session = match provider.create_checkout(&request).await {
+        Ok(session) if session.url.is_some() => session,
+        failure => {
+            let cause = match failure {
+                Err(e) => e,
+                Ok(_) => Error::PaymentProviderUnavailable("Checkout Session without a url".into()),
+            };
+            tracing::warn!(booking_id = %booking.id, error = ?cause, "Checkout Session not created; releasing the hold");
+            if let Err(e) = app.store.release_hold(booking, idempotency_key).await {
+                // The hold task still expires it at `expires_at` (payment sweep).
+                tracing::error!(booking_id = %booking.id, error = %e, "hold not released; the sweep will expire it");
+            }
+            return Err(cause);
+        }
+    };
+    let url = session.url.clone().unwrap_or_default();
+    app.store.attach_checkout(&booking.id, &session.id, &url).await?;
+    if let Some(payment) = booking.payment.as_mut() {
+        payment.checkout_session_id = Some(session.id);
+        payment.checkout_url = Some(url);
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -173,10 +233,12 @@ fn with_current_event(mut booking: Booking, events: &HashMap<String, Event>) -> 
 async fn list<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     let params = query(req);
+    // `confirmed` lists the bookings that hold a seat: pending payments too.
     let status = match params.get("status").map(|s| s.trim()) {
         None | Some("") | Some("confirmed") => BookingStatus::Confirmed,
         Some("cancelled") => BookingStatus::Cancelled,
-        Some(_) => return Err(Error::validation("status", "must be `confirmed` or `cancelled`")),
+        Some("expired") => BookingStatus::Expired,
+        Some(_) => return Err(Error::validation("status", "must be `confirmed`, `cancelled` or `expired`")),
     };
     let bookings = app.store.list_user_bookings(&caller.id, status, MAX_BOOKINGS_PER_LIST).await?;
     let mut ids: Vec<String> = bookings.iter().map(|b| b.event_id.clone()).collect();
@@ -209,9 +271,48 @@ async fn get<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response
 
 async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
-    let booking = visible_booking(app, &caller, id).await?;
-    let cancelled = app.store.cancel_booking(&booking, time::now()).await?;
+    let mut booking = visible_booking(app, &caller, id).await?;
+    let now = time::now();
+    // A hold may be paid (or expire) between the read and the write; the write's condition on the
+    // status notices, and the cancel is retried from the status it now has.
+    let mut cancelled = None;
+    for _ in 0..3 {
+        match app.store.cancel_booking(&booking, now).await {
+            Err(Error::StatusChanged) => {
+                booking = app.store.get_booking(&booking.id).await?.ok_or(Error::NotFound("booking"))?;
+            }
+            other => {
+                cancelled = Some(other?);
+                break;
+            }
+        }
+    }
+    let mut cancelled = cancelled.ok_or(Error::StatusChanged)?;
     tracing::info!(booking_id = %id, by = %caller.id, "booking cancelled");
+    if let (Some(payment), Some(provider)) = (&booking.payment, app.payments.as_deref()) {
+        match booking.status {
+            // Nobody may pay for it any more. Best effort: the session also ends at `expires_at`,
+            // and a payment that still lands is refunded by the webhook.
+            BookingStatus::PendingPayment => {
+                if let Some(session) = &payment.checkout_session_id {
+                    if let Err(e) = provider.expire_checkout(session).await {
+                        tracing::warn!(booking_id = %id, error = ?e, "Checkout Session not expired");
+                    }
+                }
+            }
+            // The refund is owed already (its task is in the due-payments index); ask now, and
+            // leave it to the payment sweep if Stripe does not answer.
+            _ => match payments::refund_booking(&app.store, provider, &cancelled).await {
+                Ok(refund) => {
+                    if let Some(p) = cancelled.payment.as_mut() {
+                        p.refund_id = Some(refund.id);
+                        p.refund_status = Some(refund.status);
+                    }
+                }
+                Err(e) => tracing::warn!(booking_id = %id, error = ?e, "refund not requested yet; the sweep retries"),
+            },
+        }
+    }
     Ok(json_response(StatusCode::OK, &cancelled.view()))
 }
 

@@ -98,6 +98,7 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
     caller.may_manage_events()?;
     let input: EventInput = parse_json(req)?;
     let event = input.into_event(&caller.id, time::now())?;
+    payments_allow(app, event.price.is_some())?;
     app.store.create_event(&event).await?;
     tracing::info!(event_id = %event.id, owner = %caller.id, "event created");
     let mut resp = json_response(StatusCode::CREATED, &event.view());
@@ -116,8 +117,17 @@ async fn update<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
     if patch.is_empty() {
         return Err(Error::validation("body", "nothing to update: send at least one field"));
     }
+    payments_allow(app, matches!(patch.price, Some(Some(_))))?;
     let event = app.store.update_event(id, &patch, caller.event_actor(), time::now()).await?;
     Ok(json_response(StatusCode::OK, &event.view()))
+}
+
+/// A priced event needs a deployment that can take payments; otherwise nobody could book it.
+fn payments_allow<S>(app: &App<S>, priced: bool) -> Result<()> {
+    if priced && !app.payments_enabled {
+        return Err(Error::validation("price", "priced events need payments configured (STRIPE_SECRET_KEY is not set)"));
+    }
+    Ok(())
 }
 
 async fn delete<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {

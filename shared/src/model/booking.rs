@@ -1,22 +1,42 @@
 //! Bookings, their status, and the stored first response of an idempotent booking request.
 
-use super::{EventSnapshot, EventSnapshotView};
+use super::{EventSnapshot, EventSnapshotView, Payment, PaymentView};
 use crate::time::{serde_ts, Rfc3339, Timestamp};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BookingStatus {
+    /// A paid event's seat, held until the payment succeeds or `payment.expires_at`.
+    PendingPayment,
     Confirmed,
+    /// A hold that ended without payment; its seat was released.
+    Expired,
     Cancelled,
 }
 
 impl BookingStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            BookingStatus::PendingPayment => "pending_payment",
             BookingStatus::Confirmed => "confirmed",
+            BookingStatus::Expired => "expired",
             BookingStatus::Cancelled => "cancelled",
         }
+    }
+
+    /// The list a booking in this status appears in: a pending booking holds a seat, so it is
+    /// listed (and indexed) with the confirmed ones, and paying for it moves nothing.
+    pub fn listed_as(self) -> BookingStatus {
+        match self {
+            BookingStatus::PendingPayment => BookingStatus::Confirmed,
+            other => other,
+        }
+    }
+
+    /// Holds a seat and the user's one booking of the event.
+    pub fn holds_seat(self) -> bool {
+        matches!(self, BookingStatus::PendingPayment | BookingStatus::Confirmed)
     }
 }
 
@@ -33,6 +53,9 @@ pub struct Booking {
     #[serde(default, with = "serde_ts::option")]
     pub cancelled_at: Option<Timestamp>,
     pub event: EventSnapshot,
+    /// `None` for a free event's booking.
+    #[serde(default)]
+    pub payment: Option<Payment>,
 }
 
 impl Booking {
@@ -45,6 +68,7 @@ impl Booking {
             created_at: Rfc3339(&self.created_at),
             cancelled_at: self.cancelled_at.as_ref().map(Rfc3339),
             event: self.event.view(),
+            payment: self.payment.as_ref().map(Payment::view),
         }
     }
 }
@@ -59,6 +83,7 @@ pub struct BookingView<'a> {
     pub created_at: Rfc3339<'a>,
     pub cancelled_at: Option<Rfc3339<'a>>,
     pub event: EventSnapshotView<'a>,
+    pub payment: Option<PaymentView<'a>>,
 }
 
 /// The first response to a `POST /bookings/` carrying an `Idempotency-Key`.

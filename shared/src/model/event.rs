@@ -1,5 +1,6 @@
 //! The stored event, its booking and cancelling rules, its view, and the snapshot a booking keeps.
 
+use super::{Price};
 use crate::error::{Error, Result};
 use crate::time::{serde_ts, Rfc3339, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,9 @@ pub struct Event {
     pub capacity: Option<u32>,
     #[serde(default)]
     pub seats_booked: u32,
+    /// `None`: free. Bookings made after a change pay the new price.
+    #[serde(default)]
+    pub price: Option<Price>,
     pub owner_id: String,
     #[serde(with = "serde_ts")]
     pub created_at: Timestamp,
@@ -104,6 +108,7 @@ impl Event {
             capacity: self.capacity,
             seats_booked: self.seats_booked,
             seats_left: self.seats_left(),
+            price: self.price.as_ref(),
             owner_id: &self.owner_id,
             created_at: Rfc3339(&self.created_at),
             updated_at: Rfc3339(&self.updated_at),
@@ -163,6 +168,7 @@ pub struct EventView<'a> {
     pub capacity: Option<u32>,
     pub seats_booked: u32,
     pub seats_left: Option<u32>,
+    pub price: Option<&'a Price>,
     pub owner_id: &'a str,
     pub created_at: Rfc3339<'a>,
     pub updated_at: Rfc3339<'a>,
@@ -202,13 +208,14 @@ mod tests {
             rating: Some(4.5),
             capacity: Some(3),
             seats_booked: 1,
+            price: None,
             owner_id: "O".into(),
             created_at: crate::time::parse("2025-07-01T10:00:00Z").unwrap(),
             updated_at: crate::time::parse("2025-07-02T10:00:00Z").unwrap(),
         };
         assert_eq!(
             serde_json::to_string(&e.view()).unwrap(),
-            r#"{"id":"E","title":"t","description":"","datetime":"2025-08-01T10:00:00Z","duration_minutes":60,"facilitator_id":"F","type":"Yoga","rating":4.5,"capacity":3,"seats_booked":1,"seats_left":2,"owner_id":"O","created_at":"2025-07-01T10:00:00Z","updated_at":"2025-07-02T10:00:00Z"}"#
+            r#"{"id":"E","title":"t","description":"","datetime":"2025-08-01T10:00:00Z","duration_minutes":60,"facilitator_id":"F","type":"Yoga","rating":4.5,"capacity":3,"seats_booked":1,"seats_left":2,"price":null,"owner_id":"O","created_at":"2025-07-01T10:00:00Z","updated_at":"2025-07-02T10:00:00Z"}"#
         );
         for bad in [-0.01, 5.01, 6.0, f64::NAN, f64::INFINITY, f64::MAX, -1e300] {
             assert!(rating(bad).is_err(), "{bad} accepted");

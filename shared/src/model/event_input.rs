@@ -1,6 +1,6 @@
 //! Client input for events: the request body, its validation, and the partial update it becomes.
 
-use super::{new_id, rating, Event};
+use super::{new_id, rating, Event, Price};
 use crate::error::{Error, Result};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Deserializer};
@@ -42,6 +42,9 @@ pub struct EventInput {
     pub rating: Option<Option<f64>>,
     #[serde(default, deserialize_with = "present")]
     pub capacity: Option<Option<u32>>,
+    /// Checked by [`Price::validate`] rather than serde, for a message that names the rule.
+    #[serde(default, deserialize_with = "present")]
+    pub price: Option<Option<Value>>,
     // Read-only: accepted by the parser only to be rejected with a precise message.
     #[serde(default)]
     pub id: Option<Value>,
@@ -68,6 +71,7 @@ pub struct EventPatch {
     pub event_type: Option<String>,
     pub rating: Option<Option<f64>>,
     pub capacity: Option<Option<u32>>,
+    pub price: Option<Option<Price>>,
 }
 
 impl EventPatch {
@@ -94,6 +98,7 @@ impl EventPatch {
         set("type", self.event_type.as_ref().map(|v| Some(json!(v))));
         set("rating", self.rating.map(|v| v.map(|r| json!(r))));
         set("capacity", self.capacity.map(|v| v.map(|c| json!(c))));
+        set("price", self.price.as_ref().map(|v| v.as_ref().map(|p| json!(p))));
         out
     }
 
@@ -177,7 +182,13 @@ impl EventInput {
                 return Err(Error::validation("capacity", "must be 1 to 100000, or null"));
             }
         }
+        let price = match self.price {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(raw)) => Some(Some(Price::validate(&raw)?)),
+        };
         Ok(EventPatch {
+            price,
             title,
             description,
             datetime,
@@ -203,6 +214,7 @@ impl EventInput {
             rating: patch.rating.flatten(),
             capacity: patch.capacity.flatten(),
             seats_booked: 0,
+            price: patch.price.flatten(),
             owner_id: owner_id.to_string(),
             created_at: now,
             updated_at: now,

@@ -5,12 +5,12 @@
 
 use super::{
     Actor, BookingContext, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage, PendingQuery, Position,
-    Store, MAX_EVALUATED_PER_PAGE,
+    Settled, Settlement, Store, TaskPage, MAX_EVALUATED_PER_PAGE,
 };
 use crate::error::{Error, Result};
 use crate::model::{
     fold_type, Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch, IdempotencyRecord, LoginThrottle,
-    Role, User,
+    PaymentTask, PaymentTaskKind, Role, User, REFUND_REQUESTED,
 };
 use crate::time::Timestamp;
 use std::collections::{BTreeSet, HashMap};
@@ -42,6 +42,9 @@ struct Inner {
     deliveries: HashMap<String, Delivery>,
     /// Delivery records without a final outcome, by (booked_at, booking id): the pending index.
     pending_deliveries: BTreeSet<Position>,
+    /// At most one payment task per booking, and the due-payments index by (due_at, booking id).
+    payment_tasks: HashMap<String, PaymentTask>,
+    due_tasks: BTreeSet<Position>,
     /// Epoch seconds of the last eviction of expired throttles / idempotency records.
     swept_throttles: i64,
     swept_idempotency: i64,
@@ -65,7 +68,36 @@ impl Inner {
     }
 
     fn user_bookings(&mut self, b: &Booking) -> &mut BTreeSet<Position> {
-        self.user_bookings.entry((b.user_id.clone(), b.status)).or_default()
+        self.user_bookings.entry((b.user_id.clone(), b.status.listed_as())).or_default()
+    }
+
+    /// Replaces the booking, keeping the user's list in step with its status.
+    fn put_booking(&mut self, b: Booking) {
+        if let Some(old) = self.bookings.get(&b.id).cloned() {
+            self.user_bookings(&old).remove(&Position::of_booking(&old));
+        }
+        self.user_bookings(&b).insert(Position::of_booking(&b));
+        self.bookings.insert(b.id.clone(), b);
+    }
+
+    fn put_task(&mut self, task: PaymentTask) {
+        self.drop_task(&task.booking_id);
+        self.due_tasks.insert(Position { at: task.due_at, id: task.booking_id.clone() });
+        self.payment_tasks.insert(task.booking_id.clone(), task);
+    }
+
+    fn drop_task(&mut self, booking_id: &str) {
+        if let Some(old) = self.payment_tasks.remove(booking_id) {
+            self.due_tasks.remove(&Position { at: old.due_at, id: old.booking_id });
+        }
+    }
+
+    /// The seat and the user's one booking of the event, given back.
+    fn release_seat(&mut self, b: &Booking) {
+        if let Some(event) = self.events.get_mut(&b.event_id) {
+            event.seats_booked = event.seats_booked.saturating_sub(1);
+        }
+        self.attendees.remove(&(b.event_id.clone(), b.user_id.clone()));
     }
 
     /// Stores a delivery record and keeps the pending index in step: in it while not final.
@@ -299,7 +331,14 @@ impl Store for MemoryStore {
         if let Some(rec) = idempotency {
             db.idempotency.insert((rec.user_id.clone(), rec.key.clone()), rec.clone());
         }
-        db.put_delivery(Delivery::pending(booking, now));
+        match (&booking.payment, booking.status) {
+            (Some(payment), BookingStatus::PendingPayment) => db.put_task(PaymentTask {
+                booking_id: booking.id.clone(),
+                kind: PaymentTaskKind::Hold,
+                due_at: payment.expires_at,
+            }),
+            _ => db.put_delivery(Delivery::pending(booking, now)),
+        }
         Ok(())
     }
 
@@ -310,27 +349,129 @@ impl Store for MemoryStore {
     async fn cancel_booking(&self, booking: &Booking, now: Timestamp) -> Result<Booking> {
         let mut db = self.lock()?;
         let current = db.bookings.get(&booking.id).ok_or(Error::NotFound("booking"))?;
-        if current.status != BookingStatus::Confirmed {
+        if !current.status.holds_seat() {
             return Err(Error::AlreadyCancelled);
+        }
+        if current.status != booking.status {
+            return Err(Error::StatusChanged);
         }
         let event = db.events.get(&current.event_id).ok_or(Error::NotFound("event"))?;
         event.cancellable_at(now)?;
         if event.seats_booked == 0 {
             return Err(Error::internal("confirmed booking on an event with no seats booked"));
         }
-        let event_id = current.event_id.clone();
-        let user_id = current.user_id.clone();
-        if let Some(event) = db.events.get_mut(&event_id) {
-            event.seats_booked -= 1;
+        let mut b = current.clone();
+        db.release_seat(&b);
+        db.drop_task(&b.id);
+        if let (BookingStatus::Confirmed, Some(payment)) = (b.status, b.payment.as_mut()) {
+            payment.refund_status = Some(REFUND_REQUESTED.into());
+            db.put_task(PaymentTask { booking_id: b.id.clone(), kind: PaymentTaskKind::Refund, due_at: now });
         }
-        db.attendees.remove(&(event_id, user_id));
-        let mut b = db.bookings.get(&booking.id).cloned().ok_or(Error::NotFound("booking"))?;
-        db.user_bookings(&b).remove(&Position::of_booking(&b));
         b.status = BookingStatus::Cancelled;
         b.cancelled_at = Some(now);
-        db.user_bookings(&b).insert(Position::of_booking(&b));
-        db.bookings.insert(b.id.clone(), b.clone());
+        db.put_booking(b.clone());
         Ok(b)
+    }
+
+    async fn attach_checkout(&self, booking_id: &str, session_id: &str, url: &str) -> Result<bool> {
+        let mut db = self.lock()?;
+        let Some(b) = db.bookings.get_mut(booking_id).filter(|b| b.status == BookingStatus::PendingPayment) else {
+            return Ok(false);
+        };
+        let Some(payment) = b.payment.as_mut() else {
+            return Ok(false);
+        };
+        payment.checkout_session_id = Some(session_id.to_string());
+        payment.checkout_url = Some(url.to_string());
+        Ok(true)
+    }
+
+    async fn release_hold(&self, booking: &Booking, idempotency_key: Option<&str>) -> Result<()> {
+        let mut db = self.lock()?;
+        let held = db.bookings.get(&booking.id).is_some_and(|b| {
+            b.status == BookingStatus::PendingPayment
+                && b.payment.as_ref().is_some_and(|p| p.checkout_session_id.is_none())
+        });
+        if !held {
+            return Err(Error::internal("release_hold: the booking is not a hold without a session"));
+        }
+        db.release_seat(booking);
+        db.drop_task(&booking.id);
+        if let Some(b) = db.bookings.remove(&booking.id) {
+            db.user_bookings(&b).remove(&Position::of_booking(&b));
+            if let Some(index) = db.event_bookings.get_mut(&b.event_id) {
+                index.remove(&Position::of_booking(&b));
+            }
+        }
+        if let Some(key) = idempotency_key {
+            db.idempotency.remove(&(booking.user_id.clone(), key.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn settle_payment(&self, booking_id: &str, settle: &Settlement) -> Result<Settled> {
+        let mut db = self.lock()?;
+        let Some(current) = db.bookings.get(booking_id).cloned() else {
+            return Ok(Settled::NotFound);
+        };
+        if current.status != BookingStatus::PendingPayment || current.payment.is_none() {
+            return Ok(Settled::Unchanged(current));
+        }
+        let mut b = current;
+        match settle.to {
+            BookingStatus::Confirmed => {
+                db.put_delivery(Delivery::pending(&b, settle.now));
+            }
+            BookingStatus::Expired => db.release_seat(&b),
+            other => return Err(Error::internal(format!("a payment cannot settle a booking as {}", other.as_str()))),
+        }
+        db.drop_task(&b.id);
+        b.status = settle.to;
+        if let Some(payment) = b.payment.as_mut() {
+            payment.settled_by = Some(settle.by.clone());
+            payment.payment_intent = settle.payment_intent.clone().or(payment.payment_intent.take());
+        }
+        db.put_booking(b.clone());
+        Ok(Settled::Changed(b))
+    }
+
+    async fn record_refund(&self, booking_id: &str, refund_id: &str, refund_status: &str) -> Result<()> {
+        let mut db = self.lock()?;
+        let b = db.bookings.get_mut(booking_id).ok_or(Error::NotFound("booking"))?;
+        if let Some(payment) = b.payment.as_mut() {
+            payment.refund_id = Some(refund_id.to_string());
+            payment.refund_status = Some(refund_status.to_string());
+        }
+        if db.payment_tasks.get(booking_id).is_some_and(|t| t.kind == PaymentTaskKind::Refund) {
+            db.drop_task(booking_id);
+        }
+        Ok(())
+    }
+
+    async fn due_payment_tasks(&self, q: &PendingQuery) -> Result<TaskPage> {
+        let db = self.lock()?;
+        let day_start = q.day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(|| Error::internal("bad day"))?;
+        let day_end = day_start + chrono::Duration::days(1);
+        let (from, before) = (q.from.max(day_start), q.before.min(day_end));
+        if from >= before {
+            return Ok(TaskPage::default());
+        }
+        let lower = Position { at: from, id: String::new() };
+        let start = match &q.after {
+            Some(after) if *after >= lower => Bound::Excluded(after),
+            _ => Bound::Included(&lower),
+        };
+        let mut items: Vec<PaymentTask> = db
+            .due_tasks
+            .range((start, Bound::Unbounded))
+            .take_while(|p| p.at < before)
+            .take(q.limit + 1)
+            .filter_map(|p| db.payment_tasks.get(&p.id).cloned())
+            .collect();
+        let more = items.len() > q.limit;
+        items.truncate(q.limit);
+        let next = if more { items.last().map(|t| Position { at: t.due_at, id: t.booking_id.clone() }) } else { None };
+        Ok(TaskPage { items, next })
     }
 
     async fn list_user_bookings(&self, user_id: &str, status: BookingStatus, limit: usize) -> Result<Vec<Booking>> {
@@ -483,6 +624,7 @@ mod tests {
             rating: None,
             capacity: None,
             seats_booked: 0,
+            price: None,
             owner_id: "O".into(),
             created_at: t0,
             updated_at: t0,
@@ -498,6 +640,7 @@ mod tests {
             created_at: at,
             cancelled_at: None,
             event: event.snapshot(),
+            payment: None,
         };
         store.create_booking(&book("a", t0), None, t0 + Duration::hours(23)).await.unwrap();
         assert_eq!(store.lock().unwrap().idempotency.len(), 1, "a live record was evicted");

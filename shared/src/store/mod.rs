@@ -6,7 +6,9 @@ pub mod dynamo;
 pub mod memory;
 
 use crate::error::Result;
-use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, Role, User};
+use crate::model::{
+    Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, PaymentTask, Role, User,
+};
 pub use crate::policy::Actor;
 use crate::time::Timestamp;
 use std::future::Future;
@@ -146,8 +148,9 @@ pub trait Store: Send + Sync + 'static {
         user_id: &str,
         idempotency_key: Option<&str>,
     ) -> impl Future<Output = Result<BookingContext>> + Send;
-    /// One atomic write: booking + attendee guard + seat increment (+ idempotency record), on
-    /// condition that the idempotency key is unused (`IdempotencyKeyReused`), the event exists
+    /// One atomic write: booking + attendee guard + seat increment (+ idempotency record), and
+    /// the booking's CRM delivery record when it is `confirmed` (free) or its hold task when it
+    /// is `pending_payment` (a priced event's seat hold), on condition that the idempotency key is unused (`IdempotencyKeyReused`), the event exists
     /// (`NotFound`), the user holds no confirmed booking (`AlreadyBooked`), the event has not
     /// started at `now` (`EventStarted`) and has a free seat (`EventFull`). When several fail, the
     /// error is the first in that order.
@@ -158,9 +161,41 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
     fn get_booking(&self, id: &str) -> impl Future<Output = Result<Option<Booking>>> + Send;
-    /// One atomic write: confirmed → cancelled, guard removed, seat released exactly once
-    /// → `AlreadyCancelled`, `EventStarted`, `NotFound`.
+    /// One atomic write from the status `booking` has (`confirmed` or `pending_payment`) to
+    /// `cancelled`: guard removed, seat released exactly once; a pending booking's hold task is
+    /// dropped, and a paid confirmed booking gets `refund_status: requested` and a refund task
+    /// → `AlreadyCancelled` (cancelled or expired already), `EventStarted`, `NotFound`.
+    /// When the status changed since `booking` was read (a hold just paid), the caller reads the
+    /// booking again and retries.
     fn cancel_booking(&self, booking: &Booking, now: Timestamp) -> impl Future<Output = Result<Booking>> + Send;
+
+    /// A pending booking's Checkout Session, recorded while the booking is still pending
+    /// → `false` when it no longer is (nothing written).
+    fn attach_checkout(
+        &self,
+        booking_id: &str,
+        session_id: &str,
+        url: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Undoes a seat hold whose Checkout Session could not be created, in one transaction: the
+    /// booking (still pending, without a session), its guard, its hold task and the idempotency
+    /// record are deleted and the seat released, so the user may simply try again.
+    fn release_hold(&self, booking: &Booking, idempotency_key: Option<&str>) -> impl Future<Output = Result<()>> + Send;
+    /// Moves a `pending_payment` booking to `confirmed` (hold task → CRM delivery record) or to
+    /// `expired` (seat and guard released, hold task dropped), in one transaction conditional on
+    /// the booking still being pending, so a replayed or late webhook changes nothing.
+    fn settle_payment(&self, booking_id: &str, settle: &Settlement) -> impl Future<Output = Result<Settled>> + Send;
+    /// Stripe's answer to a refund request: `payment.refund_status`/`refund_id` set, the refund
+    /// task dropped.
+    fn record_refund(
+        &self,
+        booking_id: &str,
+        refund_id: &str,
+        refund_status: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// One day bucket of the due-payments index: tasks due on `q.day` (UTC) with
+    /// `q.from <= due_at < q.before`, oldest first, at most `q.limit` after `q.after`.
+    fn due_payment_tasks(&self, q: &PendingQuery) -> impl Future<Output = Result<TaskPage>> + Send;
     /// Newest first, at most `limit`.
     fn list_user_bookings(
         &self,
@@ -237,7 +272,34 @@ impl Claimed {
     }
 }
 
-/// One page request of [`Store::pending_deliveries`].
+/// Where [`Store::settle_payment`] takes a pending booking.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settlement {
+    /// `Confirmed` or `Expired`.
+    pub to: BookingStatus,
+    /// The Stripe event id, or `sweep`: recorded as `payment.settled_by`.
+    pub by: String,
+    pub payment_intent: Option<String>,
+    pub now: Timestamp,
+}
+
+/// What [`Store::settle_payment`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Settled {
+    /// The booking as it now is.
+    Changed(Booking),
+    /// It was not pending any more (a replay, or a later event than this one won): as it is.
+    Unchanged(Booking),
+    NotFound,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskPage {
+    pub items: Vec<PaymentTask>,
+    pub next: Option<Position>,
+}
+
+/// One page request of [`Store::pending_deliveries`] (and [`Store::due_payment_tasks`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingQuery {
     pub day: chrono::NaiveDate,

@@ -5,7 +5,10 @@ use super::items::{attr, from_item, key_item, n, s, start_key, tag, AttendeeGuar
 use super::{events, failed, sdk_error, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity};
-use crate::model::{booking_cutoff, cancel_cutoff, Booking, BookingStatus, Delivery, IdempotencyRecord};
+use crate::model::{
+    booking_cutoff, cancel_cutoff, Booking, BookingStatus, Delivery, IdempotencyRecord, PaymentTask, PaymentTaskKind,
+    REFUND_REQUESTED,
+};
 use crate::store::{BookingContext, BookingPage, Position};
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
@@ -69,14 +72,18 @@ pub(super) async fn create_booking(
         items.push(TransactWriteItem::builder().put(put).build());
     }
     // Last, without a condition of its own (a reused booking id already fails the booking's
-    // `attribute_not_exists`): the pending CRM delivery record, in the pending index until the
-    // CRM has answered for good.
-    let pending = Put::builder()
-        .table_name(&db.table)
-        .set_item(Some(Delivery::pending(booking, now).to_item()?))
-        .build()
-        .map_err(Error::internal)?;
-    items.push(TransactWriteItem::builder().put(pending).build());
+    // `attribute_not_exists`): for a confirmed booking, the pending CRM delivery record, in the
+    // pending index until the CRM has answered for good; for a seat hold, its task in the
+    // due-payments index (the CRM hears of it once it is paid).
+    let follow_up = match (&booking.payment, booking.status) {
+        (Some(payment), BookingStatus::PendingPayment) => {
+            PaymentTask { booking_id: booking.id.clone(), kind: PaymentTaskKind::Hold, due_at: payment.expires_at }
+                .to_item()?
+        }
+        _ => Delivery::pending(booking, now).to_item()?,
+    };
+    let follow_up = Put::builder().table_name(&db.table).set_item(Some(follow_up)).build().map_err(Error::internal)?;
+    items.push(TransactWriteItem::builder().put(follow_up).build());
     let reasons = match db.transact(items, &booking.id).await {
         Ok(()) => return Ok(()),
         Err(TxFailure::Conditions(reasons)) => reasons,
@@ -120,26 +127,48 @@ pub(super) async fn get_bookings(db: &DynamoStore, ids: &[String]) -> Result<Vec
 }
 
 pub(super) async fn cancel_booking(db: &DynamoStore, booking: &Booking, now: Timestamp) -> Result<Booking> {
+    let from = booking.status;
+    if !from.holds_seat() {
+        return Err(Error::AlreadyCancelled);
+    }
     let mut cancelled = booking.clone();
     cancelled.status = BookingStatus::Cancelled;
     cancelled.cancelled_at = Some(now);
+    // A paid booking's refund is owed from the moment it is cancelled: recorded in the same
+    // transaction, with a task the payment sweep finds if the refund request is lost.
+    let refund = from == BookingStatus::Confirmed && booking.payment.is_some();
+    if let Some(payment) = cancelled.payment.as_mut().filter(|_| refund) {
+        payment.refund_status = Some(REFUND_REQUESTED.into());
+    }
     // The user's list is keyed by status: the cancelled booking moves to its cancelled entry.
     let moved = cancelled.index_attrs().into_iter().find(|(name, _)| *name == keys::GSI1SK);
     let (gsk_name, gsk) = moved.ok_or_else(|| Error::internal("bookings have a GSI1 sort key"))?;
     let status = Update::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::booking(&booking.id))))
-        .update_expression("SET #st = :cancelled, #cat = :now, #gsk = :gsk")
-        .condition_expression("#st = :confirmed")
+        .update_expression(if refund {
+            "SET #st = :cancelled, #cat = :now, #gsk = :gsk, #pay.#rs = :requested"
+        } else {
+            "SET #st = :cancelled, #cat = :now, #gsk = :gsk"
+        })
+        .condition_expression("#st = :from")
         .expression_attribute_names("#st", attr::STATUS)
         .expression_attribute_names("#cat", attr::CANCELLED_AT)
         .expression_attribute_names("#gsk", gsk_name)
         .expression_attribute_values(":cancelled", s(BookingStatus::Cancelled.as_str()))
-        .expression_attribute_values(":confirmed", s(BookingStatus::Confirmed.as_str()))
+        .expression_attribute_values(":from", s(from.as_str()))
         .expression_attribute_values(":now", s(time::format(&now)))
         .expression_attribute_values(":gsk", s(gsk))
-        .build()
-        .map_err(Error::internal)?;
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    let status = if refund {
+        status
+            .expression_attribute_names("#pay", attr::PAYMENT)
+            .expression_attribute_names("#rs", attr::REFUND_STATUS)
+            .expression_attribute_values(":requested", s(REFUND_REQUESTED))
+    } else {
+        status
+    };
+    let status = status.build().map_err(Error::internal)?;
     let guard = Delete::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::attendee(&booking.event_id, &booking.user_id))))
@@ -159,11 +188,23 @@ pub(super) async fn cancel_booking(db: &DynamoStore, booking: &Booking, now: Tim
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .build()
         .map_err(Error::internal)?;
-    let items = vec![
+    let mut items = vec![
         TransactWriteItem::builder().update(status).build(),
         TransactWriteItem::builder().delete(guard).build(),
         TransactWriteItem::builder().update(seat).build(),
     ];
+    if from == BookingStatus::PendingPayment {
+        let task = Delete::builder()
+            .table_name(&db.table)
+            .set_key(Some(key_item(keys::payment_task(&booking.id))))
+            .build()
+            .map_err(Error::internal)?;
+        items.push(TransactWriteItem::builder().delete(task).build());
+    } else if refund {
+        let task = PaymentTask { booking_id: booking.id.clone(), kind: PaymentTaskKind::Refund, due_at: now };
+        let put = Put::builder().table_name(&db.table).set_item(Some(task.to_item()?)).build().map_err(Error::internal)?;
+        items.push(TransactWriteItem::builder().put(put).build());
+    }
     // A token per cancel request, not per booking: a second request to cancel must hear
     // `already_cancelled`, not the first request's success replayed.
     let reasons = match db.transact(items, &crate::model::new_id()).await {
@@ -171,8 +212,15 @@ pub(super) async fn cancel_booking(db: &DynamoStore, booking: &Booking, now: Tim
         Err(TxFailure::Conditions(reasons)) => reasons,
         Err(TxFailure::Failed(e)) => return Err(e),
     };
-    if failed(&reasons, 0).is_some() {
-        return Err(Error::AlreadyCancelled);
+    if let Some(returned) = failed(&reasons, 0) {
+        // The booking as it stood: still holding a seat means it moved (a hold was paid
+        // meanwhile), and the caller retries from the new status.
+        let status = returned.clone().and_then(|item| from_item::<Booking>(item).ok()).map(|b| b.status);
+        return Err(match status {
+            Some(st) if st.holds_seat() => Error::StatusChanged,
+            None => Error::NotFound("booking"),
+            Some(_) => Error::AlreadyCancelled,
+        });
     }
     if let Some(returned) = failed(&reasons, 2) {
         let event = events::event_after_failure(db, returned.clone(), &booking.event_id)

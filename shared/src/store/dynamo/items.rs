@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::keys::{self, entity, Key};
-use crate::model::{Booking, Delivery, Event, IdempotencyRecord, User};
+use crate::model::{Booking, Delivery, Event, IdempotencyRecord, PaymentTask, User};
 use crate::store::Position;
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -35,6 +35,14 @@ pub(super) mod attr {
     pub const UPDATED_AT: &str = "updated_at";
     pub const LEASE_UNTIL: &str = "lease_until";
     pub const LEASE_OWNER: &str = "lease_owner";
+    pub const PAYMENT: &str = "payment";
+    pub const CHECKOUT_SESSION_ID: &str = "checkout_session_id";
+    pub const CHECKOUT_URL: &str = "checkout_url";
+    pub const PAYMENT_INTENT: &str = "payment_intent";
+    pub const SETTLED_BY: &str = "settled_by";
+    pub const REFUND_STATUS: &str = "refund_status";
+    pub const REFUND_ID: &str = "refund_id";
+    pub const KIND: &str = "kind";
 }
 
 /// Conditions on the item's existence, by its partition key.
@@ -171,7 +179,7 @@ impl Entity for Booking {
     fn index_attrs(&self) -> Vec<(&'static str, String)> {
         vec![
             (keys::GSI1PK, keys::user_bookings(&self.user_id)),
-            (keys::GSI1SK, keys::user_booking_sort(self.status.as_str(), &self.created_at, &self.id)),
+            (keys::GSI1SK, keys::user_booking_sort(self.status.listed_as().as_str(), &self.created_at, &self.id)),
             (keys::GSI2PK, keys::event_bookings(&self.event_id)),
             (keys::GSI2SK, keys::event_booking_sort(&self.created_at, &self.id)),
         ]
@@ -226,6 +234,20 @@ pub(super) fn pending_delivery_index_attrs(booking_id: &str, booked_at: &Timesta
     ]
 }
 
+impl Entity for PaymentTask {
+    const TAG: &'static str = entity::PAYMENT_TASK;
+    fn key(&self) -> Key {
+        keys::payment_task(&self.booking_id)
+    }
+    /// GSI1: the due-payments bucket of the day it falls due, by that instant, then booking id.
+    fn index_attrs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (keys::GSI1PK, keys::due_payments(self.due_at.date_naive())),
+            (keys::GSI1SK, keys::due_payment_sort(&self.due_at, &self.booking_id)),
+        ]
+    }
+}
+
 /// `ExclusiveStartKey` of an index query resuming after `position`: the item's primary key and
 /// its index key (`partition`, and the sort value `sort` built from the position).
 pub(super) fn start_key(index: usize, primary: Key, partition: &str, sort: String) -> Item {
@@ -262,6 +284,7 @@ mod tests {
             rating: Some(4.5),
             capacity: Some(3),
             seats_booked: 0,
+            price: None,
             owner_id: "U".into(),
             created_at: now,
             updated_at: now,
@@ -299,6 +322,7 @@ mod tests {
             created_at: e.created_at,
             cancelled_at: Some(e.created_at),
             event: e.snapshot(),
+            payment: None,
         })
         .unwrap();
         let user = serde_json::to_value(User {
@@ -354,6 +378,7 @@ mod tests {
             created_at: crate::time::parse("2026-01-05T09:30:00Z").unwrap(),
             cancelled_at: None,
             event: e.snapshot(),
+            payment: None,
         };
         let mut d = Delivery::pending(&booking, e.created_at);
         let item = d.to_item().unwrap();

@@ -11,11 +11,12 @@ mod bookings;
 mod deliveries;
 mod events;
 mod items;
+mod payments;
 mod users;
 
 use super::{
     Actor, BookingContext, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage, PendingQuery, Position,
-    Store,
+    Settled, Settlement, Store, TaskPage,
 };
 use crate::error::{Error, Result};
 use crate::keys::Key;
@@ -383,5 +384,25 @@ impl Store for DynamoStore {
 
     async fn pending_deliveries(&self, q: &PendingQuery) -> Result<PendingPage> {
         deliveries::pending_deliveries(self, q).await
+    }
+
+    async fn attach_checkout(&self, booking_id: &str, session_id: &str, url: &str) -> Result<bool> {
+        payments::attach_checkout(self, booking_id, session_id, url).await
+    }
+
+    async fn release_hold(&self, booking: &Booking, idempotency_key: Option<&str>) -> Result<()> {
+        payments::release_hold(self, booking, idempotency_key).await
+    }
+
+    async fn settle_payment(&self, booking_id: &str, settle: &Settlement) -> Result<Settled> {
+        payments::settle_payment(self, booking_id, settle).await
+    }
+
+    async fn record_refund(&self, booking_id: &str, refund_id: &str, refund_status: &str) -> Result<()> {
+        payments::record_refund(self, booking_id, refund_id, refund_status).await
+    }
+
+    async fn due_payment_tasks(&self, q: &PendingQuery) -> Result<TaskPage> {
+        payments::due_payment_tasks(self, q).await
     }
 }

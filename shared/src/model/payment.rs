@@ -1,0 +1,154 @@
+//! Prices of paid events and the payment state a booking of one carries.
+
+use crate::error::{Error, Result};
+use crate::time::{serde_ts, Rfc3339, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Smallest and largest amount of a price, in the currency's minor unit (cents for `usd`).
+pub const MIN_AMOUNT: u64 = 1;
+pub const MAX_AMOUNT: u64 = 100_000_000;
+
+/// How long a pending booking holds its seat: Stripe's minimum Checkout Session life.
+pub const HOLD_MINUTES: i64 = 30;
+
+/// `payment.refund_status` from the cancel until Stripe has answered the refund request.
+pub const REFUND_REQUESTED: &str = "requested";
+
+/// An event's price: an amount in minor units and a lower-case ISO 4217 code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub amount: u64,
+    pub currency: String,
+}
+
+impl Price {
+    /// The client's `price` object, checked as the contract states it.
+    pub fn validate(raw: &serde_json::Value) -> Result<Price> {
+        let bad = |m: &str| Error::validation("price", m);
+        let obj = raw.as_object().ok_or_else(|| bad("must be {\"amount\", \"currency\"} or null"))?;
+        if let Some(extra) = obj.keys().find(|k| !matches!(k.as_str(), "amount" | "currency")) {
+            return Err(bad(&format!("unknown field `{extra}` (price has `amount` and `currency`)")));
+        }
+        let amount = obj
+            .get("amount")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|a| (MIN_AMOUNT..=MAX_AMOUNT).contains(a))
+            .ok_or_else(|| bad("`amount` must be an integer number of minor units from 1 to 100000000"))?;
+        let currency = obj
+            .get("currency")
+            .and_then(serde_json::Value::as_str)
+            .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase()))
+            .ok_or_else(|| bad("`currency` must be a lower-case ISO 4217 code such as \"usd\" or \"eur\""))?;
+        Ok(Price { amount, currency: currency.to_string() })
+    }
+}
+
+/// The payment of a booking of a priced event, from its seat hold to its refund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// The event's price when the booking was made.
+    pub amount: u64,
+    pub currency: String,
+    /// End of the seat hold and of the Checkout Session.
+    #[serde(with = "serde_ts")]
+    pub expires_at: Timestamp,
+    #[serde(default)]
+    pub checkout_session_id: Option<String>,
+    #[serde(default)]
+    pub checkout_url: Option<String>,
+    /// Set when the payment succeeds; what a refund refers to.
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    /// The Stripe event (or `sweep`) that moved the booking out of `pending_payment`.
+    #[serde(default)]
+    pub settled_by: Option<String>,
+    /// `requested` from the cancel until Stripe answers, then Stripe's refund status
+    /// (`pending`, `succeeded`, `failed`, `requires_action`, `canceled`).
+    #[serde(default)]
+    pub refund_status: Option<String>,
+    #[serde(default)]
+    pub refund_id: Option<String>,
+}
+
+impl Payment {
+    pub fn hold(price: &Price, now: Timestamp) -> Payment {
+        Payment {
+            amount: price.amount,
+            currency: price.currency.clone(),
+            expires_at: now + chrono::Duration::minutes(HOLD_MINUTES),
+            checkout_session_id: None,
+            checkout_url: None,
+            payment_intent: None,
+            settled_by: None,
+            refund_status: None,
+            refund_id: None,
+        }
+    }
+
+    pub fn view(&self) -> PaymentView<'_> {
+        PaymentView {
+            checkout_url: self.checkout_url.as_deref(),
+            expires_at: Rfc3339(&self.expires_at),
+            amount: self.amount,
+            currency: &self.currency,
+            refund_status: self.refund_status.as_deref(),
+            settled_by: self.settled_by.as_deref(),
+        }
+    }
+}
+
+/// The booking's `payment` object in the API.
+#[derive(Serialize)]
+pub struct PaymentView<'a> {
+    pub checkout_url: Option<&'a str>,
+    pub expires_at: Rfc3339<'a>,
+    pub amount: u64,
+    pub currency: &'a str,
+    pub refund_status: Option<&'a str>,
+    pub settled_by: Option<&'a str>,
+}
+
+/// Work the payment sweep owes a booking, in the due-payments index until done: a seat hold to
+/// settle once it has expired (a lost webhook), or a refund Stripe has not acknowledged yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentTask {
+    pub booking_id: String,
+    pub kind: PaymentTaskKind,
+    #[serde(with = "serde_ts")]
+    pub due_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentTaskKind {
+    Hold,
+    Refund,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prices_are_checked_as_the_contract_says() {
+        assert_eq!(Price::validate(&json!({"amount": 1500, "currency": "eur"})).unwrap().amount, 1500);
+        assert_eq!(Price::validate(&json!({"amount": 100_000_000, "currency": "usd"})).unwrap().amount, MAX_AMOUNT);
+        for bad in [
+            json!({"amount": 0, "currency": "usd"}),
+            json!({"amount": 100_000_001, "currency": "usd"}),
+            json!({"amount": 10.5, "currency": "usd"}),
+            json!({"amount": -5, "currency": "usd"}),
+            json!({"amount": "100", "currency": "usd"}),
+            json!({"amount": 100, "currency": "USD"}),
+            json!({"amount": 100, "currency": "us"}),
+            json!({"amount": 100}),
+            json!({"amount": 100, "currency": "usd", "tax": 1}),
+            json!(100),
+        ] {
+            let e = Price::validate(&bad).unwrap_err();
+            assert_eq!(e.code(), "validation_failed", "{bad}");
+        }
+    }
+}

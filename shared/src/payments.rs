@@ -1,0 +1,355 @@
+//! The payment provider port (Stripe Checkout is the one adapter, in the `payments` crate), the
+//! Stripe webhook events this service acts on, and the `Stripe-Signature` check.
+//!
+//! The port is a trait object so that [`crate::App`] stays one type whether or not payments are
+//! configured, and so that only the binaries that call Stripe link an HTTP client.
+
+use crate::error::{Error, Result};
+use crate::model::{Booking, BookingStatus, PaymentTaskKind};
+use crate::store::{PendingQuery, Settled, Settlement, Store};
+use crate::time::Timestamp;
+use futures::future::BoxFuture;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+/// What a Checkout Session for one booking is created with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckoutRequest<'a> {
+    /// `client_reference_id`, `metadata[booking_id]` and the `Idempotency-Key`.
+    pub booking_id: &'a str,
+    /// The product line's name: the event's title.
+    pub description: &'a str,
+    pub amount: u64,
+    pub currency: &'a str,
+    pub customer_email: &'a str,
+    pub expires_at: Timestamp,
+}
+
+/// A Checkout Session as Stripe returns it (the fields this service reads).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CheckoutSession {
+    pub id: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `open`, `complete` or `expired`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `paid`, `unpaid` or `no_payment_required`.
+    #[serde(default)]
+    pub payment_status: Option<String>,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub client_reference_id: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<std::collections::HashMap<String, String>>,
+}
+
+impl CheckoutSession {
+    /// The booking this session pays for: `metadata.booking_id`, else `client_reference_id`.
+    pub fn booking_id(&self) -> Option<&str> {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.get("booking_id"))
+            .or(self.client_reference_id.as_ref())
+            .map(String::as_str)
+            .filter(|id| !id.is_empty())
+    }
+
+    pub fn is_paid(&self) -> bool {
+        self.status.as_deref() == Some("complete") && self.payment_status.as_deref() == Some("paid")
+    }
+
+    pub fn is_expired(&self) -> bool {
+        self.status.as_deref() == Some("expired")
+    }
+}
+
+/// A refund as Stripe returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    /// `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+}
+
+/// The three Stripe calls the service makes (four with expiring a session). Every error is
+/// [`Error::PaymentProviderUnavailable`]: Stripe unreachable, or an answer other than 2xx.
+pub trait PaymentProvider: Send + Sync {
+    /// `POST /v1/checkout/sessions`, mode `payment`, with `Idempotency-Key` = the booking id.
+    fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest<'a>) -> BoxFuture<'a, Result<CheckoutSession>>;
+    /// `GET /v1/checkout/sessions/{id}`.
+    fn retrieve_checkout<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<CheckoutSession>>;
+    /// `POST /v1/checkout/sessions/{id}/expire`; a session that is no longer open is returned as
+    /// it is (Stripe refuses to expire it), so the caller learns whether it was paid meanwhile.
+    fn expire_checkout<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<CheckoutSession>>;
+    /// `POST /v1/refunds` of the whole payment, with `Idempotency-Key` = `refund-<booking id>`.
+    fn refund<'a>(&'a self, payment_intent: &'a str, booking_id: &'a str) -> BoxFuture<'a, Result<Refund>>;
+}
+
+/// The webhook events acted on; every other type is acknowledged and ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookKind {
+    /// `checkout.session.completed` (acted on only with `payment_status: paid`; a delayed
+    /// payment method completes `unpaid` and is settled by `async_payment_succeeded`).
+    Completed,
+    AsyncPaymentSucceeded,
+    Expired,
+    AsyncPaymentFailed,
+}
+
+impl WebhookKind {
+    pub fn parse(event_type: &str) -> Option<WebhookKind> {
+        Some(match event_type {
+            "checkout.session.completed" => WebhookKind::Completed,
+            "checkout.session.async_payment_succeeded" => WebhookKind::AsyncPaymentSucceeded,
+            "checkout.session.expired" => WebhookKind::Expired,
+            "checkout.session.async_payment_failed" => WebhookKind::AsyncPaymentFailed,
+            _ => return None,
+        })
+    }
+}
+
+/// A Stripe event (`{"id", "type", "data": {"object": …}}`), its object left as JSON until the
+/// type says it is a Checkout Session.
+#[derive(Clone, Debug, Deserialize)]
+pub struct StripeEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: StripeEventData,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct StripeEventData {
+    pub object: serde_json::Value,
+}
+
+/// How old a signed webhook may be (Stripe's libraries use the same default).
+pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
+
+/// Checks `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]` over the raw body: HMAC-SHA256 keyed
+/// with the whole webhook secret string (`whsec_…`, not decoded) of `"{t}.{body}"`, compared in
+/// constant time against every `v1` (Stripe sends several while a secret is being rolled), and
+/// `t` within [`SIGNATURE_TOLERANCE_SECS`] of `now` (epoch seconds).
+pub fn verify_signature(header: Option<&str>, body: &[u8], secret: &str, now: i64) -> Result<()> {
+    let header = header.ok_or(Error::InvalidSignature("Stripe-Signature header is missing"))?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => timestamp = v.parse::<i64>().ok(),
+            Some(("v1", v)) => signatures.extend(decode_hex(v)),
+            _ => {}
+        }
+    }
+    let t = timestamp.ok_or(Error::InvalidSignature("Stripe-Signature has no timestamp"))?;
+    if signatures.is_empty() {
+        return Err(Error::InvalidSignature("Stripe-Signature has no v1 signature"));
+    }
+    if (now - t).abs() > SIGNATURE_TOLERANCE_SECS {
+        return Err(Error::InvalidSignature("Stripe-Signature timestamp is outside the tolerance"));
+    }
+    let mac = || {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(Error::internal)?;
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        Ok::<_, Error>(mac)
+    };
+    for sig in &signatures {
+        // `verify_slice` compares in constant time.
+        if mac()?.verify_slice(sig).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(Error::InvalidSignature("Stripe-Signature does not match"))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// `Stripe-Signature` for `body` at `t`: what Stripe sends, for tests and local tools.
+pub fn sign(body: &[u8], secret: &str, t: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={t},v1={hex}")
+}
+
+/// Asks Stripe for the full refund of a cancelled paid booking and records Stripe's answer
+/// (`payment.refund_status`, `refund_id`), which also ends its refund task. Safe to repeat: the
+/// `Idempotency-Key` is per booking, so Stripe refunds once however often this runs.
+pub async fn refund_booking<S: Store>(store: &S, provider: &dyn PaymentProvider, booking: &Booking) -> Result<Refund> {
+    let payment = booking.payment.as_ref().ok_or_else(|| Error::internal("refund of a free booking"))?;
+    let intent = match &payment.payment_intent {
+        Some(pi) => pi.clone(),
+        // Confirmed by a webhook that did not carry it: the session knows.
+        None => {
+            let session_id = payment
+                .checkout_session_id
+                .as_deref()
+                .ok_or_else(|| Error::internal("paid booking without a Checkout Session"))?;
+            provider
+                .retrieve_checkout(session_id)
+                .await?
+                .payment_intent
+                .ok_or_else(|| Error::PaymentProviderUnavailable("the paid session has no payment_intent".into()))?
+        }
+    };
+    let refund = provider.refund(&intent, &booking.id).await?;
+    store.record_refund(&booking.id, &refund.id, &refund.status).await?;
+    tracing::info!(booking_id = %booking.id, refund_id = %refund.id, status = %refund.status, "refund requested");
+    Ok(refund)
+}
+
+/// Where a hold whose time is up goes, from its Checkout Session as Stripe reports it: paid →
+/// `confirmed`; expired → `expired`; still open → expired at Stripe first (which answers with the
+/// session as it ends: a payment that landed meanwhile still confirms). `None`: leave it (a
+/// delayed payment method is still processing; its `async_payment_*` event settles it).
+pub async fn settle_expired_hold(
+    provider: &dyn PaymentProvider,
+    session_id: Option<&str>,
+) -> Result<Option<(BookingStatus, Option<String>)>> {
+    let Some(session_id) = session_id else {
+        // The function stopped between the hold and the session: nobody can pay it.
+        return Ok(Some((BookingStatus::Expired, None)));
+    };
+    let mut session = provider.retrieve_checkout(session_id).await?;
+    if session.status.as_deref() == Some("open") {
+        session = provider.expire_checkout(session_id).await?;
+    }
+    Ok(if session.is_paid() {
+        Some((BookingStatus::Confirmed, session.payment_intent))
+    } else if session.is_expired() {
+        Some((BookingStatus::Expired, None))
+    } else {
+        None
+    })
+}
+
+/// What one payment sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PaymentSweepReport {
+    pub queries: usize,
+    pub found: usize,
+    pub confirmed: usize,
+    pub expired: usize,
+    /// Holds left pending (an async payment still processing) or already settled meanwhile.
+    pub unchanged: usize,
+    pub refunds: usize,
+    pub errors: usize,
+}
+
+/// Settles every hold that has expired and retries every refund Stripe has not acknowledged,
+/// from the due-payments index (one Query per day bucket and page, never a Scan), for tasks due
+/// in the last `lookback_days` days up to `now`. `on_confirmed` is called for each booking this
+/// confirms (the local server delivers its CRM webhook; deployed, the stream does).
+pub async fn sweep_payments<S: Store>(
+    store: &S,
+    provider: &dyn PaymentProvider,
+    now: Timestamp,
+    lookback_days: u32,
+    on_confirmed: &(dyn Fn(&Booking) + Send + Sync),
+) -> Result<PaymentSweepReport> {
+    let mut report = PaymentSweepReport::default();
+    let from = now - chrono::Duration::days(lookback_days.into());
+    let mut day = from.date_naive();
+    while day <= now.date_naive() {
+        let mut after = None;
+        loop {
+            let q = PendingQuery { day, from, before: now, after: after.clone(), limit: 100 };
+            let page = store.due_payment_tasks(&q).await?;
+            report.queries += 1;
+            report.found += page.items.len();
+            let ids: Vec<String> = page.items.iter().map(|t| t.booking_id.clone()).collect();
+            let bookings: std::collections::HashMap<String, Booking> =
+                store.get_bookings(&ids).await?.into_iter().map(|b| (b.id.clone(), b)).collect();
+            for task in &page.items {
+                let Some(booking) = bookings.get(&task.booking_id) else { continue };
+                let outcome = match task.kind {
+                    PaymentTaskKind::Hold => sweep_hold(store, provider, booking, now, on_confirmed, &mut report).await,
+                    PaymentTaskKind::Refund => refund_booking(store, provider, booking).await.map(|_| report.refunds += 1),
+                };
+                if let Err(e) = outcome {
+                    report.errors += 1;
+                    tracing::warn!(booking_id = %task.booking_id, error = %e, "payment sweep: will retry next run");
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        day = day.succ_opt().ok_or_else(|| Error::internal("date overflow"))?;
+    }
+    tracing::info!(?report, "payment sweep done");
+    Ok(report)
+}
+
+async fn sweep_hold<S: Store>(
+    store: &S,
+    provider: &dyn PaymentProvider,
+    booking: &Booking,
+    now: Timestamp,
+    on_confirmed: &(dyn Fn(&Booking) + Send + Sync),
+    report: &mut PaymentSweepReport,
+) -> Result<()> {
+    let session = booking.payment.as_ref().and_then(|p| p.checkout_session_id.as_deref());
+    let Some((to, payment_intent)) = settle_expired_hold(provider, session).await? else {
+        report.unchanged += 1;
+        return Ok(());
+    };
+    let settlement = Settlement { to, by: "sweep".into(), payment_intent, now };
+    match store.settle_payment(&booking.id, &settlement).await? {
+        Settled::Changed(b) if b.status == BookingStatus::Confirmed => {
+            report.confirmed += 1;
+            on_confirmed(&b);
+        }
+        Settled::Changed(_) => report.expired += 1,
+        Settled::Unchanged(_) | Settled::NotFound => report.unchanged += 1,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_test_secret";
+
+    #[test]
+    fn signatures_are_checked_as_stripe_documents() {
+        let body = br#"{"id":"evt_1","type":"checkout.session.completed"}"#;
+        let now = 1_700_000_000;
+        let good = sign(body, SECRET, now);
+        assert!(verify_signature(Some(&good), body, SECRET, now).is_ok());
+        assert!(verify_signature(Some(&good), body, SECRET, now + 300).is_ok());
+        let other = sign(body, "whsec_other", now);
+        let other_v1 = other.split_once(",v1=").unwrap().1;
+        // Any of several v1 values may match.
+        let both = format!("{good},v1={other_v1}");
+        assert!(verify_signature(Some(&both), body, SECRET, now).is_ok());
+        for (header, at) in [
+            (None, now),
+            (Some(other.clone()), now),
+            (Some(good.clone()), now + 301),
+            (Some(good.clone()), now - 301),
+            (Some(good.replace("t=", "x=")), now),
+            (Some(format!("t={now}")), now),
+            (Some("garbage".to_string()), now),
+        ] {
+            let e = verify_signature(header.as_deref(), body, SECRET, at).unwrap_err();
+            assert_eq!(e.code(), "invalid_signature", "{header:?}");
+        }
+        // The body is signed byte for byte.
+        assert!(verify_signature(Some(&good), br#"{"id":"evt_1","type":"checkout.session.expired"}"#, SECRET, now)
+            .is_err());
+    }
+}

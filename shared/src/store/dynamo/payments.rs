@@ -1,0 +1,226 @@
+//! Paid bookings: the Checkout Session recorded on the hold, the hold undone when Stripe failed,
+//! the settlement of a hold (paid → confirmed, or expired → seat released), refunds, and the
+//! sparse due-payments index on GSI1 (`PAY#DUE#<day>` / `<due_at>#<booking_id>`) that the payment
+//! sweep queries. Every transition is conditional on the status it expects.
+
+use super::items::{attr, from_item, key_item, n, position_of, s, start_key, Entity};
+use super::{failed, is_condition_failed, sdk_error, DynamoStore, TxFailure};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::model::{Booking, BookingStatus, Delivery, PaymentTask};
+use crate::store::{PendingQuery, Position, Settled, Settlement, TaskPage};
+use crate::time;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+
+fn pending() -> aws_sdk_dynamodb::types::AttributeValue {
+    s(BookingStatus::PendingPayment.as_str())
+}
+
+pub(super) async fn attach_checkout(db: &DynamoStore, booking_id: &str, session_id: &str, url: &str) -> Result<bool> {
+    let result = db
+        .client
+        .update_item()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::booking(booking_id))))
+        .update_expression("SET #pay.#sid = :sid, #pay.#url = :url")
+        .condition_expression("#st = :pending")
+        .expression_attribute_names("#pay", attr::PAYMENT)
+        .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
+        .expression_attribute_names("#url", attr::CHECKOUT_URL)
+        .expression_attribute_names("#st", attr::STATUS)
+        .expression_attribute_values(":sid", s(session_id))
+        .expression_attribute_values(":url", s(url))
+        .expression_attribute_values(":pending", pending())
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failed(&e) => Ok(false),
+        Err(e) => Err(sdk_error("UpdateItem", e)),
+    }
+}
+
+fn delete(db: &DynamoStore, key: keys::Key) -> Result<TransactWriteItem> {
+    let delete = Delete::builder().table_name(&db.table).set_key(Some(key_item(key))).build().map_err(Error::internal)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
+/// The seat given back: `seats_booked - 1`, never below zero. No time condition: a hold ends
+/// (and a pending booking is cancelled) whenever it ends.
+fn release_seat(db: &DynamoStore, event_id: &str) -> Result<TransactWriteItem> {
+    let update = Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::event(event_id))))
+        .update_expression("ADD #seats :minus")
+        .condition_expression("attribute_exists(PK) AND #seats > :zero")
+        .expression_attribute_names("#seats", attr::SEATS_BOOKED)
+        .expression_attribute_values(":minus", n(-1))
+        .expression_attribute_values(":zero", n(0))
+        .build()
+        .map_err(Error::internal)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+pub(super) async fn release_hold(db: &DynamoStore, booking: &Booking, idempotency_key: Option<&str>) -> Result<()> {
+    let hold = Delete::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::booking(&booking.id))))
+        .condition_expression("#st = :pending AND attribute_not_exists(#pay.#sid)")
+        .expression_attribute_names("#st", attr::STATUS)
+        .expression_attribute_names("#pay", attr::PAYMENT)
+        .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
+        .expression_attribute_values(":pending", pending())
+        .build()
+        .map_err(Error::internal)?;
+    let mut items = vec![
+        TransactWriteItem::builder().delete(hold).build(),
+        delete(db, keys::attendee(&booking.event_id, &booking.user_id))?,
+        release_seat(db, &booking.event_id)?,
+        delete(db, keys::payment_task(&booking.id))?,
+    ];
+    if let Some(key) = idempotency_key {
+        items.push(delete(db, keys::idempotency(&booking.user_id, key))?);
+    }
+    match db.transact(items, &crate::model::new_id()).await {
+        Ok(()) => Ok(()),
+        Err(TxFailure::Conditions(_)) => Err(Error::internal("release_hold: the booking is not a hold without a session")),
+        Err(TxFailure::Failed(e)) => Err(e),
+    }
+}
+
+pub(super) async fn settle_payment(db: &DynamoStore, booking_id: &str, settle: &Settlement) -> Result<Settled> {
+    // The read only finds the keys the transaction touches (the guard, the event); the
+    // transaction's condition on the status decides.
+    let Some(current) = db.get_as::<Booking>(keys::booking(booking_id)).await? else {
+        return Ok(Settled::NotFound);
+    };
+    if current.status != BookingStatus::PendingPayment || current.payment.is_none() {
+        return Ok(Settled::Unchanged(current));
+    }
+    let mut settled = current.clone();
+    settled.status = settle.to;
+    if let Some(payment) = settled.payment.as_mut() {
+        payment.settled_by = Some(settle.by.clone());
+        if settle.payment_intent.is_some() {
+            payment.payment_intent = settle.payment_intent.clone();
+        }
+    }
+    let gsk = keys::user_booking_sort(settle.to.listed_as().as_str(), &current.created_at, &current.id);
+    let mut update = Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::booking(booking_id))))
+        .update_expression("SET #st = :to, #gsk = :gsk, #pay.#by = :by, #pay.#pi = :pi")
+        .condition_expression("#st = :pending")
+        .expression_attribute_names("#st", attr::STATUS)
+        .expression_attribute_names("#gsk", keys::GSI1SK)
+        .expression_attribute_names("#pay", attr::PAYMENT)
+        .expression_attribute_names("#by", attr::SETTLED_BY)
+        .expression_attribute_names("#pi", attr::PAYMENT_INTENT)
+        .expression_attribute_values(":to", s(settle.to.as_str()))
+        .expression_attribute_values(":gsk", s(gsk))
+        .expression_attribute_values(":by", s(&settle.by))
+        .expression_attribute_values(":pending", pending());
+    let intent = settled.payment.as_ref().and_then(|p| p.payment_intent.clone());
+    update = match intent {
+        Some(pi) => update.expression_attribute_values(":pi", s(pi)),
+        None => update.expression_attribute_values(":pi", aws_sdk_dynamodb::types::AttributeValue::Null(true)),
+    };
+    let mut items = vec![
+        TransactWriteItem::builder().update(update.build().map_err(Error::internal)?).build(),
+        delete(db, keys::payment_task(booking_id))?,
+    ];
+    match settle.to {
+        BookingStatus::Confirmed => {
+            // Paid: now the CRM is owed its webhook (the stream's MODIFY, or the sweeper).
+            let put = Put::builder()
+                .table_name(&db.table)
+                .set_item(Some(Delivery::pending(&settled, settle.now).to_item()?))
+                .build()
+                .map_err(Error::internal)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        BookingStatus::Expired => {
+            items.push(delete(db, keys::attendee(&current.event_id, &current.user_id))?);
+            items.push(release_seat(db, &current.event_id)?);
+        }
+        other => return Err(Error::internal(format!("a payment cannot settle a booking as {}", other.as_str()))),
+    }
+    match db.transact(items, &crate::model::new_id()).await {
+        Ok(()) => Ok(Settled::Changed(settled)),
+        Err(TxFailure::Conditions(reasons)) if failed(&reasons, 0).is_some() => {
+            // Settled meanwhile by another event or the sweep: report it as it now is.
+            match db.get_as::<Booking>(keys::booking(booking_id)).await? {
+                Some(now) => Ok(Settled::Unchanged(now)),
+                None => Ok(Settled::NotFound),
+            }
+        }
+        Err(TxFailure::Conditions(_)) => Err(Error::internal("settling a hold: the event has no seat booked")),
+        Err(TxFailure::Failed(e)) => Err(e),
+    }
+}
+
+pub(super) async fn record_refund(db: &DynamoStore, booking_id: &str, refund_id: &str, refund_status: &str) -> Result<()> {
+    let update = Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::booking(booking_id))))
+        .update_expression("SET #pay.#rid = :rid, #pay.#rs = :rs")
+        .condition_expression("attribute_exists(#pay)")
+        .expression_attribute_names("#pay", attr::PAYMENT)
+        .expression_attribute_names("#rid", attr::REFUND_ID)
+        .expression_attribute_names("#rs", attr::REFUND_STATUS)
+        .expression_attribute_values(":rid", s(refund_id))
+        .expression_attribute_values(":rs", s(refund_status))
+        .build()
+        .map_err(Error::internal)?;
+    // Only a refund task is done; a hold task of the same booking cannot exist (a hold is never
+    // refunded), but the condition keeps the rule explicit.
+    let task = Delete::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::payment_task(booking_id))))
+        .condition_expression("attribute_not_exists(PK) OR #kind = :refund")
+        .expression_attribute_names("#kind", attr::KIND)
+        .expression_attribute_values(":refund", s("refund"))
+        .build()
+        .map_err(Error::internal)?;
+    let items =
+        vec![TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().delete(task).build()];
+    match db.transact(items, &crate::model::new_id()).await {
+        Ok(()) => Ok(()),
+        Err(TxFailure::Conditions(_)) => Err(Error::NotFound("booking")),
+        Err(TxFailure::Failed(e)) => Err(e),
+    }
+}
+
+/// Query GSI1 `GSI1PK = PAY#DUE#<day> AND GSI1SK BETWEEN :from AND :before`, oldest first.
+pub(super) async fn due_payment_tasks(db: &DynamoStore, q: &PendingQuery) -> Result<TaskPage> {
+    // BETWEEN with its bounds reversed is a ValidationException, not an empty range.
+    if q.from >= q.before {
+        return Ok(TaskPage::default());
+    }
+    let partition = keys::due_payments(q.day);
+    let start = q
+        .after
+        .as_ref()
+        .map(|p| start_key(0, keys::payment_task(&p.id), &partition, keys::due_payment_sort(&p.at, &p.id)));
+    let out = db
+        .client
+        .query()
+        .table_name(&db.table)
+        .index_name(keys::GSI1)
+        .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :before")
+        .expression_attribute_names("#pk", keys::GSI1PK)
+        .expression_attribute_names("#sk", keys::GSI1SK)
+        .expression_attribute_values(":pk", s(partition))
+        .expression_attribute_values(":from", s(time::format(&q.from)))
+        .expression_attribute_values(":before", s(time::format(&q.before)))
+        .scan_index_forward(true)
+        .limit(i32::try_from(q.limit.max(1)).unwrap_or(i32::MAX))
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(|e| sdk_error("Query", e))?;
+    let items: Vec<PaymentTask> =
+        out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
+    let next: Option<Position> = out.last_evaluated_key.as_ref().and_then(|k| position_of(0, k));
+    Ok(TaskPage { items, next })
+}
