@@ -11,8 +11,8 @@ use crm_notifier::{
 };
 use serde_dynamo::AttributeValue;
 use serde_json::Value;
-use shared::model::{new_id, Booking, BookingStatus, DeliveryStatus, Event as BookedEvent};
-use shared::store::{Claim, Claimed, Store};
+use shared::model::{new_id, Booking, BookingStatus, DeliveryStatus, Event as BookedEvent, Payment, Price};
+use shared::store::{Claim, Claimed, Settled, Settlement, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,8 +49,25 @@ async fn stored_event<S: Store>(store: &S) -> BookedEvent {
 /// A booking of `event` made (its `created_at`) at `at`, through the store's booking transaction,
 /// which also writes its pending delivery record.
 async fn stored_booking<S: Store>(store: &S, event: &BookedEvent, at: DateTime<Utc>) -> Booking {
+    let booking = unsaved_booking(event, at);
+    store.create_booking(&booking, None, shared::time::now()).await.unwrap();
+    booking
+}
+
+/// A paid booking of `event` made at `at`: a seat hold (`pending_payment`) written by the store's
+/// booking transaction, which puts its payment task and no delivery record.
+async fn stored_hold<S: Store>(store: &S, event: &BookedEvent, at: DateTime<Utc>) -> Booking {
+    let mut booking = unsaved_booking(event, at);
+    booking.status = BookingStatus::PendingPayment;
+    let price = Price { amount: 2500, currency: "eur".into() };
+    booking.payment = Some(Payment::hold(&price, booking.created_at));
+    store.create_booking(&booking, None, shared::time::now()).await.unwrap();
+    booking
+}
+
+fn unsaved_booking(event: &BookedEvent, at: DateTime<Utc>) -> Booking {
     let user_id = new_id();
-    let booking = Booking {
+    Booking {
         id: new_id(),
         event_id: event.id.clone(),
         user_name: "Asha Rao".into(),
@@ -61,19 +78,30 @@ async fn stored_booking<S: Store>(store: &S, event: &BookedEvent, at: DateTime<U
         cancelled_at: None,
         event: event.snapshot(),
         payment: None,
-    };
-    store.create_booking(&booking, None, shared::time::now()).await.unwrap();
-    booking
+    }
+}
+
+fn settlement(to: BookingStatus) -> Settlement {
+    Settlement { to, by: "evt_test".into(), payment_intent: Some("pi_test".into()), now: shared::time::now() }
 }
 
 /// The booking's INSERT as the stream delivers it (NEW_IMAGE).
 fn insert(b: &Booking, seq: &str) -> Event {
+    stream_record("INSERT", b, seq)
+}
+
+/// An update of the booking (a paid booking's confirmation) as the stream delivers it.
+fn modify(b: &Booking, seq: &str) -> Event {
+    stream_record("MODIFY", b, seq)
+}
+
+fn stream_record(event_name: &str, b: &Booking, seq: &str) -> Event {
     let mut image: serde_dynamo::Item = serde_dynamo::to_item(b).unwrap();
     image.insert("PK".into(), AttributeValue::S(format!("BOOKING#{}", b.id)));
     image.insert("SK".into(), AttributeValue::S("BOOKING".into()));
     image.insert("entity".into(), AttributeValue::S("booking".into()));
     let mut r = EventRecord::default();
-    r.event_name = "INSERT".into();
+    r.event_name = event_name.into();
     r.event_id = format!("evt-{seq}");
     r.change.sequence_number = Some(seq.into());
     r.change.new_image = image;
@@ -282,6 +310,58 @@ async fn lease_of_a_sender_that_died_expires_and_the_sweeper_takes_over<S: Store
     assert_eq!(store.get_delivery(&b.id).await.unwrap().unwrap().status, DeliveryStatus::Delivered);
 }
 
+async fn seat_holds_are_never_swept_and_a_paid_one_is_delivered_once_with_its_price<S: Store + Clone>(store: S) {
+    // GIVEN two paid bookings made 20 minutes ago, still waiting for their payment
+    let clock = ManualClock::new();
+    let event = stored_event(&store).await;
+    let paid = stored_hold(&store, &event, clock.now() - chrono::Duration::minutes(20)).await;
+    let unpaid = stored_hold(&store, &event, clock.now() - chrono::Duration::minutes(20)).await;
+    let crm = crm_answering(200).await;
+    let n = simulated(store.clone(), &crm, &clock);
+    // THEN neither has a delivery record, so the sweeper finds nothing and sends nothing
+    for b in [&paid, &unpaid] {
+        assert_eq!(store.get_delivery(&b.id).await.unwrap(), None, "a hold has no delivery record");
+    }
+    let report = sweep(&n, &SweepConfig::default(), None, unlimited()).await.unwrap();
+    assert_eq!((report.found, report.delivered), (0, 0), "{report:?}");
+    // AND the notifier refuses a hold outright, recording nothing
+    assert_eq!(n.deliver(&paid).await.unwrap(), Outcome::NotConfirmed);
+    assert_eq!(store.get_delivery(&paid.id).await.unwrap(), None);
+    assert!(crm.received_requests().await.unwrap().is_empty());
+
+    // WHEN one is paid and the other expires unpaid
+    let Settled::Changed(confirmed) =
+        store.settle_payment(&paid.id, &settlement(BookingStatus::Confirmed)).await.unwrap()
+    else {
+        panic!("the hold was not confirmed")
+    };
+    let expired = match store.settle_payment(&unpaid.id, &settlement(BookingStatus::Expired)).await.unwrap() {
+        Settled::Changed(b) => b,
+        other => panic!("the hold was not expired: {other:?}"),
+    };
+    assert_eq!(n.deliver(&expired).await.unwrap(), Outcome::NotConfirmed);
+    // THEN the confirmation wrote the pending record (booked at the booking's time), and the next
+    // sweep delivers the paid booking once, with its price; the expired one never
+    let d = store.get_delivery(&paid.id).await.unwrap().expect("written with the confirmation");
+    assert_eq!((d.status, d.booked_at), (DeliveryStatus::Pending, Some(paid.created_at)));
+    let report = sweep(&n, &SweepConfig::default(), None, unlimited()).await.unwrap();
+    assert_eq!((report.found, report.delivered), (1, 1), "{report:?}");
+    let requests = crm.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: Value = requests[0].body_json().unwrap();
+    assert_eq!(
+        (body["booking_id"].as_str(), &body["amount"], &body["currency"]),
+        (Some(paid.id.as_str()), &serde_json::json!(2500), &serde_json::json!("eur"))
+    );
+    assert_eq!(store.get_delivery(&unpaid.id).await.unwrap(), None);
+    // AND the stream's MODIFY of the confirmation, arriving late, sends nothing more
+    let resp = handle_batch(&n, modify(&confirmed, "5151")).await;
+    assert!(failures(&resp).is_empty());
+    assert_eq!(crm.received_requests().await.unwrap().len(), 1);
+    let second = sweep(&n, &SweepConfig::default(), None, unlimited()).await.unwrap();
+    assert_eq!((second.found, second.delivered), (0, 0), "{second:?}");
+}
+
 // ---------------------------------------------------------------- backoff and Retry-After
 
 /// Lambda retries a batch that reported a failure at once; this runs the invocations back to back
@@ -473,6 +553,7 @@ tests::store_tests!(
     crm_down_for_three_minutes_then_the_sweeper_delivers,
     retry_after_is_honoured,
     stream_and_sweeper_racing_for_one_booking_post_once,
+    seat_holds_are_never_swept_and_a_paid_one_is_delivered_once_with_its_price,
 );
 
 // ---------------------------------------------------------------- DynamoDB calls

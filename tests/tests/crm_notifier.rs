@@ -6,7 +6,9 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use crm_notifier::{booking_hook, handle_batch, CrmConfig, Notifier, Outcome, RetryPolicy, SendOutcome};
 use serde_dynamo::AttributeValue;
 use serde_json::{json, Value};
-use shared::model::{new_id, Booking, BookingStatus, Delivery, DeliveryStatus, EventSnapshot, FailureKind, Role};
+use shared::model::{
+    new_id, Booking, BookingStatus, Delivery, DeliveryStatus, EventSnapshot, FailureKind, Payment, Price, Role,
+};
 use shared::store::{DynamoStore, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,7 +38,30 @@ fn booking() -> Booking {
             event_type: "Yoga".into(),
             facilitator_id: "FAC001".into(),
         },
+        payment: None,
     }
+}
+
+/// A booking of a priced event as it is inserted: `pending_payment`, holding its seat.
+fn hold() -> Booking {
+    let mut b = booking();
+    b.status = BookingStatus::PendingPayment;
+    let price = Price { amount: 2500, currency: "eur".into() };
+    b.payment = Some(Payment::hold(&price, b.created_at));
+    b
+}
+
+/// `b` with `status`, as the stream's MODIFY of that change carries it.
+fn with_status(b: &Booking, status: BookingStatus) -> Booking {
+    let mut b = b.clone();
+    b.status = status;
+    if status == BookingStatus::Confirmed {
+        if let Some(p) = b.payment.as_mut() {
+            p.payment_intent = Some("pi_test".into());
+            p.settled_by = Some("evt_test".into());
+        }
+    }
+    b
 }
 
 /// The booking as the table stores it (serde_dynamo + keys + `entity`), i.e. its NEW_IMAGE.
@@ -60,6 +85,10 @@ fn record(event_name: &str, seq: &str, new_image: serde_dynamo::Item) -> EventRe
 
 fn insert(b: &Booking, seq: &str) -> EventRecord {
     record("INSERT", seq, image(b))
+}
+
+fn modify(b: &Booking, seq: &str) -> EventRecord {
+    record("MODIFY", seq, image(b))
 }
 
 fn batch(records: Vec<EventRecord>) -> Event {
@@ -311,12 +340,14 @@ fn stream_fixture(name: &str) -> Event {
     event
 }
 
-async fn stream_fixtures_post_only_for_new_bookings<S: Store + Clone>(store: S) {
+async fn stream_fixtures_post_only_for_confirmed_bookings<S: Store + Clone>(store: S) {
     let crm = crm_answering(200).await;
     let n = notifier(store, &crm);
-    // Non-inserts and other entities first, so that a POST from them could not be hidden by the
-    // booking being already delivered.
-    for name in ["stream-booking-modify", "stream-booking-remove", "stream-other-entity"] {
+    // Records that are not a booking becoming confirmed first, so that a POST from them could not
+    // be hidden by the booking being already delivered: a cancellation, a removal, another entity,
+    // and a paid booking's seat hold.
+    for name in ["stream-booking-modify", "stream-booking-remove", "stream-other-entity", "stream-booking-paid-pending"]
+    {
         let resp = handle_batch(&n, stream_fixture(name)).await;
         assert!(failures(&resp).is_empty(), "{name}");
         assert_eq!(posted_ids(&crm).await, Vec::<String>::new(), "{name} caused a POST");
@@ -331,6 +362,71 @@ async fn stream_fixtures_post_only_for_new_bookings<S: Store + Clone>(store: S) 
     assert_eq!(body["booking_id"], "01KBK3ZQ7M4XR2D9T6VW8YHN5A");
     assert_eq!(body["user"], json!({"name": "Asha Rao", "email": "asha@example.com"}));
     assert_eq!(body["event_datetime"], "2026-02-01T07:00:00Z");
+    assert!(body.get("amount").is_none() && body.get("currency").is_none(), "a free booking has no price: {body}");
+
+    // The paid booking's confirmation (a MODIFY): one POST with its price, once.
+    let confirmed = stream_fixture("stream-booking-paid-confirmed");
+    assert_eq!(confirmed.records[0].event_name, "MODIFY");
+    for _ in 0..2 {
+        let resp = handle_batch(&n, confirmed.clone()).await;
+        assert!(failures(&resp).is_empty());
+    }
+    let requests = crm.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2, "the redelivered MODIFY was POSTed again");
+    let body: Value = requests[1].body_json().unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "booking_id": "01KBK3ZQ7M4XR2D9T6VW8YHN5B",
+            "user": {"name": "Ravi Menon", "email": "ravi@example.com"},
+            "event_id": "01KBK3Y1C2D3E4F5G6H7J8K9MN",
+            "facilitator_id": "FAC001",
+            "event_title": "Sound Bath",
+            "event_datetime": "2026-02-01T07:00:00Z",
+            "booked_at": "2026-01-05T09:30:00Z",
+            "amount": 2500,
+            "currency": "eur",
+        })
+    );
+}
+
+/// The stream mapping's filter (template.yaml, checked in template.rs) lets through INSERTs and
+/// MODIFYs of confirmed bookings; the handler applies the same rule to whatever reaches it.
+async fn paid_booking_is_posted_once_when_its_payment_confirms_it<S: Store + Clone>(store: S) {
+    let crm = crm_answering(204).await;
+    let n = notifier(store, &crm);
+    let pending = hold();
+    // GIVEN the hold's INSERT, and its checkout session being attached (a MODIFY, still pending)
+    let resp = handle_batch(&n, batch(vec![insert(&pending, "1201"), modify(&pending, "1202")])).await;
+    assert!(failures(&resp).is_empty());
+    // THEN nothing is sent nor recorded
+    assert_eq!(posted_ids(&crm).await, Vec::<String>::new());
+    assert_eq!(delivery(&n, &pending).await, None);
+    assert_eq!(n.deliver(&pending).await.unwrap(), Outcome::NotConfirmed);
+    // WHEN the payment confirms it, then it is cancelled, and the confirmation is redelivered
+    let confirmed = with_status(&pending, BookingStatus::Confirmed);
+    let cancelled = with_status(&confirmed, BookingStatus::Cancelled);
+    let records = vec![modify(&confirmed, "1203"), modify(&cancelled, "1204"), modify(&confirmed, "1203")];
+    let resp = handle_batch(&n, batch(records)).await;
+    assert!(failures(&resp).is_empty());
+    // THEN exactly one POST, carrying the price
+    let requests = crm.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: Value = requests[0].body_json().unwrap();
+    assert_eq!(
+        (&body["booking_id"], &body["amount"], &body["currency"]),
+        (&json!(pending.id), &json!(2500), &json!("eur"))
+    );
+    let d = delivery(&n, &pending).await.unwrap();
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 1));
+
+    // AND a hold that expires unpaid is never sent
+    let unpaid = hold();
+    let expired = with_status(&unpaid, BookingStatus::Expired);
+    let resp = handle_batch(&n, batch(vec![insert(&unpaid, "1301"), modify(&expired, "1302")])).await;
+    assert!(failures(&resp).is_empty());
+    assert_eq!(posted_ids(&crm).await, vec![pending.id.clone()]);
+    assert_eq!(delivery(&n, &unpaid).await, None);
 }
 
 async fn unparseable_booking_is_skipped_not_retried<S: Store + Clone>(store: S) {
@@ -501,7 +597,8 @@ tests::store_tests!(
     permanent_failure_does_not_stop_the_batch,
     mixed_batch_stops_at_the_first_retryable_failure,
     same_batch_twice_posts_once_per_booking,
-    stream_fixtures_post_only_for_new_bookings,
+    stream_fixtures_post_only_for_confirmed_bookings,
+    paid_booking_is_posted_once_when_its_payment_confirms_it,
     unparseable_booking_is_skipped_not_retried,
     cancelled_insert_and_missing_url_send_nothing,
     local_hook_retries_in_the_background,

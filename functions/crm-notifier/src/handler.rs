@@ -28,7 +28,7 @@ pub async fn handle_batch_within<S: Store>(
 ) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for record in event.records {
-        let Some(booking) = new_confirmed_booking(&record) else {
+        let Some(booking) = confirmed_booking(&record) else {
             continue;
         };
         let retry = if !budget.can_start(notifier.clock().now()) {
@@ -55,12 +55,17 @@ pub async fn handle_batch_within<S: Store>(
     response
 }
 
-/// The booking of an INSERT of a confirmed booking item; `None` for every other record.
+/// The booking of an INSERT or MODIFY whose new image is a `confirmed` booking; `None` for every
+/// other record. A free booking is confirmed by its INSERT; a paid one is inserted
+/// `pending_payment` and confirmed by the MODIFY that records its payment. Pending, expired and
+/// cancelled images are skipped (the stream mapping's filter already drops them in AWS). Any
+/// later MODIFY of a confirmed booking, or a record delivered twice, goes through the same claim
+/// of the delivery record as every attempt: nothing is sent once it is final, never two at once.
 ///
 /// A booking item whose image does not parse is logged and skipped, not retried: the same bytes
 /// would fail on every retry and block the shard until the records expire.
-fn new_confirmed_booking(record: &EventRecord) -> Option<Booking> {
-    if record.event_name != "INSERT" {
+fn confirmed_booking(record: &EventRecord) -> Option<Booking> {
+    if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
         return None;
     }
     let image = &record.change.new_image;

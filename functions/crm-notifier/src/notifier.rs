@@ -20,7 +20,7 @@ use crate::config::CrmConfig;
 use crate::error::Result;
 use crate::webhook::{SendOutcome, WebhookClient};
 use chrono::{DateTime, Utc};
-use shared::model::{new_id, Booking, Delivery, DeliveryStatus};
+use shared::model::{new_id, Booking, BookingStatus, Delivery, DeliveryStatus};
 use shared::store::{Claim, Claimed, Store};
 use shared::time::Timestamp;
 use std::sync::Arc;
@@ -43,6 +43,10 @@ pub enum Outcome {
     InFlight { until: Timestamp },
     /// No `CRM_WEBHOOK_URL`: nothing was sent and nothing recorded.
     NotConfigured,
+    /// The booking is not one the CRM hears of (yet): `pending_payment`, or `expired` without
+    /// ever being paid. Nothing was sent and nothing recorded; a paid hold is delivered once the
+    /// payment confirms it.
+    NotConfirmed,
     /// The CRM was called; its answer is recorded.
     Sent(SendOutcome),
 }
@@ -186,6 +190,14 @@ impl<S: Store> Notifier<S> {
             tracing::info!(booking_id = %booking.id, "CRM_WEBHOOK_URL is not set; CRM notification skipped");
             return Ok(Outcome::NotConfigured);
         };
+        if matches!(booking.status, BookingStatus::PendingPayment | BookingStatus::Expired) {
+            tracing::info!(
+                booking_id = %booking.id,
+                status = booking.status.as_str(),
+                "booking is not confirmed; no CRM notification"
+            );
+            return Ok(Outcome::NotConfirmed);
+        }
         let owner = new_id();
         let now = clock::whole_seconds(self.clock.now());
         let claim = Claim { owner: &owner, now, until: clock::add(now, self.lease) };

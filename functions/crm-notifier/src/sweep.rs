@@ -3,7 +3,8 @@
 //! existed (`StartingPosition: LATEST`), its batch sent to the dead-letter queue, its record aged
 //! out of the stream (24 h), the CRM down longer than the stream retries last.
 //!
-//! Every booking is written with a `pending` delivery record (same transaction), which sits in a
+//! Every confirmed booking is written with a `pending` delivery record (same transaction: the
+//! booking's for a free one, the payment's confirmation for a paid one), which sits in a
 //! sparse index partition per day of booking (`CRM#PENDING#<yyyy-mm-dd>` on GSI1) until the CRM has
 //! answered for good. A sweep queries the buckets of the last `lookback` days for entries older
 //! than `min_age` (never a Scan), loads their bookings with BatchGetItem and delivers each through
@@ -11,8 +12,11 @@
 //! sweep) never POSTs a booking twice at the same time, nor after it was delivered. Runs every 10
 //! minutes (`crm-sweeper`), or by hand: `admin crm-redeliver [--since …]`.
 //!
-//! Cancelled bookings are delivered too: the contract promises one POST per new confirmed booking,
-//! and the booking was confirmed when it was made; a later cancellation does not unmake it.
+//! Cancelled bookings are delivered too: the contract promises one POST per booking once it is
+//! confirmed, and a later cancellation does not unmake that. A paid booking has no delivery record
+//! (so no index entry) while it is `pending_payment`: the record is written by the transaction
+//! that confirms it, so the sweep never sees a hold, nor one that expired unpaid; the notifier
+//! refuses both anyway ([`Outcome::NotConfirmed`]).
 
 use crate::clock::whole_seconds;
 use crate::error::{Error, Result};
@@ -261,7 +265,7 @@ async fn deliver_one<S: Store>(
             t.in_flight += 1;
             false
         }
-        Ok(Outcome::NotConfigured) => false,
+        Ok(Outcome::NotConfigured | Outcome::NotConfirmed) => false,
         Err(e) => {
             tracing::warn!(booking_id = %booking.id, error = %e, "CRM sweep: delivery record unavailable");
             t.errors += 1;

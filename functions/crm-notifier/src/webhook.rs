@@ -14,7 +14,9 @@ use std::time::Duration;
 
 const USER_AGENT: &str = concat!("ahoum-crm-notifier/", env!("CARGO_PKG_VERSION"));
 
-/// The body of the POST, exactly the fields of API.md "CRM webhook".
+/// The body of the POST, exactly the fields of API.md "CRM webhook"; a paid booking's also carries
+/// `amount` (minor units) and `currency`, the price it was paid at. A free booking's has neither
+/// key, so its payload is the one the CRM knew before payments existed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WebhookPayload<'a> {
     pub booking_id: &'a str,
@@ -24,6 +26,10 @@ pub struct WebhookPayload<'a> {
     pub event_title: &'a str,
     pub event_datetime: String,
     pub booked_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -43,6 +49,8 @@ impl<'a> WebhookPayload<'a> {
             event_title: &b.event.title,
             event_datetime: time::format(&b.event.datetime),
             booked_at: time::format(&b.created_at),
+            amount: b.payment.as_ref().map(|p| p.amount),
+            currency: b.payment.as_ref().map(|p| p.currency.as_str()),
         }
     }
 }
