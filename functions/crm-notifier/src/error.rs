@@ -7,7 +7,7 @@ pub enum Error {
     #[error("configuration error: {0}")]
     Config(String),
     #[error("cannot build the CRM HTTP client: {0}")]
-    HttpClient(#[source] reqwest::Error),
+    HttpClient(#[source] shared::https_client::Error),
     /// Reading or writing the delivery record failed; the record is retried.
     #[error("store error: {0}")]
     Store(#[from] shared::Error),

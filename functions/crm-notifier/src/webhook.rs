@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{redirect, StatusCode, Url};
 use serde::Serialize;
+use shared::https_client::https_client_builder;
 use shared::model::{Booking, FailureKind};
 use shared::time;
 use std::time::Duration;
@@ -154,15 +155,14 @@ impl WebhookClient {
         let Some(url) = config.webhook_url.clone() else {
             return Ok(None);
         };
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
+        // rustls on aws-lc-rs (the AWS SDK's crypto stack) with the webpki roots.
+        let http = https_client_builder(config.connect_timeout, config.timeout)
+            .map_err(Error::HttpClient)?
             // A redirected POST may be replayed as a GET elsewhere; a moved CRM is a config fix.
             .redirect(redirect::Policy::none())
             .user_agent(USER_AGENT)
             .build()
-            .map_err(Error::HttpClient)?;
+            .map_err(|e| Error::HttpClient(e.into()))?;
         Ok(Some(WebhookClient { http, url, signing_key: config.signing_key.clone() }))
     }
 
