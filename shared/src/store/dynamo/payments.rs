@@ -41,7 +41,8 @@ pub(super) async fn attach_checkout(db: &DynamoStore, booking_id: &str, session_
 }
 
 fn delete(db: &DynamoStore, key: keys::Key) -> Result<TransactWriteItem> {
-    let delete = Delete::builder().table_name(&db.table).set_key(Some(key_item(key))).build().map_err(Error::internal)?;
+    let delete =
+        Delete::builder().table_name(&db.table).set_key(Some(key_item(key))).build().map_err(Error::internal)?;
     Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
@@ -65,11 +66,16 @@ pub(super) async fn release_hold(db: &DynamoStore, booking: &Booking, idempotenc
     let hold = Delete::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::booking(&booking.id))))
-        .condition_expression("#st = :pending AND attribute_not_exists(#pay.#sid)")
+        // The hold is written with `payment.checkout_session_id: null` (only top-level nulls are
+        // left out of items): "no session" is a NULL attribute or none.
+        .condition_expression(
+            "#st = :pending AND (attribute_not_exists(#pay.#sid) OR attribute_type(#pay.#sid, :null_type))",
+        )
         .expression_attribute_names("#st", attr::STATUS)
         .expression_attribute_names("#pay", attr::PAYMENT)
         .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
         .expression_attribute_values(":pending", pending())
+        .expression_attribute_values(":null_type", s("NULL"))
         .build()
         .map_err(Error::internal)?;
     let mut items = vec![
@@ -83,7 +89,9 @@ pub(super) async fn release_hold(db: &DynamoStore, booking: &Booking, idempotenc
     }
     match db.transact(items, &crate::model::new_id()).await {
         Ok(()) => Ok(()),
-        Err(TxFailure::Conditions(_)) => Err(Error::internal("release_hold: the booking is not a hold without a session")),
+        Err(TxFailure::Conditions(_)) => {
+            Err(Error::internal("release_hold: the booking is not a hold without a session"))
+        }
         Err(TxFailure::Failed(e)) => Err(e),
     }
 }
@@ -159,7 +167,12 @@ pub(super) async fn settle_payment(db: &DynamoStore, booking_id: &str, settle: &
     }
 }
 
-pub(super) async fn record_refund(db: &DynamoStore, booking_id: &str, refund_id: &str, refund_status: &str) -> Result<()> {
+pub(super) async fn record_refund(
+    db: &DynamoStore,
+    booking_id: &str,
+    refund_id: &str,
+    refund_status: &str,
+) -> Result<()> {
     let update = Update::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::booking(booking_id))))
@@ -219,8 +232,7 @@ pub(super) async fn due_payment_tasks(db: &DynamoStore, q: &PendingQuery) -> Res
         .send()
         .await
         .map_err(|e| sdk_error("Query", e))?;
-    let items: Vec<PaymentTask> =
-        out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
+    let items: Vec<PaymentTask> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
     let next: Option<Position> = out.last_evaluated_key.as_ref().and_then(|k| position_of(0, k));
     Ok(TaskPage { items, next })
 }
