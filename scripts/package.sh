@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make package`: release arm64 (Graviton) builds of the five Lambda functions as deployable zips,
+# `make package`: release arm64 (Graviton) builds of the six Lambda functions as deployable zips,
 # <lambda dir>/<function>/bootstrap.zip, then their sizes. cargo-lambda cross-compiles with zig
 # (the `ziglang` wheel that `pip install cargo-lambda` brings into the venv); no Docker.
 # Slow on a small machine (several minutes per SDK-sized binary on 2 cores).
@@ -16,7 +16,7 @@ VENV=${VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 LAMBDA_DIR=${LAMBDA_DIR:-$CARGO_TARGET_DIR/lambda}
-FUNCTIONS=(auth events bookings crm-notifier crm-sweeper)
+FUNCTIONS=(auth events bookings crm-notifier crm-sweeper payments)
 TARGET=aarch64-unknown-linux-gnu
 
 command -v cargo-lambda >/dev/null || { echo "cargo-lambda missing: run \`make venv\`" >&2; exit 1; }

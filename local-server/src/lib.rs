@@ -17,6 +17,7 @@ pub async fn dispatch<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
         ["auth", ..] | ["health"] | ["openapi.json"] => auth::router(app, req).await,
         ["events", _, "bookings"] | ["bookings", ..] => bookings::router(app, req).await,
         ["events", ..] => events::router(app, req).await,
+        ["payments", ..] => payments::router(app, req).await,
         _ => error_response(&Error::NotFound("route")),
     }
 }

@@ -3,6 +3,10 @@
 //! On SIGTERM or Ctrl-C (SIGINT) it stops accepting connections, lets the requests in flight
 //! finish, then waits up to [`DRAIN_TIMEOUT`] for the CRM deliveries still running in the
 //! background, and exits 0.
+//!
+//! With `STRIPE_SECRET_KEY` set, priced events take payments through Stripe Checkout
+//! (`STRIPE_API_BASE` may point at a stub) and a payment sweep runs every
+//! [`PAYMENT_SWEEP_EVERY`]: the scheduled sweeper's job when deployed.
 
 use shared::config::Config;
 use shared::store::{DynamoStore, MemoryStore};
@@ -14,6 +18,9 @@ use std::time::Duration;
 /// How long a stopping server waits for background CRM deliveries after the last request. A
 /// delivery still running then is abandoned (its record, if any, says `retrying`).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often holds whose time is up are settled from Stripe and unanswered refunds retried.
+const PAYMENT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -82,6 +89,15 @@ async fn serve<S: Store + Clone>(
     } else {
         tracing::info!("CRM webhook: CRM_WEBHOOK_URL not set, nothing is sent");
     }
+    match payments::StripeClient::from_env()? {
+        Some(stripe) => {
+            tracing::info!(api = %stripe.config().api_base, "payments: Stripe Checkout");
+            let provider: Arc<dyn shared::payments::PaymentProvider> = Arc::new(stripe);
+            app = app.with_payments(provider.clone());
+            tokio::spawn(sweep_payments_forever(store.clone(), provider, app.on_booking.clone()));
+        }
+        None => tracing::info!("payments: STRIPE_SECRET_KEY not set, priced events are refused"),
+    }
     let port: u16 = env("PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     // Handlers are installed before the first request can arrive: from here on a SIGTERM no
@@ -99,6 +115,31 @@ async fn serve<S: Store + Clone>(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The payment sweep every [`PAYMENT_SWEEP_EVERY`], confirmed bookings handed to the CRM hook.
+async fn sweep_payments_forever<S: Store>(
+    store: S,
+    provider: Arc<dyn shared::payments::PaymentProvider>,
+    hook: Option<shared::app::BookingHook>,
+) {
+    let on_confirmed = move |b: &shared::model::Booking| {
+        if let Some(hook) = &hook {
+            hook(b)
+        }
+    };
+    let mut every = tokio::time::interval(PAYMENT_SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = shared::time::now();
+        if let Err(e) =
+            shared::payments::sweep_payments(&store, &*provider, now, payments::SWEEP_LOOKBACK_DAYS, &on_confirmed)
+                .await
+        {
+            tracing::warn!(error = %e, "payment sweep failed; next run in {}s", PAYMENT_SWEEP_EVERY.as_secs());
+        }
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT (Ctrl-C); the handlers are registered on the call.

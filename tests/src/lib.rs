@@ -1,7 +1,7 @@
 //! Test harness shared by the integration tests: stores (embedded, and DynamoDB on the moto
 //! server that `make test` starts), an SDK interceptor recording DynamoDB calls and the report
 //! of calls per route, request builders, the `events/*.json` fixtures and the CRM webhook's
-//! signature check.
+//! signature check, and the Stripe stub ([`stripe_stub`]).
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -15,6 +15,8 @@ use shared::config::Config;
 use shared::store::{DynamoStore, MemoryStore};
 use shared::App;
 use std::sync::{Arc, Mutex};
+
+pub mod stripe_stub;
 
 pub const TEST_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 

@@ -5,13 +5,22 @@
 //! Its own crate (not a second binary of `crm-notifier`): every function is `functions/<binary>`
 //! with one `main.rs`, which is what `template.yaml`'s `BuildProperties: Binary` and its test
 //! expect, and this binary does not link the stream event types it never receives.
+//!
+//! With `STRIPE_SECRET_KEY` set, each invocation first runs the payment sweep
+//! ([`shared::payments::sweep_payments`]): seat holds whose time is up are confirmed or expired
+//! from their Checkout Session's state at Stripe (a lost webhook), and refunds Stripe has not
+//! acknowledged are asked for again. Its report is the CRM report's `payments` field. Bookings it
+//! confirms get their CRM delivery record in the same transaction; the stream, or the CRM sweep
+//! right after, delivers them.
 
 // Same deep future nesting as the stream handler (see its main.rs).
 #![recursion_limit = "256"]
 
 use crm_notifier::{sweep, CrmConfig, Notifier, SweepConfig};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use payments::StripeClient;
 use serde_json::Value;
+use shared::payments::{sweep_payments, PaymentProvider};
 use shared::store::DynamoStore;
 use std::time::{Duration, SystemTime};
 
@@ -22,8 +31,10 @@ async fn main() -> Result<(), Error> {
     let crm = CrmConfig::from_env()?;
     let config = SweepConfig::from_env()?;
     let store = DynamoStore::from_env(table).await;
+    let stripe = StripeClient::from_env()?;
+    let payment_store = store.clone();
     let notifier = Notifier::from_config(store, &crm)?;
-    let (notifier, config) = (&notifier, &config);
+    let (notifier, config, stripe, payment_store) = (&notifier, &config, &stripe, &payment_store);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         // One attempt per booking and sweep: no backoff waits, only the function's deadline.
         // Lambda always hands out a deadline in the future; a local emulator (`cargo lambda
@@ -34,9 +45,34 @@ async fn main() -> Result<(), Error> {
         if deadline.is_none() {
             lambda_runtime::tracing::warn!("the invocation's deadline has passed already; sweeping without one");
         }
+        // Payments first: a hold confirmed now gets its pending CRM record before the CRM sweep,
+        // within half of the time left (every Stripe call has its own timeout too). A failed
+        // payment sweep does not keep the CRM sweep from running; the invocation still fails
+        // afterwards, so that the error is counted.
+        let payment_report = match stripe {
+            Some(stripe) => {
+                let provider: &dyn PaymentProvider = stripe;
+                let now = shared::time::now();
+                let swept = sweep_payments(payment_store, provider, now, payments::SWEEP_LOOKBACK_DAYS, &|_| {});
+                let half = deadline.and_then(|d| d.duration_since(SystemTime::now()).ok()).map(|left| left / 2);
+                Some(match half {
+                    Some(limit) => tokio::time::timeout(limit, swept)
+                        .await
+                        .unwrap_or_else(|_| Err(shared::Error::Unavailable("payment sweep out of time".into()))),
+                    None => swept.await,
+                })
+            }
+            None => None,
+        };
         let budget = notifier.budget_within(Duration::ZERO, deadline);
         let report = sweep(notifier, config, None, budget).await?;
-        Ok::<_, Error>(serde_json::to_value(report)?)
+        let mut out = serde_json::to_value(report)?;
+        match payment_report {
+            Some(Ok(swept)) => out["payments"] = serde_json::to_value(swept)?,
+            Some(Err(e)) => return Err(format!("payment sweep failed: {e}").into()),
+            None => {}
+        }
+        Ok::<_, Error>(out)
     }))
     .await
 }

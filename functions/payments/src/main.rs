@@ -1,0 +1,29 @@
+//! Lambda entry point of `POST /payments/webhook`: configuration, store and Stripe client are built
+//! once per execution environment (the HTTP client itself on its first call: only a payment that
+//! lands after its hold ended needs Stripe here, for the refund). All logic lives in the library.
+
+use lambda_http::{run, service_fn, Error, Request};
+use payments::StripeClient;
+use shared::config::Config;
+use shared::store::DynamoStore;
+use shared::App;
+use std::sync::Arc;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let store = DynamoStore::from_env(config.require_table()?).await;
+    let mut app = App::new(store, &config)?;
+    match StripeClient::from_env()? {
+        Some(client) => app = app.with_payments(Arc::new(client)),
+        None => {
+            tracing::warn!("STRIPE_SECRET_KEY is not set: a payment landing after its hold ended cannot be refunded")
+        }
+    }
+    if app.stripe_webhook_secret.is_none() {
+        tracing::error!("STRIPE_WEBHOOK_SECRET is not set: every webhook will be refused");
+    }
+    let app = &app;
+    run(service_fn(move |req: Request| async move { Ok::<_, Error>(payments::router(app, req).await) })).await
+}

@@ -1,0 +1,692 @@
+//! Paid events end to end in-process, every case on the embedded store and on DynamoDB (moto):
+//! seat holds with a Checkout Session at a Stripe stub (`tests::stripe_stub`), the signed webhook
+//! (signatures computed here with hmac/sha2 from Stripe's documentation, not with the crate's
+//! signer), replays and events out of order, Stripe outages, the sweep of holds no webhook
+//! settled, refunds, and the DynamoDB calls of a webhook.
+
+use futures::future::join_all;
+use hmac::{Hmac, Mac};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use shared::model::{Booking, Role};
+use shared::payments::PaymentProvider;
+use shared::{App, Store};
+use std::sync::{Arc, Mutex};
+use tests::stripe_stub::{StripeStub, STUB_SECRET_KEY};
+use tests::*;
+
+const WHSEC: &str = "whsec_test_payments_5f1c0a9e7b3d42c8";
+
+type AppOf<S> = Arc<App<S>>;
+
+/// An app with payments on the stub and a booking hook that records whom it was called for (the
+/// local server delivers the CRM webhook from that hook).
+struct Paid<S> {
+    app: AppOf<S>,
+    stub: StripeStub,
+    hooked: Arc<Mutex<Vec<String>>>,
+}
+
+impl<S: Store> Paid<S> {
+    async fn new(store: S) -> Paid<S> {
+        let stub = StripeStub::start().await;
+        let mut config = tests::config();
+        config.stripe_webhook_secret = Some(WHSEC.into());
+        let hooked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = hooked.clone();
+        let app = App::new(store, &config)
+            .unwrap()
+            .with_payments(Arc::new(stub.client()))
+            .with_booking_hook(Arc::new(move |b: &Booking| seen.lock().unwrap().push(b.id.clone())));
+        Paid { app: Arc::new(app), stub, hooked }
+    }
+
+    fn hooked(&self) -> Vec<String> {
+        self.hooked.lock().unwrap().clone()
+    }
+
+    fn provider(&self) -> &dyn PaymentProvider {
+        self.app.payments.as_deref().unwrap()
+    }
+
+    /// A priced event (25.00 EUR) created through the API by a new facilitator.
+    async fn event(&self, capacity: Option<u32>) -> String {
+        let (_, owner) = user(&self.app, Role::Facilitator).await;
+        let body = json!({
+            "title": "Sound Bath", "type": "Meditation", "datetime": in_days(10), "capacity": capacity,
+            "price": {"amount": 2500, "currency": "eur"},
+        });
+        let resp = call(&self.app, request("POST", "/events", Some(&owner), Some(body))).await;
+        assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+        assert_eq!(json(&resp)["price"], json!({"amount": 2500, "currency": "eur"}));
+        json(&resp)["id"].as_str().unwrap().to_string()
+    }
+
+    async fn book(&self, token: &str, event_id: &str) -> Response<Body> {
+        call(&self.app, request("POST", "/bookings/", Some(token), Some(json!({"event_id": event_id})))).await
+    }
+
+    /// A pending booking by a new attendee: (booking JSON, token, its Checkout Session id).
+    async fn hold(&self, event_id: &str) -> (Value, String, String) {
+        let (_, token) = user(&self.app, Role::Attendee).await;
+        let resp = self.book(&token, event_id).await;
+        assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+        let booking = json(&resp);
+        assert_eq!(booking["status"], "pending_payment");
+        let session = self.stub.session_for(booking["id"].as_str().unwrap()).expect("a session for the hold");
+        (booking, token, session["id"].as_str().unwrap().to_string())
+    }
+
+    async fn booking(&self, id: &str) -> Booking {
+        self.app.store.get_booking(id).await.unwrap().expect("booking exists")
+    }
+
+    async fn seats_booked(&self, event_id: &str) -> u64 {
+        let resp = call(&self.app, request("GET", &format!("/events/{event_id}"), None, None)).await;
+        json(&resp)["seats_booked"].as_u64().unwrap()
+    }
+
+    /// Delivers a signed webhook: (status, body).
+    async fn deliver(&self, body: &str) -> (u16, Value) {
+        let t = shared::time::now().timestamp();
+        let resp = call(&self.app, webhook(body, Some(&stripe_signature(body, WHSEC, t)))).await;
+        (status(&resp), json(&resp))
+    }
+
+    /// Delivers a signed webhook and returns its `effect`, asserting the 200.
+    async fn effect(&self, body: &str) -> String {
+        let (code, answer) = self.deliver(body).await;
+        assert_eq!(code, 200, "{answer}");
+        assert_eq!(answer["received"], true, "{answer}");
+        answer["effect"].as_str().unwrap().to_string()
+    }
+}
+
+/// `Stripe-Signature` as Stripe documents it, computed here: `t=<unix>,v1=<hex HMAC-SHA256>` keyed
+/// with the whole `whsec_…` string over `"{t}.{body}"`.
+fn stripe_signature(body: &str, secret: &str, t: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={t},v1={hex}")
+}
+
+fn webhook(body: &str, signature: Option<&str>) -> Request {
+    let mut b = http::Request::builder()
+        .method("POST")
+        .uri("/payments/webhook")
+        .header("content-type", "application/json; charset=utf-8");
+    if let Some(sig) = signature {
+        b = b.header("stripe-signature", sig);
+    }
+    b.body(Body::Text(body.to_string())).unwrap()
+}
+
+/// A Stripe event around a Checkout Session, as Stripe serialises it (pretty-printed: the
+/// signature covers the raw bytes, whitespace included).
+fn stripe_event(event_id: &str, event_type: &str, session: &Value) -> String {
+    serde_json::to_string_pretty(&json!({
+        "id": event_id,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": shared::time::now().timestamp(),
+        "data": {"object": session},
+        "livemode": false,
+        "pending_webhooks": 1,
+        "request": {"id": null, "idempotency_key": null},
+        "type": event_type,
+    }))
+    .unwrap()
+}
+
+fn evt() -> String {
+    format!("evt_{}", shared::model::new_id())
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+// ---------------------------------------------------------------- booking a priced event
+
+async fn paid_booking_holds_a_seat_and_opens_a_checkout_session<S: Store + Clone>(store: S) {
+    let p = Paid::new(store).await;
+    let ev = p.event(Some(5)).await;
+    let (attendee, token) = user(&p.app, Role::Attendee).await;
+    let before = shared::time::now();
+    let resp = p.book(&token, &ev).await;
+    assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+    let booking = json(&resp);
+    let bid = id(&booking);
+    assert_eq!(booking["status"], "pending_payment");
+    let payment = &booking["payment"];
+    assert_eq!((payment["amount"].as_u64(), payment["currency"].as_str()), (Some(2500), Some("eur")));
+    let url = payment["checkout_url"].as_str().expect("checkout_url");
+    assert!(url.starts_with("https://checkout.stripe.com/c/pay/cs_test_"), "{url}");
+    let expires_at = shared::time::parse(payment["expires_at"].as_str().unwrap()).unwrap();
+    let hold = (expires_at - before).num_seconds();
+    assert!((29 * 60..=31 * 60).contains(&hold), "hold of {hold} s");
+    assert_eq!(p.seats_booked(&ev).await, 1, "the hold counts against capacity");
+
+    // The one session request carries everything Stripe needs, form-encoded, keyed by the booking.
+    let creates = p.stub.session_creates();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    let r = &creates[0];
+    assert_eq!(r.idempotency_key.as_deref(), Some(bid.as_str()));
+    assert_eq!(r.authorization.as_deref(), Some(format!("Bearer {STUB_SECRET_KEY}").as_str()));
+    assert_eq!(r.content_type.as_deref(), Some("application/x-www-form-urlencoded"));
+    let want = [
+        ("mode", "payment".to_string()),
+        ("line_items[0][price_data][currency]", "eur".into()),
+        ("line_items[0][price_data][unit_amount]", "2500".into()),
+        ("line_items[0][price_data][product_data][name]", "Sound Bath".into()),
+        ("line_items[0][quantity]", "1".into()),
+        ("client_reference_id", bid.clone()),
+        ("metadata[booking_id]", bid.clone()),
+        ("customer_email", attendee.email.clone()),
+        ("expires_at", expires_at.timestamp().to_string()),
+    ];
+    for (field, value) in want {
+        assert_eq!(r.field(field), Some(value.as_str()), "{field} in {:?}", r.form);
+    }
+    assert!(r.field("success_url").is_some_and(|u| u.contains("{CHECKOUT_SESSION_ID}")), "{:?}", r.form);
+    assert!(r.field("cancel_url").is_some(), "{:?}", r.form);
+
+    // Not confirmed: no CRM record, no hook; it is listed as upcoming and holds the user's guard.
+    assert_eq!(p.app.store.get_delivery(&bid).await.unwrap(), None);
+    assert!(p.hooked().is_empty());
+    let list = json(&call(&p.app, request("GET", "/bookings/", Some(&token), None)).await);
+    assert_eq!(list["upcoming"][0]["id"], bid.as_str(), "{list}");
+    let again = p.book(&token, &ev).await;
+    assert_eq!((status(&again), error_code(&again)), (409, "already_booked".into()));
+    assert_eq!(p.stub.session_count(), 1);
+}
+
+// ---------------------------------------------------------------- webhooks
+
+async fn completed_webhook_confirms_once_however_often_it_comes<S: Store + Clone>(store: S) {
+    let p = Paid::new(store).await;
+    let ev = p.event(Some(5)).await;
+    let (booking, _, session_id) = p.hold(&ev).await;
+    let bid = id(&booking);
+    let paid = p.stub.pay(&session_id);
+    let body = stripe_event("evt_completed_1", "checkout.session.completed", &paid);
+
+    // The same event five times: confirmed once, then nothing.
+    let mut effects = Vec::new();
+    for _ in 0..5 {
+        effects.push(p.effect(&body).await);
+    }
+    assert_eq!(effects, ["confirmed", "none", "none", "none", "none"]);
+    let b = p.booking(&bid).await;
+    assert_eq!(b.status, shared::model::BookingStatus::Confirmed);
+    let payment = b.payment.as_ref().unwrap();
+    assert_eq!(payment.settled_by.as_deref(), Some("evt_completed_1"));
+    assert_eq!(payment.payment_intent, paid["payment_intent"].as_str().map(str::to_string));
+    // Exactly one CRM delivery record (written by the confirming transaction) and one delivery.
+    let delivery = p.app.store.get_delivery(&bid).await.unwrap().expect("CRM delivery record");
+    assert_eq!(delivery.booking_id, bid);
+    assert_eq!(p.hooked(), [bid.clone()]);
+    let api = json(&call(&p.app, request("GET", &format!("/bookings/{bid}"), Some(&token_of(&p, &b)), None)).await);
+    assert_eq!(
+        (api["status"].as_str(), api["payment"]["settled_by"].as_str()),
+        (Some("confirmed"), Some("evt_completed_1"))
+    );
+
+    // Out of order: the session's expiry (or a failed async payment) after it completed, and
+    // another success event, change nothing.
+    for (kind, object) in [
+        ("checkout.session.expired", p.stub.session(&session_id).unwrap()),
+        ("checkout.session.async_payment_failed", paid.clone()),
+        ("checkout.session.async_payment_succeeded", paid.clone()),
+    ] {
+        assert_eq!(p.effect(&stripe_event(&evt(), kind, &object)).await, "none", "{kind}");
+    }
+    assert_eq!(p.booking(&bid).await.status, shared::model::BookingStatus::Confirmed);
+    assert_eq!(p.seats_booked(&ev).await, 1);
+    assert_eq!(p.hooked().len(), 1);
+    assert!(p.stub.refund_requests().is_empty());
+
+    // Completed but unpaid (a delayed payment method) waits for async_payment_succeeded.
+    let (second, _, second_session) = p.hold(&ev).await;
+    let mut unpaid = p.stub.session(&second_session).unwrap();
+    unpaid["status"] = json!("complete");
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &unpaid)).await, "none");
+    assert_eq!(p.booking(&id(&second)).await.status, shared::model::BookingStatus::PendingPayment);
+    let paid = p.stub.pay(&second_session);
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.async_payment_succeeded", &paid)).await, "confirmed");
+    assert_eq!(p.hooked(), [bid, id(&second)]);
+}
+
+/// A token for the booking's user (the test users are created with known ids only).
+fn token_of<S: Store>(p: &Paid<S>, b: &Booking) -> String {
+    let user = shared::model::User {
+        id: b.user_id.clone(),
+        name: b.user_name.clone(),
+        email: b.user_email.clone(),
+        role: Role::Attendee,
+        password_hash: String::new(),
+        created_at: b.created_at,
+    };
+    p.app.tokens.issue(&user).unwrap()
+}
+
+async fn expired_webhook_releases_the_seat_exactly_once<S: Store + Clone>(store: S) {
+    let p = Paid::new(store).await;
+    let ev = p.event(Some(1)).await;
+    let (booking, token, session_id) = p.hold(&ev).await;
+    let bid = id(&booking);
+    let (_, other) = user(&p.app, Role::Attendee).await;
+    let full = p.book(&other, &ev).await;
+    assert_eq!((status(&full), error_code(&full)), (409, "event_full".into()), "the hold takes the only seat");
+
+    let expired = p.stub.expire(&session_id);
+    let body = stripe_event("evt_expired_1", "checkout.session.expired", &expired);
+    let mut effects = Vec::new();
+    for _ in 0..5 {
+        effects.push(p.effect(&body).await);
+    }
+    assert_eq!(effects, ["expired", "none", "none", "none", "none"]);
+    assert_eq!(p.seats_booked(&ev).await, 0, "released once, not five times");
+    let b = p.booking(&bid).await;
+    assert_eq!(b.status, shared::model::BookingStatus::Expired);
+    assert_eq!(b.payment.as_ref().unwrap().settled_by.as_deref(), Some("evt_expired_1"));
+    assert!(p.hooked().is_empty(), "an expired hold is never confirmed");
+    assert_eq!(p.app.store.get_delivery(&bid).await.unwrap(), None);
+
+    // Out of order: a payment reported after the expiry confirms nothing (the seat may be gone);
+    // the money is refunded, once however often the event comes.
+    let paid = p.stub.pay(&session_id);
+    let late = stripe_event("evt_completed_late", "checkout.session.completed", &paid);
+    assert_eq!(p.effect(&late).await, "refund_requested");
+    assert_eq!(p.effect(&late).await, "none");
+    let refunds = p.stub.refund_requests();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].field("payment_intent"), paid["payment_intent"].as_str());
+    assert_eq!(refunds[0].idempotency_key, Some(format!("refund-{bid}")));
+    let b = p.booking(&bid).await;
+    assert_eq!(b.status, shared::model::BookingStatus::Expired);
+    assert_eq!(b.payment.as_ref().unwrap().refund_status.as_deref(), Some("succeeded"));
+    assert_eq!(p.seats_booked(&ev).await, 0);
+    assert!(p.hooked().is_empty());
+
+    // The seat is free for someone else, and the user may book again (the guard went with it).
+    assert_eq!(status(&p.book(&other, &ev).await), 201);
+    assert_eq!(p.seats_booked(&ev).await, 1);
+    let ev2 = p.event(None).await;
+    assert_eq!(status(&p.book(&token, &ev2).await), 201);
+}
+
+async fn completed_and_expired_racing_have_one_effect<S: Store + Clone>(store: S) {
+    let p = Arc::new(Paid::new(store).await);
+    let ev = p.event(Some(10)).await;
+    for _ in 0..4 {
+        let (booking, _, session_id) = p.hold(&ev).await;
+        let paid = p.stub.pay(&session_id);
+        let mut expired = paid.clone();
+        expired["status"] = json!("expired");
+        let bodies = [
+            stripe_event(&evt(), "checkout.session.completed", &paid),
+            stripe_event(&evt(), "checkout.session.expired", &expired),
+        ];
+        let deliveries = bodies.iter().cycle().take(6).map(|body| {
+            let (p, body) = (p.clone(), body.clone());
+            tokio::spawn(async move { p.effect(&body).await })
+        });
+        let effects: Vec<String> = join_all(deliveries).await.into_iter().map(Result::unwrap).collect();
+        let settled: Vec<&String> = effects.iter().filter(|e| *e == "confirmed" || *e == "expired").collect();
+        assert_eq!(settled.len(), 1, "{effects:?}");
+        let b = p.booking(&id(&booking)).await;
+        assert_eq!(shared::model::BookingStatus::Confirmed == b.status, settled[0] == "confirmed", "{effects:?}");
+    }
+    // Seats: one per confirmed booking, none for the expired ones.
+    let confirmed = p.hooked().len() as u64;
+    assert_eq!(p.seats_booked(&ev).await, confirmed);
+}
+
+async fn forged_stale_and_unsigned_webhooks_are_refused<S: Store + Clone>(store: S) {
+    let p = Paid::new(store).await;
+    let ev = p.event(Some(5)).await;
+    let (booking, _, session_id) = p.hold(&ev).await;
+    let bid = id(&booking);
+    let paid = p.stub.pay(&session_id);
+    let body = stripe_event("evt_signed", "checkout.session.completed", &paid);
+    let now = shared::time::now().timestamp();
+    let good = stripe_signature(&body, WHSEC, now);
+    let good_v1 = good.split_once(",v1=").unwrap().1.to_string();
+    let other_body = stripe_event("evt_other", "checkout.session.completed", &paid);
+    let cases: Vec<(&str, Option<String>, String)> = vec![
+        ("unsigned", None, body.clone()),
+        ("empty header", Some(String::new()), body.clone()),
+        ("another secret", Some(stripe_signature(&body, "whsec_attacker", now)), body.clone()),
+        ("stale (301 s old)", Some(stripe_signature(&body, WHSEC, now - 301)), body.clone()),
+        ("from the future (301 s)", Some(stripe_signature(&body, WHSEC, now + 301)), body.clone()),
+        ("signature of another body", Some(stripe_signature(&other_body, WHSEC, now)), body.clone()),
+        ("body changed after signing", Some(good.clone()), body.replace("\"paid\"", "\"paid\" ")),
+        ("no timestamp", Some(format!("v1={good_v1}")), body.clone()),
+        ("v0 only", Some(format!("t={now},v0={good_v1}")), body.clone()),
+        ("not hex", Some(format!("t={now},v1=zz{}", &good_v1[2..])), body.clone()),
+        ("garbage", Some("garbage".into()), body.clone()),
+    ];
+    for (what, sig, body) in cases {
+        let resp = call(&p.app, webhook(&body, sig.as_deref())).await;
+        assert_eq!((status(&resp), error_code(&resp)), (400, "invalid_signature".into()), "{what}");
+    }
+    let b = p.booking(&bid).await;
+    assert_eq!(b.status, shared::model::BookingStatus::PendingPayment, "no effect");
+    assert_eq!(p.seats_booked(&ev).await, 1);
+    assert!(p.hooked().is_empty());
+
+    // A good signature among others (Stripe sends several while a secret rolls) is accepted.
+    let rolled = format!("{},v1={good_v1}", stripe_signature(&body, "whsec_old_secret", now));
+    let resp = call(&p.app, webhook(&body, Some(&rolled))).await;
+    assert_eq!((status(&resp), json(&resp)["effect"].as_str()), (200, Some("confirmed")), "{:?}", json(&resp));
+
+    // Well signed but not a Stripe event → 400 invalid_json; unknown types → 200 ignored.
+    let resp = call(&p.app, webhook("{not json", Some(&stripe_signature("{not json", WHSEC, now)))).await;
+    assert_eq!((status(&resp), error_code(&resp)), (400, "invalid_json".into()));
+    let other_type =
+        stripe_event(&evt(), "payment_intent.succeeded", &json!({"id": "pi_123", "object": "payment_intent"}));
+    assert_eq!(p.effect(&other_type).await, "none");
+    // A session of another integration (no booking id), and one for a booking we do not know.
+    let foreign = json!({"id": "cs_test_foreign", "status": "complete", "payment_status": "paid"});
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &foreign)).await, "none");
+    let mut unknown = paid.clone();
+    unknown["metadata"]["booking_id"] = json!("01UNKNOWNBOOKING0000000000");
+    let (code, answer) = p.deliver(&stripe_event(&evt(), "checkout.session.completed", &unknown)).await;
+    assert_eq!(
+        (code, answer["effect"].as_str(), answer["booking_id"].as_str()),
+        (200, Some("none"), Some("01UNKNOWNBOOKING0000000000"))
+    );
+
+    // Routing: other methods 405, other paths 404.
+    let resp = call(&p.app, request("GET", "/payments/webhook", None, None)).await;
+    assert_eq!((status(&resp), resp.headers()["allow"].to_str().unwrap()), (405, "POST"));
+    assert_eq!(status(&call(&p.app, request("POST", "/payments/other", None, Some(json!({})))).await), 404);
+
+    // Without a webhook secret configured every webhook is refused.
+    let unconfigured =
+        App::new(p.app.store.clone(), &tests::config()).unwrap().with_payments(Arc::new(p.stub.client()));
+    let resp = call(&unconfigured, webhook(&body, Some(&good))).await;
+    assert_eq!((status(&resp), error_code(&resp)), (400, "invalid_signature".into()));
+}
+
+// ---------------------------------------------------------------- Stripe failures and load
+
+async fn stripe_down_during_booking_is_502_and_holds_nothing<S: Store + Clone>(store: S) {
+    let p = Paid::new(store).await;
+    let ev = p.event(Some(1)).await;
+    let (_, token) = user(&p.app, Role::Attendee).await;
+    let keyed = |key: &str| {
+        let mut r = request("POST", "/bookings/", Some(&token), Some(json!({"event_id": ev})));
+        r.headers_mut().insert("idempotency-key", key.parse().unwrap());
+        r
+    };
+
+    // Connections refused.
+    p.stub.set_down(true).await;
+    let resp = call(&p.app, keyed("attempt-1")).await;
+    assert_eq!((status(&resp), error_code(&resp)), (502, "payment_provider_unavailable".into()), "{:?}", json(&resp));
+    assert_eq!(p.seats_booked(&ev).await, 0, "the hold was released");
+    let list = json(&call(&p.app, request("GET", "/bookings/", Some(&token), None)).await);
+    assert_eq!(list["upcoming"], json!([]), "{list}");
+    p.stub.set_down(false).await;
+
+    // Stripe answers 500.
+    p.stub.fail_next(1);
+    let resp = call(&p.app, keyed("attempt-2")).await;
+    assert_eq!((status(&resp), error_code(&resp)), (502, "payment_provider_unavailable".into()));
+    assert_eq!(p.seats_booked(&ev).await, 0);
+    assert_eq!(p.stub.session_creates().iter().map(|r| r.status).collect::<Vec<_>>(), [500]);
+    assert_eq!(p.stub.session_count(), 0);
+
+    // The same request again (same Idempotency-Key: nothing of the failure was kept) succeeds.
+    let resp = call(&p.app, keyed("attempt-2")).await;
+    assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+    assert_eq!(json(&resp)["status"], "pending_payment");
+    assert_eq!(p.seats_booked(&ev).await, 1);
+    let (_, other) = user(&p.app, Role::Attendee).await;
+    assert_eq!(error_code(&p.book(&other, &ev).await), "event_full");
+    assert_eq!(p.stub.session_count(), 1);
+}
+
+async fn fifty_buyers_ten_seats<S: Store + Clone>(store: S) {
+    let p = Arc::new(Paid::new(store).await);
+    let ev = p.event(Some(10)).await;
+    let tokens: Vec<String> = (0..50).map(|_| token_only(&p.app, Role::Attendee)).collect();
+    let attempts = tokens.into_iter().map(|t| {
+        let (p, ev) = (p.clone(), ev.clone());
+        tokio::spawn(async move {
+            let resp = p.book(&t, &ev).await;
+            (status(&resp), error_code(&resp), json(&resp)["status"].as_str().unwrap_or_default().to_string())
+        })
+    });
+    let results: Vec<(u16, String, String)> = join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+    let pending = results.iter().filter(|r| r.0 == 201 && r.2 == "pending_payment").count();
+    let full = results.iter().filter(|r| r.0 == 409 && r.1 == "event_full").count();
+    assert_eq!((pending, full), (10, 40), "{results:?}");
+    assert_eq!(p.seats_booked(&ev).await, 10);
+    assert_eq!((p.stub.session_count(), p.stub.session_creates().len()), (10, 10));
+    let mut keys: Vec<String> = p.stub.session_creates().into_iter().filter_map(|r| r.idempotency_key).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 10, "one Idempotency-Key per booking");
+}
+
+// ---------------------------------------------------------------- cancel and refund
+
+async fn cancelling_a_paid_booking_refunds_it_once<S: Store + Clone>(store: S) {
+    let p = Arc::new(Paid::new(store).await);
+    let ev = p.event(Some(5)).await;
+    let (booking, token, session_id) = p.hold(&ev).await;
+    let bid = id(&booking);
+    let paid = p.stub.pay(&session_id);
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
+
+    let path = format!("/bookings/{bid}");
+    let resp = call(&p.app, request("DELETE", &path, Some(&token), None)).await;
+    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+    let cancelled = json(&resp);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["payment"]["refund_status"], "succeeded", "{cancelled}");
+    // The retried DELETE is a 409 and asks Stripe for nothing.
+    let again = call(&p.app, request("DELETE", &path, Some(&token), None)).await;
+    assert_eq!((status(&again), error_code(&again)), (409, "already_cancelled".into()));
+    // A redelivered completed event neither re-confirms nor refunds again.
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "none");
+    let refunds = p.stub.refund_requests();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].field("payment_intent"), paid["payment_intent"].as_str());
+    assert_eq!(refunds[0].idempotency_key, Some(format!("refund-{bid}")));
+    let b = p.booking(&bid).await;
+    let payment = b.payment.as_ref().unwrap();
+    assert_eq!((payment.refund_status.as_deref(), payment.refund_id.is_some()), (Some("succeeded"), true));
+    assert_eq!(p.seats_booked(&ev).await, 0);
+    assert_eq!(p.stub.refund_count(), 1);
+
+    // Concurrent DELETEs of another paid booking: one 200, the rest 409, one refund request.
+    let (booking, token, session_id) = p.hold(&ev).await;
+    let paid = p.stub.pay(&session_id);
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
+    let path = format!("/bookings/{}", id(&booking));
+    let deletes = (0..5).map(|_| {
+        let (p, path, token) = (p.clone(), path.clone(), token.clone());
+        tokio::spawn(async move { status(&call(&p.app, request("DELETE", &path, Some(&token), None)).await) })
+    });
+    let mut codes: Vec<u16> = join_all(deletes).await.into_iter().map(Result::unwrap).collect();
+    codes.sort();
+    assert_eq!(codes, [200, 409, 409, 409, 409]);
+    assert_eq!(p.stub.refund_requests().len(), 2);
+    assert_eq!(p.seats_booked(&ev).await, 0);
+}
+
+async fn cancelling_a_pending_booking_expires_its_session<S: Store + Clone>(store: S) {
+    let p = Paid::new(store).await;
+    let ev = p.event(Some(1)).await;
+    let (booking, token, session_id) = p.hold(&ev).await;
+    let bid = id(&booking);
+    let resp = call(&p.app, request("DELETE", &format!("/bookings/{bid}"), Some(&token), None)).await;
+    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+    assert_eq!(json(&resp)["status"], "cancelled");
+    let expire_path = format!("/v1/checkout/sessions/{session_id}/expire");
+    assert_eq!(p.stub.requests_to("POST", &expire_path).len(), 1);
+    assert_eq!(p.stub.session(&session_id).unwrap()["status"], "expired");
+    assert_eq!(p.seats_booked(&ev).await, 0);
+    // Stripe's expired event for it comes afterwards: nothing more is released.
+    let expired = p.stub.session(&session_id).unwrap();
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.expired", &expired)).await, "none");
+    assert_eq!(p.seats_booked(&ev).await, 0);
+    assert!(p.stub.refund_requests().is_empty());
+    assert_eq!(status(&p.book(&token, &ev).await), 201, "the user may book again");
+    assert_eq!(p.seats_booked(&ev).await, 1);
+}
+
+// ---------------------------------------------------------------- the sweep
+
+async fn the_sweep_settles_holds_no_webhook_settled<S: Store + Clone>(store: S) {
+    let p = Paid::new(store).await;
+    let ev = p.event(Some(5)).await;
+    let (abandoned, _, abandoned_session) = p.hold(&ev).await;
+    let (paid_booking, _, paid_session) = p.hold(&ev).await;
+    p.stub.pay(&paid_session); // paid at Stripe; its webhook never arrives
+    let seen = p.hooked.clone();
+    let hook = move |b: &Booking| seen.lock().unwrap().push(b.id.clone());
+
+    // Before the holds end the sweep finds nothing due.
+    let now = shared::time::now();
+    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), now, 1, &hook).await.unwrap();
+    assert_eq!((report.found, report.confirmed, report.expired), (0, 0, 0), "{report:?}");
+
+    // Past `expires_at`: the open session is expired at Stripe, the paid one confirmed.
+    let later = now + chrono::Duration::minutes(31);
+    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
+    assert_eq!((report.found, report.confirmed, report.expired, report.errors), (2, 1, 1, 0), "{report:?}");
+    assert_eq!(p.booking(&id(&abandoned)).await.status, shared::model::BookingStatus::Expired);
+    assert_eq!(p.stub.session(&abandoned_session).unwrap()["status"], "expired");
+    let confirmed = p.booking(&id(&paid_booking)).await;
+    assert_eq!(confirmed.status, shared::model::BookingStatus::Confirmed);
+    assert_eq!(confirmed.payment.as_ref().unwrap().settled_by.as_deref(), Some("sweep"));
+    assert!(p.app.store.get_delivery(&id(&paid_booking)).await.unwrap().is_some());
+    assert_eq!(p.hooked(), [id(&paid_booking)]);
+    assert_eq!(p.seats_booked(&ev).await, 1, "the abandoned hold's seat is back");
+
+    // Nothing is left: the tasks went with the settlement. A late webhook changes nothing.
+    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
+    assert_eq!(report.found, 0, "{report:?}");
+    let expired = p.stub.session(&abandoned_session).unwrap();
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.expired", &expired)).await, "none");
+    assert_eq!(p.seats_booked(&ev).await, 1);
+
+    // A refund Stripe did not take (down during the cancel) is asked for again by the sweep.
+    let (booking, token, session_id) = p.hold(&ev).await;
+    let paid = p.stub.pay(&session_id);
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
+    p.stub.set_down(true).await;
+    let resp = call(&p.app, request("DELETE", &format!("/bookings/{}", id(&booking)), Some(&token), None)).await;
+    assert_eq!(status(&resp), 200, "the cancel does not wait for Stripe");
+    assert_eq!(json(&resp)["payment"]["refund_status"], "requested");
+    p.stub.set_down(false).await;
+    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
+    assert_eq!((report.refunds, report.errors), (1, 0), "{report:?}");
+    let payment = p.booking(&id(&booking)).await.payment.unwrap();
+    assert_eq!(payment.refund_status.as_deref(), Some("succeeded"));
+    assert_eq!(p.stub.refund_requests().iter().filter(|r| r.status == 200).count(), 1);
+    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
+    assert_eq!((report.found, report.refunds), (0, 0), "{report:?}");
+}
+
+// ---------------------------------------------------------------- configuration
+
+async fn priced_events_need_payments_configured<S: Store + Clone>(store: S) {
+    let app = app(store); // no STRIPE_SECRET_KEY
+    let (_, owner) = user(&app, Role::Facilitator).await;
+    let price = json!({"amount": 2500, "currency": "eur"});
+    let body = json!({"title": "Paid", "type": "Yoga", "datetime": in_days(5), "price": price.clone()});
+    let resp = call(&app, request("POST", "/events", Some(&owner), Some(body))).await;
+    assert_eq!((status(&resp), error_code(&resp)), (400, "validation_failed".into()));
+    assert_eq!(json(&resp)["error"]["field"], "price", "{:?}", json(&resp));
+    // Adding a price later is refused the same way; a free event stays bookable.
+    let body = json!({"title": "Free", "type": "Yoga", "datetime": in_days(5), "price": null});
+    let resp = call(&app, request("POST", "/events", Some(&owner), Some(body))).await;
+    assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+    let ev = id(&json(&resp));
+    let resp =
+        call(&app, request("PATCH", &format!("/events/{ev}"), Some(&owner), Some(json!({"price": price})))).await;
+    assert_eq!((status(&resp), json(&resp)["error"]["field"].as_str()), (400, Some("price")));
+}
+
+/// The API Gateway fixture the invoke test sends to the real binary, here through the router.
+async fn the_webhook_fixture_parses_as_api_gateway_sends_it<S: Store + Clone>(store: S) {
+    let p = Paid::new(store).await;
+    let signed = |booking_id: &str| {
+        let text = fixture_text("payments-webhook", &[("BOOKING_ID", booking_id)]);
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        let body = parsed["body"].as_str().unwrap();
+        let sig = stripe_signature(body, WHSEC, shared::time::now().timestamp());
+        lambda_http::request::from_str(&text.replace("${STRIPE_SIGNATURE}", &sig)).unwrap()
+    };
+    let resp = payments::router(&p.app, signed("01UNKNOWNBOOKING0000000000")).await;
+    assert_eq!((status(&resp), json(&resp)["effect"].as_str()), (200, Some("none")), "{:?}", json(&resp));
+    let ev = p.event(None).await;
+    let (booking, _, _) = p.hold(&ev).await;
+    let resp = payments::router(&p.app, signed(&id(&booking))).await;
+    assert_eq!((status(&resp), json(&resp)["effect"].as_str()), (200, Some("confirmed")), "{:?}", json(&resp));
+    let text = fixture_text("payments-webhook", &[("BOOKING_ID", "x"), ("STRIPE_SIGNATURE", "t=1,v1=00")]);
+    let resp = payments::router(&p.app, lambda_http::request::from_str(&text).unwrap()).await;
+    assert_eq!((status(&resp), error_code(&resp)), (400, "invalid_signature".into()));
+}
+
+store_tests!(
+    paid_booking_holds_a_seat_and_opens_a_checkout_session,
+    completed_webhook_confirms_once_however_often_it_comes,
+    expired_webhook_releases_the_seat_exactly_once,
+    completed_and_expired_racing_have_one_effect,
+    forged_stale_and_unsigned_webhooks_are_refused,
+    stripe_down_during_booking_is_502_and_holds_nothing,
+    fifty_buyers_ten_seats,
+    cancelling_a_paid_booking_refunds_it_once,
+    cancelling_a_pending_booking_expires_its_session,
+    the_sweep_settles_holds_no_webhook_settled,
+    priced_events_need_payments_configured,
+    the_webhook_fixture_parses_as_api_gateway_sends_it,
+);
+
+// ---------------------------------------------------------------- DynamoDB calls
+
+/// The webhook's DynamoDB calls, printed as the other routes' are: one GetItem and, when it
+/// changes the booking, one transaction; no Scan; nothing at all for an ignored type or a request
+/// whose signature fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_calls_per_webhook() {
+    let (store, log) = dynamo_counted().await;
+    let p = Paid::new(store).await;
+    let ev = p.event(Some(5)).await;
+    let (booking, _, session_id) = p.hold(&ev).await;
+    let (other, _, other_session) = p.hold(&ev).await;
+    let paid = p.stub.pay(&session_id);
+    let completed = stripe_event(&evt(), "checkout.session.completed", &paid);
+    let expired = stripe_event(&evt(), "checkout.session.expired", &p.stub.expire(&other_session));
+    let mut unknown = paid.clone();
+    unknown["metadata"]["booking_id"] = json!("01UNKNOWNBOOKING0000000000");
+    let unknown = stripe_event(&evt(), "checkout.session.completed", &unknown);
+    let ignored = stripe_event(&evt(), "customer.created", &json!({"id": "cus_1"}));
+
+    let mut report = CallReport::new(&log);
+    assert_eq!(p.effect(&completed).await, "confirmed");
+    report.exactly("webhook completed (confirms)", &["GetItem", "TransactWriteItems"]);
+    assert_eq!(p.effect(&completed).await, "none");
+    report.exactly("webhook completed again (replay)", &["GetItem"]);
+    assert_eq!(p.effect(&expired).await, "expired");
+    report.exactly("webhook expired (releases the seat)", &["GetItem", "TransactWriteItems"]);
+    assert_eq!(p.effect(&unknown).await, "none");
+    report.exactly("webhook for an unknown booking", &["GetItem"]);
+    assert_eq!(p.effect(&ignored).await, "none");
+    report.exactly("webhook of an ignored type", &[]);
+    let resp = call(&p.app, webhook(&completed, Some("t=1,v1=00"))).await;
+    assert_eq!(status(&resp), 400);
+    report.exactly("webhook with a bad signature", &[]);
+    report.print();
+    assert_eq!(p.booking(&id(&booking)).await.status, shared::model::BookingStatus::Confirmed);
+    assert_eq!(p.booking(&id(&other)).await.status, shared::model::BookingStatus::Expired);
+}
