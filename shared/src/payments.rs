@@ -275,7 +275,9 @@ pub async fn sweep_payments<S: Store>(
                 let Some(booking) = bookings.get(&task.booking_id) else { continue };
                 let outcome = match task.kind {
                     PaymentTaskKind::Hold => sweep_hold(store, provider, booking, now, on_confirmed, &mut report).await,
-                    PaymentTaskKind::Refund => refund_booking(store, provider, booking).await.map(|_| report.refunds += 1),
+                    PaymentTaskKind::Refund => {
+                        refund_booking(store, provider, booking).await.map(|_| report.refunds += 1)
+                    }
                 };
                 if let Err(e) = outcome {
                     report.errors += 1;
@@ -349,7 +351,8 @@ mod tests {
             assert_eq!(e.code(), "invalid_signature", "{header:?}");
         }
         // The body is signed byte for byte.
-        assert!(verify_signature(Some(&good), br#"{"id":"evt_1","type":"checkout.session.expired"}"#, SECRET, now)
-            .is_err());
+        assert!(
+            verify_signature(Some(&good), br#"{"id":"evt_1","type":"checkout.session.expired"}"#, SECRET, now).is_err()
+        );
     }
 }

@@ -13,8 +13,8 @@ use shared::jwt::AuthUser;
 use shared::model::{
     new_id, Booking, BookingStatus, BookingView, Event, IdempotencyRecord, Payment, IDEMPOTENCY_TTL_SECS,
 };
-use shared::payments::{self, CheckoutRequest};
 use shared::paging;
+use shared::payments::{self, CheckoutRequest};
 use shared::policy::{self, Principal};
 use shared::store::MAX_BOOKINGS_PER_LIST;
 use shared::{time, App, Store};

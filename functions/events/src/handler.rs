@@ -125,7 +125,10 @@ async fn update<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
 /// A priced event needs a deployment that can take payments; otherwise nobody could book it.
 fn payments_allow<S>(app: &App<S>, priced: bool) -> Result<()> {
     if priced && !app.payments_enabled {
-        return Err(Error::validation("price", "priced events need payments configured (STRIPE_SECRET_KEY is not set)"));
+        return Err(Error::validation(
+            "price",
+            "priced events need payments configured (STRIPE_SECRET_KEY is not set)",
+        ));
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The stored event, its booking and cancelling rules, its view, and the snapshot a booking keeps.
 
-use super::{Price};
+use super::Price;
 use crate::error::{Error, Result};
 use crate::time::{serde_ts, Rfc3339, Timestamp};
 use serde::{Deserialize, Serialize};

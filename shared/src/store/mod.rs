@@ -6,9 +6,7 @@ pub mod dynamo;
 pub mod memory;
 
 use crate::error::Result;
-use crate::model::{
-    Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, PaymentTask, Role, User,
-};
+use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, PaymentTask, Role, User};
 pub use crate::policy::Actor;
 use crate::time::Timestamp;
 use std::future::Future;
@@ -180,7 +178,8 @@ pub trait Store: Send + Sync + 'static {
     /// Undoes a seat hold whose Checkout Session could not be created, in one transaction: the
     /// booking (still pending, without a session), its guard, its hold task and the idempotency
     /// record are deleted and the seat released, so the user may simply try again.
-    fn release_hold(&self, booking: &Booking, idempotency_key: Option<&str>) -> impl Future<Output = Result<()>> + Send;
+    fn release_hold(&self, booking: &Booking, idempotency_key: Option<&str>)
+        -> impl Future<Output = Result<()>> + Send;
     /// Moves a `pending_payment` booking to `confirmed` (hold task → CRM delivery record) or to
     /// `expired` (seat and guard released, hold task dropped), in one transaction conditional on
     /// the booking still being pending, so a replayed or late webhook changes nothing.

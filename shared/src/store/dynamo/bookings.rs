@@ -202,7 +202,8 @@ pub(super) async fn cancel_booking(db: &DynamoStore, booking: &Booking, now: Tim
         items.push(TransactWriteItem::builder().delete(task).build());
     } else if refund {
         let task = PaymentTask { booking_id: booking.id.clone(), kind: PaymentTaskKind::Refund, due_at: now };
-        let put = Put::builder().table_name(&db.table).set_item(Some(task.to_item()?)).build().map_err(Error::internal)?;
+        let put =
+            Put::builder().table_name(&db.table).set_item(Some(task.to_item()?)).build().map_err(Error::internal)?;
         items.push(TransactWriteItem::builder().put(put).build());
     }
     // A token per cancel request, not per booking: a second request to cancel must hear
