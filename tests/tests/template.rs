@@ -232,6 +232,10 @@ fn iam_is_least_privilege() {
             ][..],
         ),
         (
+            "PaymentsFunction",
+            &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"][..],
+        ),
+        (
             "CrmNotifierFunction",
             &[
                 "dynamodb:DescribeStream",
@@ -246,8 +250,14 @@ fn iam_is_least_privilege() {
         ),
         (
             "CrmSweeperFunction",
-            &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
-                [..],
+            &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ][..],
         ),
     ]);
     let fns = functions(&t);
@@ -518,24 +528,52 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
                         attendee(id, id).0,
                         booking(id).0,
                         delivery(id).0,
+                        payment_task(id).0,
                         idempotency(id, id).0,
                         user(id).0,
                     ],
                 ),
-                // book: attendee guard, booking, idempotency record
+                // book: attendee guard, booking, idempotency record, and the CRM delivery record
+                // (free) or the hold's payment task (paid); cancel of a paid booking: refund task
                 scoped(
                     "PutBookingItems",
                     &["dynamodb:PutItem"],
                     "table",
-                    vec![attendee(id, id).0, booking(id).0, idempotency(id, id).0],
+                    vec![attendee(id, id).0, booking(id).0, delivery(id).0, payment_task(id).0, idempotency(id, id).0],
                 ),
-                // book / cancel: seat counter; cancel: booking status
+                // book / cancel / release: seat counter; cancel: booking status; the hold's
+                // Checkout Session; a refund's outcome
                 scoped("UpdateBookingItems", &["dynamodb:UpdateItem"], "table", vec![event(id).0, booking(id).0]),
-                // cancel: attendee guard
-                scoped("DeleteAttendeeGuards", &["dynamodb:DeleteItem"], "table", vec![attendee(id, id).0]),
+                // cancel: attendee guard, a hold's task; a hold released because Stripe failed:
+                // booking, guard, task, idempotency record; a refund recorded: its task
+                scoped(
+                    "DeleteBookingItems",
+                    &["dynamodb:DeleteItem"],
+                    "table",
+                    vec![attendee(id, id).0, booking(id).0, payment_task(id).0, idempotency(id, id).0],
+                ),
                 // my bookings (GSI1, `USER#<id>#BOOKINGS`), an event's (GSI2, `EVENT#<id>#BOOKINGS`)
                 unscoped("QueryUserBookings", &["dynamodb:Query"], &gsi1),
                 unscoped("QueryEventBookings", &["dynamodb:Query"], &gsi2),
+            ],
+        ),
+        (
+            "PaymentsFunction",
+            vec![
+                // the booking an event is about
+                scoped("ReadBookings", &["dynamodb:GetItem"], "table", vec![booking(id).0]),
+                // a hold paid: its CRM delivery record
+                scoped("PutBookingItems", &["dynamodb:PutItem"], "table", vec![delivery(id).0]),
+                // a hold settled: the booking's status; expired: the event's seat counter; a
+                // late payment's refund recorded
+                scoped("UpdateSettledItems", &["dynamodb:UpdateItem"], "table", vec![booking(id).0, event(id).0]),
+                // the hold's (or refund's) payment task; an expired hold's attendee guard
+                scoped(
+                    "DeleteSettledItems",
+                    &["dynamodb:DeleteItem"],
+                    "table",
+                    vec![payment_task(id).0, attendee(id, id).0],
+                ),
             ],
         ),
         (
@@ -563,17 +601,34 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
         (
             "CrmSweeperFunction",
             vec![
-                // a page's bookings; a refused claim's record when not returned
+                // a page's bookings; a refused claim's record when not returned; the booking a
+                // settlement re-reads
                 scoped(
                     "ReadBookings",
                     &["dynamodb:GetItem", "dynamodb:BatchGetItem"],
                     "table",
                     vec![booking(id).0, delivery(id).0],
                 ),
-                // claim and outcome
-                scoped("DeliveryRecords", &["dynamodb:PutItem", "dynamodb:UpdateItem"], "table", vec![delivery(id).0]),
-                // the pending index (GSI1, `CRM#PENDING#<day>`)
-                unscoped("QueryPendingDeliveries", &["dynamodb:Query"], &gsi1),
+                // a delivery's outcome; the delivery record of a hold the sweep confirms
+                scoped("PutBookingItems", &["dynamodb:PutItem"], "table", vec![delivery(id).0]),
+                // a delivery's claim; a hold settled (booking status, an expired hold's seat
+                // counter); a refund recorded
+                scoped(
+                    "UpdateSweptItems",
+                    &["dynamodb:UpdateItem"],
+                    "table",
+                    vec![delivery(id).0, booking(id).0, event(id).0],
+                ),
+                // a settled hold's or recorded refund's task; an expired hold's attendee guard
+                scoped(
+                    "DeleteSettledItems",
+                    &["dynamodb:DeleteItem"],
+                    "table",
+                    vec![payment_task(id).0, attendee(id, id).0],
+                ),
+                // the pending deliveries (GSI1, `CRM#PENDING#<day>`) and the due payment tasks
+                // (GSI1, `PAY#DUE#<day>`)
+                unscoped("QueryDueWork", &["dynamodb:Query"], &gsi1),
             ],
         ),
     ])
@@ -703,6 +758,7 @@ fn table_partitions() -> Vec<(&'static str, String)> {
         (entity::ATTENDEE, attendee(e, u).0),
         (entity::BOOKING, booking(b).0),
         (entity::DELIVERY, delivery(b).0),
+        (entity::PAYMENT_TASK, payment_task(b).0),
         (entity::IDEMPOTENCY, idempotency(u, "retry-7f3a").0),
     ]
 }
@@ -717,10 +773,11 @@ fn no_function_can_write_a_partition_it_does_not_own() {
         ("AuthFunction", &[USER, EMAIL, LOGIN_THROTTLE][..]),
         // an event's attendee guards live in its partition
         ("EventsFunction", &[EVENT, ATTENDEE][..]),
-        // a booking's delivery record lives in its partition
-        ("BookingsFunction", &[EVENT, ATTENDEE, BOOKING, DELIVERY, IDEMPOTENCY][..]),
-        ("CrmNotifierFunction", &[BOOKING, DELIVERY][..]),
-        ("CrmSweeperFunction", &[BOOKING, DELIVERY][..]),
+        // a booking's delivery record and payment task live in its partition
+        ("BookingsFunction", &[EVENT, ATTENDEE, BOOKING, DELIVERY, PAYMENT_TASK, IDEMPOTENCY][..]),
+        ("PaymentsFunction", &[EVENT, ATTENDEE, BOOKING, DELIVERY, PAYMENT_TASK][..]),
+        ("CrmNotifierFunction", &[BOOKING, DELIVERY, PAYMENT_TASK][..]),
+        ("CrmSweeperFunction", &[EVENT, ATTENDEE, BOOKING, DELIVERY, PAYMENT_TASK][..]),
     ]);
     let all = template_statements(&template());
     for (id, statements) in &all {
@@ -764,6 +821,20 @@ fn no_function_can_write_a_partition_it_does_not_own() {
         "table",
         std::slice::from_ref(&event)
     )));
+    // The webhook (no JWT, reachable by anyone who can sign as Stripe) touches no account, login or
+    // idempotency record.
+    for pk in [
+        shared::keys::user("01JBQ2S3T4V5W6X7Y8Z9A0B1C1").0,
+        shared::keys::email("asha@example.com").0,
+        shared::keys::idempotency("01JBQ2S3T4V5W6X7Y8Z9A0B1C1", "k").0,
+    ] {
+        for action in ITEM_ACTIONS {
+            assert!(
+                !all["PaymentsFunction"].iter().any(|s| s.allows(action, "table", std::slice::from_ref(&pk))),
+                "PaymentsFunction may {action} {pk}"
+            );
+        }
+    }
     // …while what each owns stays writable.
     assert!(all["EventsFunction"].iter().any(|s| s.allows(
         "dynamodb:UpdateItem",
@@ -865,6 +936,14 @@ impl Wire {
     }
 
     async fn send(&self, req: lambda_http::Request) -> (u16, serde_json::Value) {
+        let what = format!("{} {}", req.method(), req.uri());
+        let (status, body) = self.send_any(req).await;
+        assert!(status < 500, "{what}: {status} {body}");
+        (status, body)
+    }
+
+    /// [`Wire::send`] for a request whose answer may be a 5xx (Stripe unavailable: 502).
+    async fn send_any(&self, req: lambda_http::Request) -> (u16, serde_json::Value) {
         let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let what = format!("{method} {}", req.uri());
         let function = select(&self.routes, &method, &path, Behaviour::REPORTED)
@@ -874,9 +953,114 @@ impl Wire {
         self.log.take();
         let resp = tests::call(&self.app, req).await;
         self.check(&function, &what);
-        let status = tests::status(&resp);
-        assert!(status < 500, "{what}: {status} {:?}", String::from_utf8_lossy(resp.body().as_ref()));
-        (status, serde_json::from_slice(resp.body().as_ref()).unwrap_or_default())
+        (tests::status(&resp), serde_json::from_slice(resp.body().as_ref()).unwrap_or_default())
+    }
+
+    /// A Stripe event about `session`, signed as Stripe signs it, to `POST /payments/webhook`.
+    async fn stripe_event(&self, event_id: &str, event_type: &str, session: serde_json::Value) -> serde_json::Value {
+        let body = serde_json::json!({"id": event_id, "type": event_type, "data": {"object": session}}).to_string();
+        let signature = shared::payments::sign(body.as_bytes(), STRIPE_WEBHOOK_SECRET, shared::time::now().timestamp());
+        let mut req = tests::raw_request("POST", "/payments/webhook", None, &body);
+        req.headers_mut().insert("stripe-signature", signature.parse().unwrap());
+        let (status, answer) = self.send(req).await;
+        assert_eq!(status, 200, "{event_type}: {answer}");
+        answer
+    }
+}
+
+const STRIPE_WEBHOOK_SECRET: &str = "whsec_template_test_0123456789";
+
+/// Stripe as the code sees it ([`shared::payments::PaymentProvider`]), in memory: enough to drive
+/// every path of the bookings, payments and sweeper functions that touches the table. What goes
+/// over the wire to Stripe is `tests/tests/payments.rs`'s business.
+#[derive(Default)]
+struct FakeStripe {
+    sessions: std::sync::Mutex<BTreeMap<String, serde_json::Value>>,
+    fail_creates: std::sync::atomic::AtomicUsize,
+    fail_refunds: std::sync::atomic::AtomicUsize,
+}
+
+type StripeFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = shared::Result<T>> + Send + 'a>>;
+
+impl FakeStripe {
+    fn fail(counter: &std::sync::atomic::AtomicUsize) -> bool {
+        use std::sync::atomic::Ordering;
+        counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    }
+
+    fn session(&self, id: &str) -> shared::Result<shared::payments::CheckoutSession> {
+        let json = self.sessions.lock().unwrap().get(id).cloned();
+        let json = json.ok_or_else(|| shared::Error::PaymentProviderUnavailable(format!("no session {id}")))?;
+        Ok(serde_json::from_value(json).expect("a Checkout Session"))
+    }
+
+    /// The booking's session as the payer leaves it: complete and paid.
+    fn pay(&self, booking_id: &str) -> serde_json::Value {
+        self.update(booking_id, |s| {
+            s["status"] = "complete".into();
+            s["payment_status"] = "paid".into();
+            s["payment_intent"] = format!("pi_{booking_id}").into();
+        })
+    }
+
+    /// The booking's session as Stripe ends it unpaid.
+    fn expire(&self, booking_id: &str) -> serde_json::Value {
+        self.update(booking_id, |s| s["status"] = "expired".into())
+    }
+
+    fn update(&self, booking_id: &str, change: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+        let mut sessions = self.sessions.lock().unwrap();
+        let s = sessions.get_mut(&format!("cs_{booking_id}")).expect("a session for the booking");
+        change(s);
+        s.clone()
+    }
+}
+
+impl shared::payments::PaymentProvider for FakeStripe {
+    fn create_checkout<'a>(
+        &'a self,
+        req: &'a shared::payments::CheckoutRequest<'a>,
+    ) -> StripeFuture<'a, shared::payments::CheckoutSession> {
+        Box::pin(async move {
+            if Self::fail(&self.fail_creates) {
+                return Err(shared::Error::PaymentProviderUnavailable("Stripe answered 500".into()));
+            }
+            let id = format!("cs_{}", req.booking_id);
+            let session = serde_json::json!({
+                "id": id, "object": "checkout.session", "url": format!("https://checkout.stripe.com/c/pay/{id}"),
+                "status": "open", "payment_status": "unpaid", "payment_intent": null,
+                "client_reference_id": req.booking_id, "metadata": {"booking_id": req.booking_id},
+            });
+            self.sessions.lock().unwrap().insert(id.clone(), session);
+            self.session(&id)
+        })
+    }
+
+    fn retrieve_checkout<'a>(&'a self, session_id: &'a str) -> StripeFuture<'a, shared::payments::CheckoutSession> {
+        Box::pin(async move { self.session(session_id) })
+    }
+
+    fn expire_checkout<'a>(&'a self, session_id: &'a str) -> StripeFuture<'a, shared::payments::CheckoutSession> {
+        Box::pin(async move {
+            if let Some(s) = self.sessions.lock().unwrap().get_mut(session_id).filter(|s| s["status"] == "open") {
+                s["status"] = "expired".into();
+            }
+            self.session(session_id)
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        payment_intent: &'a str,
+        booking_id: &'a str,
+    ) -> StripeFuture<'a, shared::payments::Refund> {
+        Box::pin(async move {
+            if Self::fail(&self.fail_refunds) {
+                return Err(shared::Error::PaymentProviderUnavailable("Stripe answered 500".into()));
+            }
+            assert_eq!(payment_intent, format!("pi_{booking_id}"), "refund of the booking's own payment");
+            Ok(shared::payments::Refund { id: format!("re_{booking_id}"), status: "succeeded".into() })
+        })
     }
 }
 
@@ -898,8 +1082,15 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     let log = tests::CallLog::default();
     let store = tests::dynamo_with(log.clone()).await;
     let t = template();
+    // Payments on, as with both Stripe secrets given: bookings, payments and the sweeper get a
+    // Stripe client, the payments function the webhook secret.
+    let stripe = std::sync::Arc::new(FakeStripe::default());
+    let mut config = tests::config();
+    config.stripe_webhook_secret = Some(STRIPE_WEBHOOK_SECRET.into());
+    let provider: std::sync::Arc<dyn shared::payments::PaymentProvider> = stripe.clone();
+    let app = shared::App::new(store.clone(), &config).expect("test config").with_payments(provider.clone());
     let wire = Wire {
-        app: tests::app(store.clone()),
+        app: std::sync::Arc::new(app),
         log,
         routes: routes(&t),
         policies: template_statements(&t),
@@ -972,6 +1163,62 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     assert_eq!(wire.send(req("DELETE", &format!("/bookings/{booking_id}"), Some(&attendee), None)).await.0, 200);
     assert_eq!(wire.send(req("DELETE", &format!("/bookings/{booking_id}"), Some(&attendee), None)).await.0, 409);
 
+    // payments: a priced event; a paid booking (seat hold, Checkout Session attached), confirmed
+    // by its webhook, the webhook replayed, then cancelled (refund asked and recorded); a hold
+    // expired by its webhook, and paid after all (refunded by the webhook); a hold released
+    // because Stripe failed (502, its Idempotency-Key record deleted too); a hold cancelled (its
+    // session expired at Stripe); the sweep settling a hold whose webhook never came and
+    // retrying a refund Stripe refused at the cancel.
+    let priced = json!({"title": "Sound Bath", "type": "Meditation", "datetime": tests::in_days(3), "capacity": 10,
+        "price": {"amount": 2500, "currency": "eur"}});
+    let (status, paid_ev) = wire.send(req("POST", "/events", Some(&owner), Some(priced))).await;
+    assert_eq!(status, 201, "{paid_ev}");
+    let paid_ev = paid_ev["id"].as_str().unwrap().to_string();
+    let book = |token: &str| req("POST", "/bookings", Some(token), Some(json!({"event_id": paid_ev})));
+    let mut holds = Vec::new();
+    for _ in 0..5 {
+        let (_, token) = tests::user(&wire.app, Role::Attendee).await;
+        let (status, hold) = wire.send(book(&token)).await;
+        assert_eq!((status, hold["status"].as_str()), (201, Some("pending_payment")), "{hold}");
+        holds.push((token, hold["id"].as_str().unwrap().to_string()));
+    }
+    let [(paid_tok, paid), (_, expired), (_, late), (pending_tok, pending), (_, swept)] = &holds[..] else {
+        unreachable!()
+    };
+    let answer = wire.stripe_event("evt_paid", "checkout.session.completed", stripe.pay(paid)).await;
+    assert_eq!(answer["effect"], "confirmed", "{answer}");
+    assert_eq!(wire.stripe_event("evt_paid", "checkout.session.completed", stripe.pay(paid)).await["effect"], "none");
+    assert_eq!(wire.send(req("DELETE", &format!("/bookings/{paid}"), Some(paid_tok), None)).await.0, 200);
+    assert_eq!(
+        wire.stripe_event("evt_exp", "checkout.session.expired", stripe.expire(expired)).await["effect"],
+        "expired"
+    );
+    wire.stripe_event("evt_late_exp", "checkout.session.expired", stripe.expire(late)).await;
+    let answer = wire.stripe_event("evt_late_paid", "checkout.session.completed", stripe.pay(late)).await;
+    assert_eq!(answer["effect"], "refund_requested", "{answer}");
+    stripe.fail_creates.store(1, std::sync::atomic::Ordering::SeqCst);
+    let (_, unlucky) = tests::user(&wire.app, Role::Attendee).await;
+    let (status, failed) = wire.send_any(with_idempotency_key(book(&unlucky), "iam-stripe-down")).await;
+    assert_eq!((status, failed["error"]["code"].as_str()), (502, Some("payment_provider_unavailable")), "{failed}");
+    let (_, left) = wire.send(req("GET", "/bookings", Some(&unlucky), None)).await;
+    assert_eq!(left["upcoming"], json!([]), "nothing stays held after a 502: {left}");
+    assert_eq!(wire.send(req("DELETE", &format!("/bookings/{pending}"), Some(pending_tok), None)).await.0, 200);
+    // A refund Stripe refuses at the cancel stays owed (its task), for the sweep.
+    let (_, refused_tok) = tests::user(&wire.app, Role::Attendee).await;
+    let (_, refused) = wire.send(book(&refused_tok)).await;
+    let refused = refused["id"].as_str().unwrap().to_string();
+    wire.stripe_event("evt_refused", "checkout.session.completed", stripe.pay(&refused)).await;
+    stripe.fail_refunds.store(1, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(wire.send(req("DELETE", &format!("/bookings/{refused}"), Some(&refused_tok), None)).await.0, 200);
+    // crm-sweeper, payment part: 31 minutes later the last hold's time is up (no webhook came).
+    wire.log.take();
+    let later = shared::time::now() + chrono::Duration::minutes(31);
+    let report = shared::payments::sweep_payments(&store, provider.as_ref(), later, 1, &|_| {}).await.unwrap();
+    assert_eq!((report.expired, report.refunds, report.errors), (1, 1, 0), "{report:?}");
+    wire.check("CrmSweeperFunction", "payment sweep");
+    let swept = store.get_booking(swept).await.unwrap().unwrap();
+    assert_eq!(swept.status, shared::model::BookingStatus::Expired);
+
     // crm-notifier: deliver a new booking to a CRM (read + write of its delivery record), then
     // the same booking again (read only).
     let booking = store.get_booking(&booking_id).await.unwrap().expect("booking exists");
@@ -991,8 +1238,9 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
         notifier.deliver(&booking).await.unwrap_or_else(|e| panic!("{round}: {e}"));
         wire.check("CrmNotifierFunction", round);
     }
-    // crm-sweeper: a sweep ten minutes later finds the second attendee's booking (never delivered)
-    // in the pending index, reads it, claims and delivers it; a second sweep only queries.
+
+    // crm-sweeper, CRM part: a sweep ten minutes later finds the bookings never delivered in the
+    // pending index, reads them, claims and delivers them; a second sweep only queries.
     let clock = crm_notifier::ManualClock::new();
     clock.advance(std::time::Duration::from_secs(600));
     let sweeper = crm_notifier::Notifier::from_config(notifier.store().clone(), &config)
@@ -1003,14 +1251,23 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
         let report = crm_notifier::sweep(&sweeper, &crm_notifier::SweepConfig::default(), None, budget)
             .await
             .unwrap_or_else(|e| panic!("{round}: {e}"));
-        assert_eq!(report.delivered, usize::from(round == "sweep"), "{round}: {report:?}");
+        // The second attendee's free booking and the two paid ones confirmed by their webhook
+        // (cancelled since: they were confirmed); never the holds that expired or were released.
+        assert_eq!(report.delivered, if round == "sweep" { 3 } else { 0 }, "{round}: {report:?}");
         wire.check("CrmSweeperFunction", round);
     }
 
     // The scenario reached every function (a route that stopped calling DynamoDB would make the
     // checks above vacuous).
     let checked = wire.checked.borrow();
-    for f in ["AuthFunction", "EventsFunction", "BookingsFunction", "CrmNotifierFunction", "CrmSweeperFunction"] {
+    for f in [
+        "AuthFunction",
+        "EventsFunction",
+        "BookingsFunction",
+        "PaymentsFunction",
+        "CrmNotifierFunction",
+        "CrmSweeperFunction",
+    ] {
         assert!(checked.iter().any(|c| c.starts_with(f)), "{f} made no DynamoDB call");
     }
     println!("{}", checked.iter().cloned().collect::<Vec<_>>().join("\n"));
@@ -1026,6 +1283,7 @@ fn functions_build_their_own_binary_on_arm64() {
         ("AuthFunction", "auth"),
         ("EventsFunction", "events"),
         ("BookingsFunction", "bookings"),
+        ("PaymentsFunction", "payments"),
         ("CrmNotifierFunction", "crm-notifier"),
         ("CrmSweeperFunction", "crm-sweeper"),
     ]);
@@ -1041,18 +1299,82 @@ fn functions_build_their_own_binary_on_arm64() {
     }
 }
 
-#[test]
-fn stream_mapping_selects_new_booking_items_only() {
-    let t = template();
-    let m = at(&t, &["Resources", "CrmStreamMapping", "Properties"]);
+/// Lambda event filtering as AWS documents it for the patterns used here
+/// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html): every field of
+/// the pattern must be in the record (AND), a list of values matches a record value equal to any
+/// of them (OR); objects nest. Any other form (operators such as `prefix`, `exists`, numbers) is
+/// refused rather than half-modelled.
+fn filter_matches(pattern: &serde_json::Value, record: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match pattern {
+        J::Object(fields) => fields.iter().all(|(k, p)| record.get(k).is_some_and(|r| filter_matches(p, r))),
+        J::Array(values) => {
+            assert!(values.iter().all(J::is_string), "only exact string matches are modelled: {pattern}");
+            values.contains(record)
+        }
+        other => panic!("a filter pattern leaf must be a list of values, got {other}"),
+    }
+}
+
+fn stream_filter(t: &Value) -> serde_json::Value {
+    let m = at(t, &["Resources", "CrmStreamMapping", "Properties"]);
     let filters = seq(at(m, &["FilterCriteria", "Filters"]));
-    assert_eq!(filters.len(), 1);
-    let pattern: serde_json::Value = serde_json::from_str(str_at(&filters[0], &["Pattern"])).expect("filter is JSON");
-    assert_eq!(pattern["eventName"], serde_json::json!(["INSERT"]));
-    assert_eq!(
-        pattern["dynamodb"]["NewImage"][shared::keys::ENTITY]["S"],
-        serde_json::json!([shared::keys::entity::BOOKING])
-    );
+    assert_eq!(filters.len(), 1, "one pattern (several would be OR-ed)");
+    serde_json::from_str(str_at(&filters[0], &["Pattern"])).expect("filter is JSON")
+}
+
+#[test]
+fn filter_model_follows_the_documented_semantics() {
+    use serde_json::json;
+    let p = json!({"a": ["x", "y"], "b": {"c": ["z"]}});
+    assert!(filter_matches(&p, &json!({"a": "y", "b": {"c": "z", "d": 1}, "e": 2})));
+    assert!(!filter_matches(&p, &json!({"a": "w", "b": {"c": "z"}})), "OR within a list only");
+    assert!(!filter_matches(&p, &json!({"a": "x"})), "every field must be present");
+    assert!(!filter_matches(&p, &json!({"a": "x", "b": {"c": "Z"}})), "case-sensitive");
+}
+
+/// The notifier is invoked for booking items whose new image is `confirmed` (a free booking's
+/// INSERT, a paid booking's confirming MODIFY) and for nothing else: not a seat hold, not its
+/// expiry, a cancellation, a refund, a removal or another entity. Checked field by field against
+/// the names the code writes, and by running the pattern over every stream fixture in `events/`
+/// (`tests/tests/crm_notifier.rs` checks the handler POSTs for exactly the same ones).
+#[test]
+fn stream_mapping_selects_confirmed_booking_items_only() {
+    use serde_json::json;
+    let t = template();
+    let pattern = stream_filter(&t);
+    assert_eq!(pattern["eventName"], json!(["INSERT", "MODIFY"]));
+    let image = &pattern["dynamodb"]["NewImage"];
+    assert_eq!(image[shared::keys::ENTITY]["S"], json!([shared::keys::entity::BOOKING]));
+    assert_eq!(image["status"]["S"], json!([shared::model::BookingStatus::Confirmed.as_str()]));
+    assert_eq!(pattern.as_object().map(|o| o.len()), Some(2), "{pattern}");
+    assert_eq!(image.as_object().map(|o| o.len()), Some(2), "{pattern}");
+    // The attribute is the booking's `status` as stored (serde name), with that value.
+    let stored = serde_json::to_value(shared::model::BookingStatus::Confirmed).unwrap();
+    assert_eq!(image["status"]["S"][0], stored);
+
+    let dir = tests::workspace_root().join("events");
+    let mut seen = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_prefix("stream-").and_then(|n| n.strip_suffix(".json")) else { continue };
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(&name)).unwrap()).unwrap();
+        let records = event["Records"].as_array().expect("Records");
+        assert_eq!(records.len(), 1, "{name}");
+        seen.insert(stem.to_string(), filter_matches(&pattern, &records[0]));
+    }
+    let want = BTreeMap::from([
+        ("booking-insert".to_string(), true),
+        ("booking-paid-confirmed".to_string(), true),
+        ("booking-paid-pending".to_string(), false),
+        ("booking-modify".to_string(), false),
+        ("booking-remove".to_string(), false),
+        ("other-entity".to_string(), false),
+    ]);
+    assert_eq!(seen, want, "which stream fixtures the mapping lets through");
+
+    let m = at(&t, &["Resources", "CrmStreamMapping", "Properties"]);
     assert_eq!(str_at(m, &["StartingPosition"]), "LATEST");
     assert_eq!(at(m, &["BisectBatchOnFunctionError"]).as_bool(), Some(true));
     assert_eq!(seq(at(m, &["FunctionResponseTypes"]))[0].as_str(), Some("ReportBatchItemFailures"));
@@ -1312,6 +1634,7 @@ const ROUTE_TABLE: &[(&str, &str)] = &[
     ("ANY /events/{id}/bookings/{proxy+}", "BookingsFunction"),
     ("ANY /bookings", "BookingsFunction"),
     ("ANY /bookings/{proxy+}", "BookingsFunction"),
+    ("ANY /payments/webhook", "PaymentsFunction"),
 ];
 
 /// Every path of the contract (docs/api.md) and the function that serves it; `{id}` is a ULID.
@@ -1436,16 +1759,42 @@ fn every_contract_path_reaches_its_function_in_both_slash_forms() {
     }
 }
 
+/// Stripe's webhook: a path this service chooses and registers in Stripe, so only its exact form
+/// is served. It reaches the payments function by documentation alone (a full match), for every
+/// method (the function answers 405 to anything but POST); its `/` form is no contract path and
+/// falls to `$default` (a JSON 404), which AWS documents too, unless API Gateway folded the
+/// slash (reported not to happen on HTTP APIs), when it would reach the same function.
+#[test]
+fn stripe_webhook_path_reaches_the_payments_function_by_documentation() {
+    let routes = routes(&template());
+    for method in ["POST", "GET", "PUT", "DELETE"] {
+        let r = select(&routes, method, "/payments/webhook", Behaviour::REPORTED).unwrap();
+        assert_eq!((r.key.as_str(), r.function.as_str()), ("ANY /payments/webhook", "PaymentsFunction"));
+    }
+    assert_eq!(function_by_documentation(&routes, "POST", "/payments/webhook"), Ok("PaymentsFunction".into()));
+    assert_eq!(select(&routes, "POST", "/payments/webhook/", Behaviour::REPORTED).unwrap().key, "$default");
+    for how in Behaviour::all() {
+        let f = select(&routes, "POST", "/payments/webhook/", how).unwrap().function.clone();
+        let want = if how.folds_trailing_slash { "PaymentsFunction" } else { "AuthFunction" };
+        assert_eq!(f, want, "{how:?}");
+    }
+    for p in ["/payments", "/payments/other", "/payments/webhook/x"] {
+        assert_eq!(function_by_documentation(&routes, "POST", p), Ok("AuthFunction".into()), "{p}");
+    }
+}
+
 /// The function a fixture is written for, from its file name (events/README.md lists them).
 fn intended_function(name: &str) -> &'static str {
     if name.starts_with("events-bookings") || name.starts_with("bookings-") {
         "BookingsFunction"
+    } else if name.starts_with("payments-") {
+        "PaymentsFunction"
     } else if name.starts_with("events-") {
         "EventsFunction"
     } else if name.starts_with("auth-") || name.starts_with("health") {
         "AuthFunction"
     } else {
-        panic!("events/{name}.json: unknown fixture prefix (auth-, health, events-, bookings-)")
+        panic!("events/{name}.json: unknown fixture prefix (auth-, health, events-, bookings-, payments-)")
     }
 }
 
@@ -1457,6 +1806,7 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
     ("BOOKING_ID", "01JBQ2S3T4V5W6X7Y8Z9A0B1C3"),
     ("DATETIME", "2030-08-01T10:00:00Z"),
     ("IDEMPOTENCY_KEY", "retry-7f3a"),
+    ("STRIPE_SIGNATURE", "t=1767605400,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"),
 ];
 
 #[test]
@@ -1612,8 +1962,132 @@ fn cors_and_tracing_are_off_by_default() {
     assert_eq!(ref_name(raw_at(&t, &["Globals", "Function", "Tracing"])), Some("TracingMode"));
 }
 
+/// The environment variables a function declares, with their raw (tagged) values.
+fn env_vars(f: &Value) -> BTreeMap<String, &Value> {
+    let Some(vars) = untag(f).get("Properties").and_then(|p| p.get("Environment")).and_then(|e| e.get("Variables"))
+    else {
+        return BTreeMap::new();
+    };
+    untag(vars).as_mapping().expect("Variables").iter().map(|(k, v)| (k.as_str().unwrap().to_string(), v)).collect()
+}
+
+/// `!If [PaymentsOn, <then>, !Ref AWS::NoValue]`: the `then` branch.
+fn only_with_payments<'a>(id: &str, name: &str, v: &'a Value) -> &'a Value {
+    let choice = seq(tagged(v, "If").unwrap_or_else(|| panic!("{id}.{name} is not an !If")));
+    assert_eq!(choice[0].as_str(), Some("PaymentsOn"), "{id}.{name}");
+    assert_eq!(ref_name(&choice[2]), Some("AWS::NoValue"), "{id}.{name}: declared at all only with payments on");
+    &choice[1]
+}
+
+/// Payments are off unless both Stripe secrets are given (and the Rules refuse one alone); the
+/// secrets reach only the functions that call Stripe or check its signatures, as Secrets Manager
+/// dynamic references (never a value in the template); the events function gets the switch only.
+#[test]
+fn stripe_secrets_reach_only_the_functions_that_need_them() {
+    let t = template();
+    let text = std::fs::read_to_string(tests::workspace_root().join("template.yaml")).unwrap();
+    // A value: a known prefix followed by key material (a description may name the prefix).
+    for prefix in ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"] {
+        for (at, _) in text.match_indices(prefix) {
+            let material = text[at + prefix.len()..].chars().take_while(|c| c.is_ascii_alphanumeric()).count();
+            assert!(material < 8, "a Stripe secret value ({prefix}...) in template.yaml");
+        }
+    }
+    for p in ["StripeSecretKeyArn", "StripeWebhookSecretArn", "PaymentSuccessUrl", "PaymentCancelUrl"] {
+        assert_eq!(str_at(&t, &["Parameters", p, "Default"]), "", "{p}: payments are off by default");
+    }
+    // PaymentsOn = both ARNs non-empty.
+    let on = seq(tagged(raw_at(&t, &["Conditions", "PaymentsOn"]), "And").expect("PaymentsOn is an !And"));
+    let mut given: Vec<&str> = on
+        .iter()
+        .map(|c| {
+            let eq = seq(tagged(&seq(tagged(c, "Not").expect("!Not"))[0], "Equals").expect("!Equals"));
+            assert_eq!(eq[1].as_str(), Some(""));
+            ref_name(&eq[0]).expect("!Ref")
+        })
+        .collect();
+    given.sort();
+    assert_eq!(given, ["StripeSecretKeyArn", "StripeWebhookSecretArn"]);
+    for rule in ["StripeSecretsTogether", "PaymentRedirects"] {
+        assert!(!seq(at(&t, &["Rules", rule, "Assertions"])).is_empty(), "{rule}");
+    }
+
+    let secret = |name: &str| format!("{{{{resolve:secretsmanager:${{{name}}}}}}}");
+    let key = secret("StripeSecretKeyArn");
+    let webhook = secret("StripeWebhookSecretArn");
+    // function -> variable -> the parameter or dynamic reference it holds when payments are on
+    let want: BTreeMap<&str, BTreeMap<&str, String>> = BTreeMap::from([
+        ("AuthFunction", BTreeMap::new()),
+        ("EventsFunction", BTreeMap::new()),
+        (
+            "BookingsFunction",
+            BTreeMap::from([
+                ("STRIPE_SECRET_KEY", key.clone()),
+                ("PAYMENT_SUCCESS_URL", "PaymentSuccessUrl".to_string()),
+                ("PAYMENT_CANCEL_URL", "PaymentCancelUrl".to_string()),
+            ]),
+        ),
+        (
+            "PaymentsFunction",
+            BTreeMap::from([("STRIPE_WEBHOOK_SECRET", webhook.clone()), ("STRIPE_SECRET_KEY", key.clone())]),
+        ),
+        ("CrmNotifierFunction", BTreeMap::new()),
+        ("CrmSweeperFunction", BTreeMap::from([("STRIPE_SECRET_KEY", key.clone())])),
+    ]);
+    let fns = functions(&t);
+    assert_eq!(fns.iter().map(|(id, _)| id.as_str()).collect::<BTreeSet<_>>(), want.keys().copied().collect());
+    for (id, f) in &fns {
+        let vars = env_vars(f);
+        let got: BTreeMap<&str, String> = vars
+            .iter()
+            .filter(|(name, _)| name.starts_with("STRIPE_") || name.starts_with("PAYMENT_"))
+            .map(|(name, v)| {
+                let then = only_with_payments(id, name, v);
+                let held = tagged(then, "Sub")
+                    .and_then(Value::as_str)
+                    .or_else(|| ref_name(then))
+                    .unwrap_or_else(|| panic!("{id}.{name}: neither a !Sub dynamic reference nor a !Ref"));
+                (name.as_str(), held.to_string())
+            })
+            .collect();
+        assert_eq!(got, want[id.as_str()], "{id}: Stripe configuration");
+        // The switch: only the events function needs it (the others know from the key).
+        match vars.get("PAYMENTS_ENABLED") {
+            Some(v) => {
+                assert_eq!(id, "EventsFunction", "{id} declares PAYMENTS_ENABLED");
+                let choice = seq(tagged(v, "If").expect("PAYMENTS_ENABLED is an !If"));
+                assert_eq!(choice[0].as_str(), Some("PaymentsOn"));
+                assert_eq!((choice[1].as_str(), choice[2].as_str()), (Some("true"), Some("false")));
+            }
+            None => assert_ne!(id, "EventsFunction", "EventsFunction needs PAYMENTS_ENABLED"),
+        }
+    }
+}
+
+/// The webhook function: the workspace's `payments` binary, 128 MB (the global default), an
+/// `Errors` alarm (checked with the others), its own log group, and more time than the global
+/// 10 s for the one Stripe call it may make; the bookings function likewise; both under the HTTP
+/// API's 30 s integration timeout.
+#[test]
+fn payments_function_is_deployed_like_the_others() {
+    let t = template();
+    let f = at(&t, &["Resources", "PaymentsFunction", "Properties"]);
+    assert!(f.get("MemorySize").is_none(), "128 MB like the others (Globals)");
+    assert_eq!(at(&t, &["Globals", "Function", "MemorySize"]).as_u64(), Some(128));
+    assert_eq!(str_at(f, &["LoggingConfig", "LogFormat"]), "JSON");
+    assert_eq!(ref_name(raw_at(f, &["LoggingConfig", "LogGroup"])), Some("PaymentsLogGroup"));
+    for id in ["PaymentsFunction", "BookingsFunction"] {
+        let timeout = at(&t, &["Resources", id, "Properties", "Timeout"]).as_u64().expect("Timeout");
+        assert!((15..30).contains(&timeout), "{id}: {timeout}");
+    }
+    let output = str_at(&t, &["Outputs", "PaymentsWebhookUrl", "Value"]);
+    assert!(output.ends_with("/payments/webhook") && output.starts_with("https://${HttpApi}."), "{output}");
+}
+
 /// The sweeper runs every 10 minutes from an EventBridge schedule, for longer than a request but
-/// less than the schedule's period.
+/// less than the schedule's period. The same run sweeps the payment holds (30 minutes long) whose
+/// webhook never came: such a seat is freed at most one period after its hold ends
+/// (docs/deploy.md, Payments).
 #[test]
 fn crm_sweeper_runs_every_ten_minutes() {
     let t = template();
@@ -1626,7 +2100,13 @@ fn crm_sweeper_runs_every_ten_minutes() {
     let timeout = at(f, &["Timeout"]).as_u64().expect("Timeout");
     assert!((60..600).contains(&timeout), "{timeout}");
     let vars = at(f, &["Environment", "Variables"]);
-    for name in ["CRM_WEBHOOK_URL", "CRM_WEBHOOK_SECRET", "CRM_SWEEP_MIN_AGE_SECONDS", "CRM_SWEEP_LOOKBACK_DAYS"] {
+    for name in [
+        "CRM_WEBHOOK_URL",
+        "CRM_WEBHOOK_SECRET",
+        "CRM_SWEEP_MIN_AGE_SECONDS",
+        "CRM_SWEEP_LOOKBACK_DAYS",
+        "STRIPE_SECRET_KEY",
+    ] {
         assert!(vars.get(name).is_some(), "{name}");
     }
 }
