@@ -227,7 +227,7 @@ async fn completed_webhook_confirms_once_however_often_it_comes<S: Store + Clone
     // Exactly one CRM delivery record (written by the confirming transaction) and one delivery.
     let delivery = p.app.store.get_delivery(&bid).await.unwrap().expect("CRM delivery record");
     assert_eq!(delivery.booking_id, bid);
-    assert_eq!(p.hooked(), [bid.clone()]);
+    assert_eq!(p.hooked(), std::slice::from_ref(&bid));
     let api = json(&call(&p.app, request("GET", &format!("/bookings/{bid}"), Some(&token_of(&p, &b)), None)).await);
     assert_eq!(
         (api["status"].as_str(), api["payment"]["settled_by"].as_str()),
