@@ -8,7 +8,7 @@ use shared::error::Error;
 use std::collections::BTreeSet;
 use tests::*;
 
-/// Every route the routers serve (`auth`, `events`, `bookings`), as documented.
+/// Every route the routers serve (`auth`, `events`, `bookings`, `payments`), as documented.
 const ROUTES: &[(&str, &str)] = &[
     ("/health", "get"),
     ("/openapi.json", "get"),
@@ -27,6 +27,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/bookings/", "post"),
     ("/bookings/{id}", "get"),
     ("/bookings/{id}", "delete"),
+    ("/payments/webhook", "post"),
 ];
 
 /// The codes `shared::error::Error::code` returns, in its order.
@@ -47,6 +48,8 @@ const ERROR_CODES: &[&str] = &[
     "capacity_below_booked",
     "already_cancelled",
     "idempotency_key_reused",
+    "invalid_signature",
+    "payment_provider_unavailable",
     "payload_too_large",
     "too_many_attempts",
     "internal",
@@ -76,6 +79,9 @@ fn every_error_variant() -> Vec<Error> {
             | Error::CapacityBelowBooked
             | Error::AlreadyCancelled
             | Error::IdempotencyKeyReused
+            | Error::InvalidSignature(_)
+            | Error::PaymentProviderUnavailable(_)
+            | Error::StatusChanged
             | Error::PayloadTooLarge
             | Error::TooManyAttempts { .. }
             | Error::Internal(_)
@@ -100,6 +106,9 @@ fn every_error_variant() -> Vec<Error> {
         Error::CapacityBelowBooked,
         Error::AlreadyCancelled,
         Error::IdempotencyKeyReused,
+        Error::InvalidSignature("x"),
+        Error::PaymentProviderUnavailable("x".into()),
+        Error::StatusChanged,
         Error::PayloadTooLarge,
         Error::TooManyAttempts { retry_after_secs: 1 },
         Error::internal("x"),
