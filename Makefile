@@ -61,8 +61,8 @@ smoke: ## Every route, register → book → cancel against API_URL (e.g. the st
 smoke-local: ## scripts/smoke.sh against a fresh local server (part of make test)
 	scripts/local-server.sh scripts/smoke.sh
 
-bench: venv ## Cold start, warm latency and peak RSS of the release binaries (fake Runtime API, moto)
-	scripts/bench.sh
+bench: venv ## docs/benchmarks.md: Lambda init/RSS, local server req/s + p99, store at 1k-100k events, DynamoDB units per route
+	scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean
