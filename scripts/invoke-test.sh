@@ -27,6 +27,9 @@ WATCH_PID=""
 OWN_MOTO=""
 cleanup() {
   local rc=$?
+  # On failure, keep the watch log as it was when the step failed: stopping watch makes every
+  # function's pending `/invocation/next` fail, and those shutdown panics would bury the cause.
+  if [ "$rc" -ne 0 ] && [ -f "$WORK/watch.log" ]; then cp "$WORK/watch.log" "$WORK/watch.at-failure.log"; fi
   if [ -n "$WATCH_PID" ] && kill -0 "$WATCH_PID" 2>/dev/null; then
     # watch runs the functions as its children: stop the whole process group it leads.
     kill -- "-$WATCH_PID" 2>/dev/null || kill "$WATCH_PID" 2>/dev/null || true
@@ -34,9 +37,14 @@ cleanup() {
   fi
   if [ -n "${CRM_PID:-}" ]; then kill "$CRM_PID" 2>/dev/null || true; fi
   if [ -n "$OWN_MOTO" ]; then kill "$MOTO_PID" 2>/dev/null; wait "$MOTO_PID" 2>/dev/null || true; fi
-  if [ "$rc" -ne 0 ] && [ -f "$WORK/watch.log" ]; then
-    echo "---- last lines of cargo lambda watch log ($WORK/watch.log)" >&2
-    tail -n 60 "$WORK/watch.log" >&2
+  if [ "$rc" -ne 0 ] && [ -f "$WORK/watch.at-failure.log" ]; then
+    echo "---- last lines of the cargo lambda watch log when the step failed ($WORK/watch.log)" >&2
+    tail -n 80 "$WORK/watch.at-failure.log" >&2
+    echo "---- end of watch log" >&2
+  fi
+  # The cause last, where a CI log's tail shows it.
+  if [ "$rc" -ne 0 ]; then
+    echo "invoke-test: FAILED after ${PASSED:-0} passed invocations: ${FAIL_MSG:-exit status $rc}" >&2
   fi
   if [ "$rc" -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$WORK"; fi
   exit "$rc"
@@ -51,7 +59,9 @@ if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
   trap cleanup EXIT
 fi
 
-fail() { echo "invoke-test: FAIL: $*" >&2; exit 1; }
+FAIL_MSG=""
+PASSED=0
+fail() { FAIL_MSG="$*"; echo "invoke-test: FAIL: $*" >&2; exit 1; }
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # ------------------------------------------------------------------ table, build, watch
@@ -99,9 +109,14 @@ EOF
 
 echo "invoke-test: cargo lambda watch on 127.0.0.1:$PORT (table $TABLE, log $WORK/watch.log)"
 # setsid: its own process group, so cleanup() stops watch and every function it started.
+# No `--timeout`: watch applies it to every request it serves, including a function's long poll
+# of `/invocation/next`. A function left idle longer than that (on a slow machine, while the
+# scenario exercises the others) gets a 408 without a request id, lambda_runtime panics ("missing
+# lambda-runtime-aws-request-id header") and its next invoke fails. Each invoke is bounded by
+# `timeout $INVOKE_TIMEOUT` below instead.
 SETSID=$(command -v setsid || true)
 $SETSID "$CARGO_LAMBDA" lambda watch --quiet --ignore-changes \
-  --invoke-address 127.0.0.1 --invoke-port "$PORT" --env-file "$WORK/env" --timeout "$INVOKE_TIMEOUT" \
+  --invoke-address 127.0.0.1 --invoke-port "$PORT" --env-file "$WORK/env" \
   >"$WORK/watch.log" 2>&1 &
 WATCH_PID=$!
 
@@ -148,11 +163,10 @@ invoke() { # function payload-file output-file
   if [ "$rc" -ne 0 ]; then
     cat "$3.err" "$3" >&2
     [ "$rc" -eq 124 ] && fail "cargo lambda invoke $1 --data-file $2: no answer within ${INVOKE_TIMEOUT}s"
-    fail "cargo lambda invoke $1 --data-file $2 exited $rc"
+    fail "cargo lambda invoke $1 --data-file $2 exited $rc: $(tr '\n' ' ' <"$3.err" | head -c 400)"
   fi
 }
 
-PASSED=0
 # step function fixture expected placeholders captures
 run_step() {
   local step=$1 fn=$2 fixture=$3 expected=$4 subs=$5 caps=$6
@@ -187,7 +201,7 @@ run_step() {
   if [[ "|$expected|" != *"|$status|"* ]]; then
     echo "---- response of $step ($fn, $src):" >&2
     head -c 2000 "$WORK/$step.resp.json" >&2; echo >&2
-    fail "$step: $fn $fixture answered $status, expected $expected"
+    fail "$step: $fn $fixture answered $status, expected $expected: $(head -c 400 "$WORK/$step.resp.json" | tr -s "\n " " ")"
   fi
   if [ "$caps" != "-" ]; then
     IFS=',' read -ra pairs <<<"$caps"
