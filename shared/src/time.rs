@@ -46,6 +46,8 @@ pub fn format(t: &Timestamp) -> String {
 /// string on every call, which was a third of a 20-event list's time. `None` outside the
 /// four-digit years [`parse`] admits (chrono then writes its own form).
 fn digits(t: &Timestamp) -> Option<[u8; 20]> {
+    // Each field accessor of a `DateTime<Utc>` converts to local (UTC) time again: once here.
+    let t = t.naive_utc();
     let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
     let mut buf = *b"0000-00-00T00:00:00Z";
     let mut put = |at: usize, width: usize, mut value: u32| {

@@ -7,7 +7,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::error::{Error, Result};
 use shared::http::{
-    authenticate, json_response, method_not_allowed, parse_json, path, query, resource_id, respond, segments,
+    authenticate, json_list_response, json_response, method_not_allowed, parse_json, path, query, resource_id, respond,
+    segments,
 };
 use shared::jwt::AuthUser;
 use shared::model::{
@@ -346,7 +347,7 @@ async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -
             crm_status: deliveries.get(&b.id),
         })
         .collect();
-    let mut resp = json_response(StatusCode::OK, &items);
+    let mut resp = json_list_response(StatusCode::OK, &items);
     if let Some(next) = page.next {
         paging::link_next(&mut resp, &path(req), &params, &app.cursors.encode_position(&scope, &next));
     }

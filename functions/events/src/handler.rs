@@ -3,7 +3,8 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::error::{Error, Result};
 use shared::http::{
-    authenticate, json_response, method_not_allowed, parse_json, path, query, resource_id, respond, segments,
+    authenticate, json_list_response, json_response, method_not_allowed, parse_json, path, query, resource_id, respond,
+    segments,
 };
 use shared::model::{fold_type, rating, EventInput};
 use shared::paging;
@@ -80,7 +81,7 @@ async fn list<S: Store>(app: &App<S>, req: &Request, path: &str, filter: bool) -
     }
     let page = app.store.list_events(&q).await?;
     let items: Vec<_> = page.items.iter().map(|e| e.view()).collect();
-    let mut resp = json_response(StatusCode::OK, &items);
+    let mut resp = json_list_response(StatusCode::OK, &items);
     if let Some(next) = page.next {
         paging::link_next(&mut resp, path, &params, &app.cursors.encode_position(&scope, &next));
     }

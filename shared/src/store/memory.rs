@@ -1,5 +1,5 @@
-//! The embedded store: the local default and the fast test backend. One mutex makes every
-//! operation atomic, and each checks the same rules, in the same order, as the DynamoDB
+//! The embedded store: the local default and the fast test backend. One lock makes every
+//! operation atomic (readers share it, a writer holds it alone), and each checks the same rules, in the same order, as the DynamoDB
 //! transaction it mirrors, so both adapters answer alike. Ordered indexes (a `BTreeSet` of
 //! positions per list) make every list cost O(log n + page), like an index query.
 
@@ -15,11 +15,11 @@ use crate::model::{
 use crate::time::Timestamp;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[derive(Clone, Default)]
 pub struct MemoryStore {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<RwLock<Inner>>,
 }
 
 #[derive(Default)]
@@ -27,7 +27,10 @@ struct Inner {
     users: HashMap<String, User>,
     emails: HashMap<String, String>,
     throttles: HashMap<String, LoginThrottle>,
-    events: HashMap<String, Event>,
+    /// Shared with the pages handed out: a list holds its events by reference count, not by
+    /// copy (cloning 20 events was a fifth of a list request). A write to an event a reader
+    /// still holds copies it first (`Arc::make_mut`).
+    events: HashMap<String, Arc<Event>>,
     /// Every event by (datetime, id), and per case-folded type: the two event lists.
     events_by_time: BTreeSet<Position>,
     events_by_type: HashMap<String, BTreeSet<Position>>,
@@ -95,6 +98,7 @@ impl Inner {
     /// The seat and the user's one booking of the event, given back.
     fn release_seat(&mut self, b: &Booking) {
         if let Some(event) = self.events.get_mut(&b.event_id) {
+            let event = Arc::make_mut(event);
             event.seats_booked = event.seats_booked.saturating_sub(1);
         }
         self.attendees.remove(&(b.event_id.clone(), b.user_id.clone()));
@@ -134,8 +138,14 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
-        self.inner.lock().map_err(|_| Error::internal("memory store lock poisoned"))
+    /// For operations that write (or read, then write on what they read).
+    fn lock(&self) -> Result<RwLockWriteGuard<'_, Inner>> {
+        self.inner.write().map_err(|_| Error::internal("memory store lock poisoned"))
+    }
+
+    /// For operations that only read: concurrent requests do not wait for each other.
+    fn read(&self) -> Result<RwLockReadGuard<'_, Inner>> {
+        self.inner.read().map_err(|_| Error::internal("memory store lock poisoned"))
     }
 }
 
@@ -151,16 +161,16 @@ impl Store for MemoryStore {
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>> {
-        Ok(self.lock()?.users.get(id).cloned())
+        Ok(self.read()?.users.get(id).cloned())
     }
 
     async fn event_and_user(&self, event_id: &str, user_id: &str) -> Result<(Option<Event>, Option<User>)> {
-        let db = self.lock()?;
-        Ok((db.events.get(event_id).cloned(), db.users.get(user_id).cloned()))
+        let db = self.read()?;
+        Ok((db.events.get(event_id).map(|e| Event::clone(e)), db.users.get(user_id).cloned()))
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let db = self.lock()?;
+        let db = self.read()?;
         Ok(db.emails.get(email).and_then(|id| db.users.get(id)).cloned())
     }
 
@@ -197,17 +207,17 @@ impl Store for MemoryStore {
             return Err(Error::internal(format!("event {} already exists", event.id)));
         }
         db.index_event(event);
-        db.events.insert(event.id.clone(), event.clone());
+        db.events.insert(event.id.clone(), Arc::new(event.clone()));
         Ok(())
     }
 
     async fn get_event(&self, id: &str) -> Result<Option<Event>> {
-        Ok(self.lock()?.events.get(id).cloned())
+        Ok(self.read()?.events.get(id).map(|e| Event::clone(e)))
     }
 
     async fn get_events(&self, ids: &[String]) -> Result<Vec<Event>> {
-        let db = self.lock()?;
-        Ok(ids.iter().filter_map(|id| db.events.get(id).cloned()).collect())
+        let db = self.read()?;
+        Ok(ids.iter().filter_map(|id| db.events.get(id).map(|e| Event::clone(e))).collect())
     }
 
     async fn update_event(&self, id: &str, patch: &EventPatch, actor: Actor<'_>, now: Timestamp) -> Result<Event> {
@@ -219,12 +229,12 @@ impl Store for MemoryStore {
                 return Err(Error::CapacityBelowBooked);
             }
         }
-        let old = event.clone();
+        let old = Arc::clone(event);
         let mut new = patch.apply(&old)?;
         new.updated_at = now;
         db.unindex_event(&old);
         db.index_event(&new);
-        db.events.insert(id.to_string(), new.clone());
+        db.events.insert(id.to_string(), Arc::new(new.clone()));
         Ok(new)
     }
 
@@ -242,7 +252,7 @@ impl Store for MemoryStore {
     }
 
     async fn list_events(&self, q: &EventQuery) -> Result<EventPage> {
-        let db = self.lock()?;
+        let db = self.read()?;
         let index = match &q.event_type {
             Some(t) => db.events_by_type.get(t),
             None => Some(&db.events_by_time),
@@ -261,7 +271,7 @@ impl Store for MemoryStore {
         // Entries are evaluated in order until the page holds `limit` events and one more proves
         // that more remain, the range ends, or the page's evaluation budget is spent; then the
         // position of the last evaluated entry is where the next page starts.
-        let mut items: Vec<Event> = Vec::new();
+        let mut items: Vec<Arc<Event>> = Vec::with_capacity(q.limit.min(64));
         let mut last_evaluated: Option<&Position> = None;
         for (evaluated, p) in
             index.range((start, Bound::Unbounded)).take_while(|p| q.to.is_none_or(|to| p.at <= to)).enumerate()
@@ -273,10 +283,10 @@ impl Store for MemoryStore {
             let Some(event) = db.events.get(&p.id) else { continue };
             if q.min_rating.is_none_or(|min| event.rating.is_some_and(|r| r >= min)) {
                 if items.len() == q.limit {
-                    let next = items.last().map(Position::of_event);
+                    let next = items.last().map(|e| Position::of_event(e));
                     return Ok(EventPage { items, next });
                 }
-                items.push(event.clone());
+                items.push(Arc::clone(event));
             }
         }
         Ok(EventPage { items, next: None })
@@ -288,9 +298,9 @@ impl Store for MemoryStore {
         user_id: &str,
         idempotency_key: Option<&str>,
     ) -> Result<BookingContext> {
-        let db = self.lock()?;
+        let db = self.read()?;
         Ok(BookingContext {
-            event: db.events.get(event_id).cloned(),
+            event: db.events.get(event_id).map(|e| Event::clone(e)),
             already_booked: db.attendees.contains_key(&(event_id.to_string(), user_id.to_string())),
             idempotency: idempotency_key
                 .and_then(|k| db.idempotency.get(&(user_id.to_string(), k.to_string())).cloned()),
@@ -322,7 +332,7 @@ impl Store for MemoryStore {
             return Err(Error::internal("booking id collision"));
         }
         if let Some(event) = db.events.get_mut(&booking.event_id) {
-            event.seats_booked += 1;
+            Arc::make_mut(event).seats_booked += 1;
         }
         db.attendees.insert(guard, booking.id.clone());
         db.event_bookings.entry(booking.event_id.clone()).or_default().insert(Position::of_booking(booking));
@@ -343,7 +353,7 @@ impl Store for MemoryStore {
     }
 
     async fn get_booking(&self, id: &str) -> Result<Option<Booking>> {
-        Ok(self.lock()?.bookings.get(id).cloned())
+        Ok(self.read()?.bookings.get(id).cloned())
     }
 
     async fn cancel_booking(&self, booking: &Booking, now: Timestamp) -> Result<Booking> {
@@ -589,6 +599,38 @@ mod tests {
             created_at: now,
             ttl: now.timestamp() + crate::model::IDEMPOTENCY_TTL_SECS,
         }
+    }
+
+    /// A page shares the store's events; a booking made after the page was taken must not
+    /// change the page (copy on write), and the store must have the new count.
+    #[tokio::test]
+    async fn a_page_keeps_its_events_while_a_booking_changes_the_stored_one() {
+        let store = MemoryStore::new();
+        let now = crate::time::now();
+        let event = crate::seed::sample_events("owner", now).into_iter().find(|e| e.datetime > now).unwrap();
+        store.create_event(&event).await.unwrap();
+        let page = store.list_events(&EventQuery { limit: 50, ..EventQuery::default() }).await.unwrap();
+        let before = page.items.iter().find(|e| e.id == event.id).unwrap().clone();
+        assert_eq!(before.seats_booked, 0);
+        let booking = Booking {
+            id: "01BOOKING".into(),
+            event_id: event.id.clone(),
+            user_id: "u1".into(),
+            user_name: "U".into(),
+            user_email: "u@x.io".into(),
+            status: BookingStatus::Confirmed,
+            created_at: now,
+            cancelled_at: None,
+            event: event.snapshot(),
+            payment: None,
+        };
+        store.create_booking(&booking, None, now).await.unwrap();
+        assert_eq!(before.seats_booked, 0, "the page taken before the booking changed");
+        assert_eq!(store.get_event(&event.id).await.unwrap().unwrap().seats_booked, 1);
+        let again = store.list_events(&EventQuery { limit: 50, ..EventQuery::default() }).await.unwrap();
+        assert_eq!(again.items.iter().find(|e| e.id == event.id).unwrap().seats_booked, 1);
+        // The two pages hold different allocations now; the first one is still whole.
+        assert!(!Arc::ptr_eq(&before, again.items.iter().find(|e| e.id == event.id).unwrap()));
     }
 
     #[tokio::test]

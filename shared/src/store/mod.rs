@@ -10,6 +10,7 @@ use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, Idempote
 pub use crate::policy::Actor;
 use crate::time::Timestamp;
 use std::future::Future;
+use std::sync::Arc;
 
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
@@ -74,7 +75,8 @@ pub struct EventQuery {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventPage {
-    pub items: Vec<Event>,
+    /// Shared, not copied: the embedded store hands out the events it holds.
+    pub items: Vec<Arc<Event>>,
     /// Where to continue; `None` when nothing remains.
     pub next: Option<Position>,
 }

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub(super) async fn create_event(db: &DynamoStore, event: &Event) -> Result<()> {
     let result = db
@@ -160,7 +161,7 @@ pub(super) async fn list_events(db: &DynamoStore, q: &EventQuery) -> Result<Even
     // A filter may match few entries: start with a larger first query so a sparse page costs at
     // most four calls (100 + 200 + 400 + 300 entries) whatever the limit.
     let first = if q.min_rating.is_some() { (q.limit + 1).max(100) } else { q.limit + 1 };
-    let (mut items, mut evaluated, mut chunk) = (Vec::<Event>::new(), 0usize, first);
+    let (mut items, mut evaluated, mut chunk) = (Vec::<Arc<Event>>::new(), 0usize, first);
     loop {
         let budget = MAX_EVALUATED_PER_PAGE.saturating_sub(evaluated).max(1);
         let mut request = db
@@ -186,11 +187,11 @@ pub(super) async fn list_events(db: &DynamoStore, q: &EventQuery) -> Result<Even
         let out = request.send().await.map_err(|e| sdk_error("Query", e))?;
         evaluated += usize::try_from(out.scanned_count).unwrap_or_default();
         for item in out.items.unwrap_or_default() {
-            items.push(from_item(item)?);
+            items.push(Arc::new(from_item::<Event>(item)?));
         }
         if items.len() > q.limit {
             items.truncate(q.limit);
-            let next = items.last().map(Position::of_event);
+            let next = items.last().map(|e| Position::of_event(e));
             return Ok(EventPage { items, next });
         }
         match out.last_evaluated_key {
