@@ -5,8 +5,10 @@
 #   scripts/bench.sh [SECTION...] [bench_lambda.py options]
 #
 # Sections (default: all four, in this order):
-#   lambda  release Lambda binaries behind a fake Runtime API, DynamoDB on moto: init time, warm
-#           latency, peak RSS (scripts/bench_lambda.py), with and without the endpoint override
+#   lambda  release Lambda binaries: init instructions against a hello-world floor (bench/floor,
+#           scripts/init_instructions.py, needs valgrind), then behind a fake Runtime API with
+#           DynamoDB on moto: init time, warm latency, peak RSS (scripts/bench_lambda.py), with
+#           and without the endpoint override
 #   http    the local server built with the `local` profile (what `make run` serves), embedded
 #           store: req/s and p99 of the issue's cases, by tests/examples/loadgen.rs
 #   scale   the embedded store at 1k, 10k and 100k events: p50/p99 of list, filter, history
@@ -52,8 +54,9 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------------------------- builds
 section "builds"
+FUNCTIONS=(auth events bookings crm-notifier crm-sweeper payments)
 if want lambda; then
-  cargo build --release -p auth -p events -p bookings -p admin
+  cargo build --release -p floor -p admin $(printf -- '-p %s ' "${FUNCTIONS[@]}")
 fi
 if want http || want scale || want dynamo; then
   # One profile for every bench binary: `local`, the one `make run` uses. One build for the server
@@ -79,8 +82,20 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------------- lambda
 if want lambda; then
-  section "Lambda binaries: init, warm latency, peak RSS (DynamoDB on moto)"
   BIN=$TARGET/release
+  section "Lambda init in instructions, exec to the first /invocation/next (valgrind callgrind; x86_64 release)"
+  if command -v valgrind >/dev/null; then
+    # As deployed: no endpoint override (the SDK client with the bundled AWS roots), the
+    # execution role's credentials in the environment, the functions' required settings.
+    python3 scripts/init_instructions.py "$BIN/floor" \
+      $(printf -- "$BIN/%s " "${FUNCTIONS[@]}") \
+      --env TABLE_NAME=bench --env JWT_SECRET=bench-secret-0123456789abcdef0123456789abcdef \
+      --env CRM_WEBHOOK_URL=https://crm.example.com/webhooks/bookings --env CRM_WEBHOOK_SECRET=whsec_YmVuY2gtY3JtLXNlY3JldC0wMTIzNDU2Nzg5 \
+      --env STRIPE_SECRET_KEY=sk_test_bench --env STRIPE_WEBHOOK_SECRET=whsec_bench
+  else
+    echo "valgrind is not installed (apt-get install valgrind): instruction counts skipped"
+  fi
+  section "Lambda binaries: init, warm latency, peak RSS (DynamoDB on moto)"
   TABLE=bench-$(date +%s)
   "$BIN/admin" --table "$TABLE" create-table
   "$BIN/admin" --table "$TABLE" seed
