@@ -8,15 +8,19 @@
 //! such an endpoint may use any certificate.
 //!
 //! Lambda hands the execution role's credentials to the function as environment variables
-//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`). When they are set, the
-//! SDK is given just that provider: the default chain would build every other source first,
-//! including an STS client for web identity (its endpoint rules and HTTP client), which was
-//! ~0.8 M of the ~2.0 M instructions a function ran before its first event. Elsewhere (a laptop
-//! with a profile, SSO, a container) the default chain is kept.
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`). The functions build their
+//! client from those and `AWS_REGION` alone ([`lambda_dynamodb_client`]); `aws-config`'s default
+//! chain would first build every other source, including an STS client for web identity (its
+//! endpoint rules and HTTP client): ~0.8 M of the ~2.0 M instructions a function ran before its
+//! first event. The admin CLI and the local server keep `aws-config` ([`sdk_config`]), which
+//! takes environment credentials the same way when they are set and otherwise the default chain
+//! (profiles, SSO, containers).
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_http_client::Builder;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 /// Amazon Root CA 1–4 and the Starfield roots that cross-sign them.
 pub const AWS_ROOTS_PEM: &[u8] = include_bytes!("../certs/aws-roots.pem");
@@ -26,10 +30,63 @@ fn env_credentials() -> bool {
     ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].iter().all(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
 }
 
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
 fn endpoint_overridden() -> bool {
-    ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
+    endpoint_override().is_some()
+}
+
+/// The SDK's standard endpoint variables, the service-specific one first.
+fn endpoint_override() -> Option<String> {
+    env("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| env("AWS_ENDPOINT_URL"))
+}
+
+/// An HTTPS client that trusts only the bundled AWS roots; `None` if they were refused (then the
+/// SDK's default client, with the system trust store, is used).
+fn aws_roots_client() -> Option<SharedHttpClient> {
+    let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS_PEM);
+    match TlsContext::builder().with_trust_store(trust).build() {
+        Ok(context) => Some(
+            Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc)).tls_context(context).build_https(),
+        ),
+        // Unreachable with the bundled roots; the SDK default still works, only slower to start.
+        Err(e) => {
+            tracing::warn!(error = %e, "bundled AWS roots rejected; using the system trust store");
+            None
+        }
+    }
+}
+
+/// The DynamoDB client of a Lambda function, from what Lambda puts in every function's
+/// environment: `AWS_REGION` and the execution role's credentials. Unlike [`sdk_config`] it does
+/// not go through `aws-config` at all (provider chains, profile files, IMDS, SSO, an STS client):
+/// none of that can apply inside Lambda, and leaving it out of the functions removes its code
+/// from their binaries (smaller zips) and its set-up from their init. The endpoint variables of
+/// [`sdk_config`] still apply (moto, `sam local`); `aws-config`'s other variables
+/// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, FIPS and dual-stack switches) do not: standard retry
+/// mode, 3 attempts. The admin CLI and the local server, which run on laptops with profiles and
+/// SSO, keep [`sdk_config`].
+pub fn lambda_dynamodb_client() -> Result<aws_sdk_dynamodb::Client, crate::error::Error> {
+    let missing = |name: &str| crate::error::Error::Config(format!("{name} is not set (Lambda sets it)"));
+    let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).ok_or_else(|| missing("AWS_REGION"))?;
+    let key = env("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
+    let secret = env("AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?;
+    let credentials = Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "Lambda environment");
+    let mut config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(credentials);
+    match endpoint_override() {
+        Some(url) => {
+            config.set_endpoint_url(Some(url));
+        }
+        None => {
+            config.set_http_client(aws_roots_client());
+        }
+    }
+    Ok(aws_sdk_dynamodb::Client::from_conf(config.build()))
 }
 
 pub async fn sdk_config() -> SdkConfig {
@@ -40,18 +97,10 @@ pub async fn sdk_config() -> SdkConfig {
     if endpoint_overridden() {
         return loader.load().await;
     }
-    let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS_PEM);
-    let client = match TlsContext::builder().with_trust_store(trust).build() {
-        Ok(context) => {
-            Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc)).tls_context(context).build_https()
-        }
-        // Unreachable with the bundled roots; the SDK default still works, only slower to start.
-        Err(e) => {
-            tracing::warn!(error = %e, "bundled AWS roots rejected; using the system trust store");
-            return loader.load().await;
-        }
-    };
-    loader.http_client(client).load().await
+    match aws_roots_client() {
+        Some(client) => loader.http_client(client).load().await,
+        None => loader.load().await,
+    }
 }
 
 #[cfg(test)]

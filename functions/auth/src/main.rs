@@ -10,7 +10,7 @@ use shared::App;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let store = DynamoStore::from_env(config.require_table()?).await;
+    let store = DynamoStore::for_lambda(config.require_table()?)?;
     let app = App::new(store, &config)?;
     let app = &app;
     run(service_fn(move |req: Request| async move { Ok::<_, Error>(auth::router(app, req).await) })).await

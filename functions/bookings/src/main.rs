@@ -14,7 +14,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let store = DynamoStore::from_env(config.require_table()?).await;
+    let store = DynamoStore::for_lambda(config.require_table()?)?;
     let mut app = App::new(store, &config)?;
     if let Some(stripe) = payments::StripeClient::from_env()? {
         app = app.with_payments(Arc::new(stripe));

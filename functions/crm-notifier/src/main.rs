@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let config = CrmConfig::from_env()?;
-    let store = DynamoStore::from_env(table).await;
+    let store = DynamoStore::for_lambda(table)?;
     let notifier = Notifier::from_config(store, &config)?;
     let notifier = &notifier;
     run(service_fn(move |event: LambdaEvent<Event>| async move {

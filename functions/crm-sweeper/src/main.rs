@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let crm = CrmConfig::from_env()?;
     let config = SweepConfig::from_env()?;
-    let store = DynamoStore::from_env(table).await;
+    let store = DynamoStore::for_lambda(table)?;
     let stripe = StripeClient::from_env()?;
     let payment_store = store.clone();
     let notifier = Notifier::from_config(store, &crm)?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let store = DynamoStore::from_env(config.require_table()?).await;
+    let store = DynamoStore::for_lambda(config.require_table()?)?;
     let mut app = App::new(store, &config)?;
     match StripeClient::from_env()? {
         Some(client) => app = app.with_payments(Arc::new(client)),

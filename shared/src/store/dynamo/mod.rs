@@ -54,6 +54,11 @@ impl DynamoStore {
         Self::new(Client::new(&config), table)
     }
 
+    /// The store of a Lambda function: [`crate::aws::lambda_dynamodb_client`].
+    pub fn for_lambda(table: impl Into<String>) -> Result<Self> {
+        Ok(Self::new(crate::aws::lambda_dynamodb_client()?, table))
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
