@@ -2,14 +2,12 @@
 //! (`CRM#PENDING#<day>` / `<booked_at>#<booking_id>`) that holds them until the CRM has answered
 //! for good.
 
-use super::items::{
-    attr, from_item, key_item, n, pending_delivery_index_attrs, position_of, s, start_key, Entity, Item, ABSENT,
-};
-use super::{is_condition_failed, sdk_error, DynamoStore};
+use super::items::{attr, from_item, key_item, n, pending_delivery_index_attrs, s, start_key, Entity, Item, ABSENT};
+use super::{day_bucket_page, is_condition_failed, sdk_error, DynamoStore};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity};
 use crate::model::{Booking, Delivery, DeliveryStatus};
-use crate::store::{Claim, Claimed, PendingPage, PendingQuery, Position};
+use crate::store::{Claim, Claimed, PendingPage, PendingQuery};
 use crate::time;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -118,33 +116,11 @@ pub(super) async fn finish_delivery(db: &DynamoStore, delivery: &Delivery, owner
 /// Query GSI1 `GSI1PK = CRM#PENDING#<day> AND GSI1SK BETWEEN :from AND :before`, oldest first.
 /// `:before` is a bare timestamp: every `<before>#<id>` sorts after it, so the range excludes it.
 pub(super) async fn pending_deliveries(db: &DynamoStore, q: &PendingQuery) -> Result<PendingPage> {
-    // BETWEEN with its bounds reversed is a ValidationException, not an empty range.
-    if q.from >= q.before {
-        return Ok(PendingPage::default());
-    }
     let partition = keys::pending_deliveries(q.day);
     let start = q
         .after
         .as_ref()
         .map(|p| start_key(0, keys::delivery(&p.id), &partition, keys::pending_delivery_sort(&p.at, &p.id)));
-    let out = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .index_name(keys::GSI1)
-        .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :before")
-        .expression_attribute_names("#pk", keys::GSI1PK)
-        .expression_attribute_names("#sk", keys::GSI1SK)
-        .expression_attribute_values(":pk", s(partition))
-        .expression_attribute_values(":from", s(time::format(&q.from)))
-        .expression_attribute_values(":before", s(time::format(&q.before)))
-        .scan_index_forward(true)
-        .limit(i32::try_from(q.limit.max(1)).unwrap_or(i32::MAX))
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(|e| sdk_error("Query", e))?;
-    let items: Vec<Delivery> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
-    let next: Option<Position> = out.last_evaluated_key.as_ref().and_then(|k| position_of(0, k));
+    let (items, next) = day_bucket_page(db, q, partition, start).await?;
     Ok(PendingPage { items, next })
 }

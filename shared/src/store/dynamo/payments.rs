@@ -3,13 +3,12 @@
 //! sparse due-payments index on GSI1 (`PAY#DUE#<day>` / `<due_at>#<booking_id>`) that the payment
 //! sweep queries. Every transition is conditional on the status it expects.
 
-use super::items::{attr, from_item, key_item, n, position_of, s, start_key, Entity};
-use super::{failed, is_condition_failed, sdk_error, DynamoStore, TxFailure};
+use super::items::{attr, key_item, n, s, start_key, Entity};
+use super::{day_bucket_page, failed, is_condition_failed, sdk_error, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{Booking, BookingStatus, Delivery, PaymentTask};
-use crate::store::{PendingQuery, Position, Settled, Settlement, TaskPage};
-use crate::time;
+use crate::model::{Booking, BookingStatus, Delivery};
+use crate::store::{PendingQuery, Settled, Settlement, TaskPage};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 fn pending() -> aws_sdk_dynamodb::types::AttributeValue {
@@ -206,33 +205,11 @@ pub(super) async fn record_refund(
 
 /// Query GSI1 `GSI1PK = PAY#DUE#<day> AND GSI1SK BETWEEN :from AND :before`, oldest first.
 pub(super) async fn due_payment_tasks(db: &DynamoStore, q: &PendingQuery) -> Result<TaskPage> {
-    // BETWEEN with its bounds reversed is a ValidationException, not an empty range.
-    if q.from >= q.before {
-        return Ok(TaskPage::default());
-    }
     let partition = keys::due_payments(q.day);
     let start = q
         .after
         .as_ref()
         .map(|p| start_key(0, keys::payment_task(&p.id), &partition, keys::due_payment_sort(&p.at, &p.id)));
-    let out = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .index_name(keys::GSI1)
-        .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :before")
-        .expression_attribute_names("#pk", keys::GSI1PK)
-        .expression_attribute_names("#sk", keys::GSI1SK)
-        .expression_attribute_values(":pk", s(partition))
-        .expression_attribute_values(":from", s(time::format(&q.from)))
-        .expression_attribute_values(":before", s(time::format(&q.before)))
-        .scan_index_forward(true)
-        .limit(i32::try_from(q.limit.max(1)).unwrap_or(i32::MAX))
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(|e| sdk_error("Query", e))?;
-    let items: Vec<PaymentTask> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
-    let next: Option<Position> = out.last_evaluated_key.as_ref().and_then(|k| position_of(0, k));
+    let (items, next) = day_bucket_page(db, q, partition, start).await?;
     Ok(TaskPage { items, next })
 }
