@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Every route runs once through the real handlers on a DynamoDB store whose SDK client records
-//! each request and response on the wire. moto answers `ReturnConsumedCapacity` with constants,
+//! each request and response on the wire (`tests::CallLog`). moto answers `ReturnConsumedCapacity` with constants,
 //! not with what DynamoDB would charge, so the units are *computed* from the items each call
 //! touched, read from the table before and after the route (a Scan on a second client, not
 //! counted), with DynamoDB's on-demand rules:
@@ -20,72 +20,16 @@
 //!   the entry (both indexes project ALL, so an entry is the item); a key change is a delete and a
 //!   put. Not doubled by a transaction.
 
-use aws_sdk_dynamodb::config::interceptors::{
-    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 use shared::model::Role;
 use shared::store::DynamoStore;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use tests::{app, call, request, status, user};
+use std::sync::Arc;
+use tests::{app, call, request, status, user, CallLog, Exchange};
 
 type Item = HashMap<String, AttributeValue>;
 type Table = HashMap<(String, String), Item>;
-
-/// One DynamoDB request: its operation, JSON body and the JSON body of the answer.
-#[derive(Clone, Debug)]
-struct Wire {
-    op: String,
-    req: Value,
-    resp: Value,
-    ok: bool,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Recorder(Arc<Mutex<Vec<Wire>>>);
-
-impl Recorder {
-    fn take(&self) -> Vec<Wire> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for Recorder {
-    fn name(&self) -> &'static str {
-        "Recorder"
-    }
-
-    fn read_before_transmit(
-        &self,
-        ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let req = ctx.request();
-        let op = req.headers().get("x-amz-target").map(|t| t.rsplit('.').next().unwrap_or(t)).unwrap_or("?");
-        let body = req.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        self.0.lock().unwrap().push(Wire { op: op.to_string(), req: body, resp: Value::Null, ok: false });
-        Ok(())
-    }
-
-    fn read_after_deserialization(
-        &self,
-        ctx: &AfterDeserializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let resp = ctx.response();
-        let body = resp.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        if let Some(last) = self.0.lock().unwrap().last_mut() {
-            last.resp = body;
-            last.ok = resp.status().is_success();
-        }
-        Ok(())
-    }
-}
 
 // ----------------------------------------------------------------------------- item sizes
 
@@ -180,7 +124,7 @@ fn write_cost(key: &(String, String), before: &Table, after: &Table, factor: f64
     u
 }
 
-fn cost(call: &Wire, before: &Table, after: &Table) -> Units {
+fn cost(call: &Exchange, before: &Table, after: &Table) -> Units {
     let size_of = |k: &(String, String)| before.get(k).or_else(|| after.get(k)).map_or(0, item_size);
     let r = &call.req;
     let consistent = r["ConsistentRead"].as_bool().unwrap_or(false);
@@ -263,10 +207,10 @@ async fn snapshot(client: &aws_sdk_dynamodb::Client, table: &str) -> Table {
 
 struct Bench {
     app: Arc<shared::App<DynamoStore>>,
-    recorder: Recorder,
+    recorder: CallLog,
     plain: aws_sdk_dynamodb::Client,
     table: String,
-    rows: Vec<(String, Vec<Wire>, Units)>,
+    rows: Vec<(String, Vec<Exchange>, Units)>,
 }
 
 impl Bench {
@@ -279,7 +223,7 @@ impl Bench {
         let before = snapshot(&self.plain, &self.table).await;
         self.recorder.take();
         let resp = call(&self.app, req).await;
-        let calls = self.recorder.take();
+        let calls = self.recorder.take_exchanges();
         assert!((200..300).contains(&status(&resp)), "{name}: {} {:?}", status(&resp), resp.body());
         let after = snapshot(&self.plain, &self.table).await;
         let mut total = Units::default();
@@ -301,7 +245,7 @@ fn plain_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let recorder = Recorder::default();
+    let recorder = CallLog::default();
     let store = tests::dynamo_with(recorder.clone()).await;
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(tests::endpoint())

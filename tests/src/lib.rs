@@ -3,8 +3,11 @@
 //! of calls per route, request builders, the `events/*.json` fixtures and the CRM webhook's
 //! signature check, and the Stripe stub ([`stripe_stub`]).
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -41,19 +44,53 @@ pub fn memory_store() -> MemoryStore {
 }
 
 /// Every DynamoDB request the SDK put on the wire, in order (retries included): its operation
-/// (`?` without an `x-amz-target`) and its JSON body.
+/// (`?` without an `x-amz-target`), its JSON body, and the answer once it is read.
 #[derive(Debug, Clone, Default)]
-pub struct CallLog(Arc<Mutex<Vec<(String, Value)>>>);
+pub struct CallLog(Arc<Mutex<Log>>);
+
+/// The exchanges since the last take, and how many takes there were: an answer read after a
+/// take belongs to a request that is no longer in the log.
+#[derive(Debug, Default)]
+struct Log {
+    takes: usize,
+    exchanges: Vec<Exchange>,
+}
+
+/// One request on the wire and what came back (`resp` is `Null` and `ok` false until then, or
+/// for good when the attempt failed before an answer).
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub op: String,
+    pub req: Value,
+    pub resp: Value,
+    pub ok: bool,
+}
+
+/// Where an attempt's request sits in the log (takes so far, position), kept in the attempt's
+/// own config bag so the answer finds its request even when requests run concurrently.
+#[derive(Debug, Clone, Copy)]
+struct ExchangeIndex(usize, usize);
+
+impl Storable for ExchangeIndex {
+    type Storer = StoreReplace<Self>;
+}
 
 impl CallLog {
     /// The operations sent since the last take.
     pub fn take(&self) -> Vec<String> {
-        self.take_requests().into_iter().map(|(op, _)| op).collect()
+        self.take_exchanges().into_iter().map(|e| e.op).collect()
     }
 
     /// The requests sent since the last take: operation and JSON body.
     pub fn take_requests(&self) -> Vec<(String, Value)> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+        self.take_exchanges().into_iter().map(|e| (e.op, e.req)).collect()
+    }
+
+    /// The requests and their answers since the last take.
+    pub fn take_exchanges(&self) -> Vec<Exchange> {
+        let mut log = self.0.lock().unwrap();
+        log.takes += 1;
+        std::mem::take(&mut log.exchanges)
     }
 }
 
@@ -66,12 +103,34 @@ impl Intercept for CallLog {
         &self,
         ctx: &BeforeTransmitInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         let req = ctx.request();
         let op = req.headers().get("x-amz-target").map(|t| t.rsplit('.').next().unwrap_or(t)).unwrap_or("?");
         let body = req.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        self.0.lock().unwrap().push((op.to_string(), body));
+        let mut log = self.0.lock().unwrap();
+        cfg.interceptor_state().store_put(ExchangeIndex(log.takes, log.exchanges.len()));
+        log.exchanges.push(Exchange { op: op.to_string(), req: body, resp: Value::Null, ok: false });
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let Some(&ExchangeIndex(takes, i)) = cfg.load::<ExchangeIndex>() else { return Ok(()) };
+        let resp = ctx.response();
+        let body = resp.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        let mut log = self.0.lock().unwrap();
+        if log.takes != takes {
+            return Ok(());
+        }
+        if let Some(exchange) = log.exchanges.get_mut(i) {
+            exchange.resp = body;
+            exchange.ok = resp.status().is_success();
+        }
         Ok(())
     }
 }
