@@ -25,17 +25,14 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 /// Amazon Root CA 1–4 and the Starfield roots that cross-sign them.
 pub const AWS_ROOTS_PEM: &[u8] = include_bytes!("../certs/aws-roots.pem");
 
-/// Both halves of a key pair in the environment, as Lambda sets them.
-fn env_credentials() -> bool {
-    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].iter().all(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
-}
-
+/// A variable's value, trimmed; `None` when unset or blank.
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-fn endpoint_overridden() -> bool {
-    endpoint_override().is_some()
+/// Both halves of a key pair in the environment, as Lambda sets them.
+fn env_credentials() -> bool {
+    env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_some()
 }
 
 /// The SDK's standard endpoint variables, the service-specific one first.
@@ -94,7 +91,7 @@ pub async fn sdk_config() -> SdkConfig {
     if env_credentials() {
         loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
     }
-    if endpoint_overridden() {
+    if endpoint_override().is_some() {
         return loader.load().await;
     }
     match aws_roots_client() {

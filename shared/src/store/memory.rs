@@ -1,7 +1,8 @@
 //! The embedded store: the local default and the fast test backend. One lock makes every
-//! operation atomic (readers share it, a writer holds it alone), and each checks the same rules, in the same order, as the DynamoDB
-//! transaction it mirrors, so both adapters answer alike. Ordered indexes (a `BTreeSet` of
-//! positions per list) make every list cost O(log n + page), like an index query.
+//! operation atomic (readers share it, a writer holds it alone), and each checks the same rules,
+//! in the same order, as the DynamoDB transaction it mirrors, so both adapters answer alike.
+//! Ordered indexes (a `BTreeSet` of positions per list) make every list cost O(log n + page),
+//! like an index query.
 
 use super::{
     Actor, BookingContext, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage, PendingQuery, Position,
@@ -459,7 +460,7 @@ impl Store for MemoryStore {
     }
 
     async fn due_payment_tasks(&self, q: &PendingQuery) -> Result<TaskPage> {
-        let db = self.lock()?;
+        let db = self.read()?;
         let day_start = q.day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(|| Error::internal("bad day"))?;
         let day_end = day_start + chrono::Duration::days(1);
         let (from, before) = (q.from.max(day_start), q.before.min(day_end));
@@ -485,7 +486,7 @@ impl Store for MemoryStore {
     }
 
     async fn list_user_bookings(&self, user_id: &str, status: BookingStatus, limit: usize) -> Result<Vec<Booking>> {
-        let db = self.lock()?;
+        let db = self.read()?;
         let Some(index) = db.user_bookings.get(&(user_id.to_string(), status)) else {
             return Ok(Vec::new());
         };
@@ -493,7 +494,7 @@ impl Store for MemoryStore {
     }
 
     async fn list_event_bookings(&self, event_id: &str, after: Option<&Position>, limit: usize) -> Result<BookingPage> {
-        let db = self.lock()?;
+        let db = self.read()?;
         let Some(index) = db.event_bookings.get(event_id) else {
             return Ok(BookingPage::default());
         };
@@ -510,20 +511,20 @@ impl Store for MemoryStore {
     }
 
     async fn get_idempotency(&self, user_id: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
-        Ok(self.lock()?.idempotency.get(&(user_id.to_string(), key.to_string())).cloned())
+        Ok(self.read()?.idempotency.get(&(user_id.to_string(), key.to_string())).cloned())
     }
 
     async fn get_delivery(&self, booking_id: &str) -> Result<Option<Delivery>> {
-        Ok(self.lock()?.deliveries.get(booking_id).cloned())
+        Ok(self.read()?.deliveries.get(booking_id).cloned())
     }
 
     async fn get_deliveries(&self, booking_ids: &[String]) -> Result<Vec<Delivery>> {
-        let db = self.lock()?;
+        let db = self.read()?;
         Ok(booking_ids.iter().filter_map(|id| db.deliveries.get(id).cloned()).collect())
     }
 
     async fn get_bookings(&self, ids: &[String]) -> Result<Vec<Booking>> {
-        let db = self.lock()?;
+        let db = self.read()?;
         Ok(ids.iter().filter_map(|id| db.bookings.get(id).cloned()).collect())
     }
 
@@ -558,7 +559,7 @@ impl Store for MemoryStore {
     }
 
     async fn pending_deliveries(&self, q: &PendingQuery) -> Result<PendingPage> {
-        let db = self.lock()?;
+        let db = self.read()?;
         let day_start = q.day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(|| Error::internal("bad day"))?;
         let day_end = day_start + chrono::Duration::days(1);
         let (from, before) = (q.from.max(day_start), q.before.min(day_end));
