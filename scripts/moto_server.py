@@ -103,7 +103,7 @@ _counts = {}  # table -> counters of what was injected
 _in_flight = {}  # (table, key) -> transactions touching the item that arrived and are not answered
 _held = {}  # (table, key) -> monotonic time until which a finished transaction still holds it
 _rng = random.Random(os.environ.get("MOTO_INJECT_SEED") or None)
-_throttle_turn = [0]
+_throttle_turns = {}  # table -> throttles answered so far, to take the three forms in turn
 
 
 def _settings_of(table):
@@ -183,8 +183,8 @@ def _throttle(table, items, contended):
         "scaling your table or index so please try again shortly. If exceptions persist, check if you "
         "have a hot key: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html"
     )
-    turn = _throttle_turn[0] % 3
-    _throttle_turn[0] += 1
+    turn = _throttle_turns.get(table, 0) % 3
+    _throttle_turns[table] = turn + 1
     if turn == 0:
         return _error("ThrottlingException", {"message": message, "throttlingReasons": [{"reason": reason, "resource": arn}]})
     if turn == 1:
