@@ -58,7 +58,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::MethodNotAllowed(allow) => {
             resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
         }
-        Error::Unavailable(_) => {
+        Error::Unavailable(_) | Error::StatusChanged => {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}
