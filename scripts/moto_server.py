@@ -143,15 +143,19 @@ def _item_key(environ, table, key=None, item=None):
 
 
 def _transaction_items(environ, request):
-    """(table, key) of each action of a TransactWriteItems, in request order."""
+    """(table, key) of each action of a TransactWriteItems, in request order; none for a request
+    moto is left to refuse with its own validation error."""
     out = []
-    for action in request.get("TransactItems", []):
-        (kind, body), = action.items()
-        table = body.get("TableName", "")
-        if kind == "Put":
-            out.append((table, _item_key(environ, table, item=body.get("Item"))))
-        else:
-            out.append((table, _item_key(environ, table, key=body.get("Key"))))
+    try:
+        for action in request.get("TransactItems", []):
+            ((kind, body),) = action.items()
+            table = body.get("TableName", "")
+            if kind == "Put":
+                out.append((table, _item_key(environ, table, item=body.get("Item"))))
+            else:
+                out.append((table, _item_key(environ, table, key=body.get("Key"))))
+    except (AttributeError, TypeError, ValueError):
+        return []
     return out
 
 
@@ -206,7 +210,10 @@ def _contention(environ, target, request):
     elif target in SINGLE_WRITES:
         table = request.get("TableName", "")
         items = None
-        keys = [(table, _item_key(environ, table, key=request.get("Key"), item=request.get("Item")))]
+        try:
+            keys = [(table, _item_key(environ, table, key=request.get("Key"), item=request.get("Item")))]
+        except (AttributeError, TypeError):
+            return None
     else:
         return None
     # A transaction's own actions are counted in `_in_flight` once each (DynamoDB refuses two
@@ -307,7 +314,13 @@ def _write(environ, target):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(raw)
-    request = json.loads(raw or b"{}")
+    try:
+        request = json.loads(raw or b"{}")
+    except ValueError:
+        request = None
+    if not isinstance(request, dict):  # moto answers it with its own error
+        with _lock:
+            return _call(environ)
     items = []
     if target == "TransactWriteItems":
         # Registered before queueing for the lock: from here on the transaction is in flight.
