@@ -103,10 +103,9 @@ async fn day_bucket_page<T: DeserializeOwned>(
     Ok((items, next))
 }
 
-/// Throttling, network trouble and a single-item write refused because a transaction holds the
-/// item (`TransactionConflictException`, which the SDK does not retry) are the client's to retry
-/// (503); everything else is a bug or a misconfiguration (500). The detail is logged by the HTTP
-/// layer, never sent.
+/// Throttling, network trouble, an item write refused while a transaction holds the item
+/// (`TransactionConflictException`) are the client's to retry (503); everything else is a bug or
+/// a misconfiguration (500). The detail is logged by the HTTP layer, never sent.
 fn sdk_error<E, R>(op: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
