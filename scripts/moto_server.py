@@ -38,6 +38,11 @@ answers DynamoDB gives under contention (transaction conflicts and throttling), 
    deserializers: `Message` and `CancellationReasons[].Code/Message` for TransactionCanceledException,
    `message` and `throttlingReasons[].reason/resource` for ThrottlingException, `message` and
    `ThrottlingReasons` for ProvisionedThroughputExceededException).
+   What the Rust SDK then does by itself (aws-runtime 1.10 `THROTTLING_ERRORS`; aws-sdk-dynamodb
+   1.136 models no retryable error on these operations): ThrottlingException and
+   ProvisionedThroughputExceededException are retried (standard mode, 3 attempts in all);
+   TransactionCanceledException, whatever its reasons, and TransactionConflictException are not,
+   so what happens next is the adapter's (docs/scaling.md, "The retry budget").
 
    "Ongoing" is what moto's lock hides: a TransactWriteItems is in flight from the moment its
    request arrives until its answer leaves, and while requests queue for the lock many are in
