@@ -73,6 +73,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+import zlib
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -165,11 +166,14 @@ def _transaction_items(environ, request):
 
 
 def _error(type_name, body):
-    return (
-        "400 Bad Request",
-        [("Content-Type", JSON_TYPE), ("x-amzn-RequestId", uuid.uuid4().hex.upper())],
-        json.dumps({"__type": NAMESPACE + type_name, **body}).encode(),
-    )
+    # DynamoDB signs every body with its CRC32 (`x-amz-crc32`), which botocore checks, as moto does.
+    payload = json.dumps({"__type": NAMESPACE + type_name, **body}).encode()
+    headers = [
+        ("Content-Type", JSON_TYPE),
+        ("x-amzn-RequestId", uuid.uuid4().hex.upper()),
+        ("x-amz-crc32", str(zlib.crc32(payload) & 0xFFFFFFFF)),
+    ]
+    return "400 Bad Request", headers, payload
 
 
 def _cancelled(items, contended, code, message):
