@@ -13,7 +13,7 @@ use shared::model::{Booking, Role};
 use shared::payments::PaymentProvider;
 use shared::{App, Store};
 use std::sync::{Arc, Mutex};
-use tests::stripe_stub::{StripeStub, STUB_SECRET_KEY};
+use tests::stripe_stub::{StripeStub, StripeStubExt, STUB_SECRET_KEY};
 use tests::*;
 
 const WHSEC: &str = "whsec_test_payments_5f1c0a9e7b3d42c8";
