@@ -1,16 +1,21 @@
-//! A Stripe stand-in started in-process (by the tests, and by `make run PAYMENTS=local`): the four calls the service makes
-//! (`POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/{id}`,
-//! `POST /v1/checkout/sessions/{id}/expire`, `POST /v1/refunds`), answered the way Stripe documents
-//! them, on a random loopback port. It records every request (method, path, `Idempotency-Key`,
-//! bearer key, form fields) and has controls a test needs: pay or expire a session as the payer or
-//! Stripe's clock would, fail the next calls with 500, or stop accepting connections.
+//! A Stripe stand-in started in-process (by the tests, and by `make run PAYMENTS=local`): the
+//! calls the service makes (`POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/{id}`,
+//! `POST /v1/checkout/sessions/{id}/expire`, `POST /v1/refunds`), answered on a random loopback
+//! port the way Stripe answers them, refusals included: [`rules`] holds each rule Stripe enforces
+//! with the page of Stripe's documentation it comes from, and [`schema`] checks every form
+//! against the request schema of Stripe's published OpenAPI description (an extract in
+//! `stripe-standin/openapi/`).
 //!
-//! Like Stripe, a request repeated with an `Idempotency-Key` seen before gets the first answer
-//! again and creates nothing; expiring a session that is not `open` is a 400; a payment refunded
-//! once refuses a second refund under another key (`charge_already_refunded`).
+//! It records every request (method, path, `Idempotency-Key`, bearer key, form fields, the status
+//! it answered) and has the controls a test needs: pay or expire a session as the payer or
+//! Stripe's clock would, settle a pending refund, choose how the next refunds turn out, move
+//! Stripe's clock, fail the next calls with 500, or stop accepting connections.
 //!
 //! Every response closes its connection, so "down" really means no request gets through: there
 //! are no pooled connections left to reach the old server task.
+
+pub mod rules;
+pub mod schema;
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -18,10 +23,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
-/// The secret key the stub accepts (any `Bearer sk_test_…` works; this one is the default).
+/// The secret key the stand-in accepts (any `Bearer sk_test_…` works; this one is the default).
 pub const STUB_SECRET_KEY: &str = "sk_test_stub_0123456789";
 
-/// One request as the stub received it.
+/// How far Stripe's clock runs ahead of ours by default, in seconds: enough to show that an
+/// `expires_at` computed at exactly the 30-minute minimum from our clock is refused.
+pub const DEFAULT_CLOCK_SKEW_SECS: i64 = 2;
+
+/// One request as the stand-in received it.
 #[derive(Clone, Debug)]
 pub struct StubRequest {
     pub method: String,
@@ -31,8 +40,9 @@ pub struct StubRequest {
     pub content_type: Option<String>,
     /// Form fields in order (Stripe's bracket notation, decoded).
     pub form: Vec<(String, String)>,
-    /// The status the stub answered.
+    /// The status the stand-in answered, and Stripe's error code or type when it refused.
     pub status: u16,
+    pub error: Option<String>,
 }
 
 impl StubRequest {
@@ -41,23 +51,48 @@ impl StubRequest {
     }
 }
 
+/// What the refunds created from now on report (Stripe: a refund is `pending` until the bank
+/// confirms it, and may end `succeeded` or `failed`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// `pending` until [`StripeStub::settle_refund`] moves it.
+    #[default]
+    Pending,
+    /// `succeeded` at once.
+    Succeeded,
+    /// `failed` at once.
+    Failed,
+}
+
+/// The first request of an `Idempotency-Key`: method, path, form, and its answer.
+pub(crate) type Idempotent = (String, String, Vec<(String, String)>, (u16, Value));
+
 #[derive(Default)]
-struct State {
-    sessions: HashMap<String, Value>,
-    refunds: HashMap<String, Value>,
-    /// `Idempotency-Key` → the first answer (status, body).
-    idempotent: HashMap<String, (u16, Value)>,
-    /// payment_intent → refund id.
-    refunded: HashMap<String, String>,
-    requests: Vec<StubRequest>,
-    fail_next: u32,
+pub(crate) struct State {
+    pub(crate) sessions: HashMap<String, Value>,
+    pub(crate) refunds: HashMap<String, Value>,
+    /// `Idempotency-Key` → the first request's method, path and form, and its answer.
+    pub(crate) idempotent: HashMap<String, Idempotent>,
+    pub(crate) requests: Vec<StubRequest>,
+    pub(crate) fail_next: u32,
+    pub(crate) refund_outcome: RefundOutcome,
+    pub(crate) clock_skew_secs: i64,
     seq: u64,
 }
 
 impl State {
-    fn next_id(&mut self, prefix: &str) -> String {
+    pub(crate) fn next_id(&mut self, prefix: &str) -> String {
         self.seq += 1;
         format!("{prefix}_test_{:06}{}", self.seq, &ulid::Ulid::new().to_string()[16..])
+    }
+
+    /// Now on Stripe's clock (epoch seconds).
+    pub(crate) fn stripe_now(&self) -> i64 {
+        let ours = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        ours + self.clock_skew_secs
     }
 }
 
@@ -69,9 +104,10 @@ pub struct StripeStub {
 
 impl StripeStub {
     pub async fn start() -> StripeStub {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the Stripe stub");
-        let addr = listener.local_addr().unwrap();
-        let stub = StripeStub { addr, state: Arc::default(), server: Mutex::new(None) };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the Stripe stand-in");
+        let addr = listener.local_addr().expect("a bound listener has an address");
+        let state = State { clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS, ..State::default() };
+        let stub = StripeStub { addr, state: Arc::new(Mutex::new(state)), server: Mutex::new(None) };
         stub.serve(listener);
         stub
     }
@@ -102,7 +138,7 @@ impl StripeStub {
             let _ = task.await;
         }
         if !down {
-            let listener = tokio::net::TcpListener::bind(self.addr).await.expect("rebind the Stripe stub's port");
+            let listener = tokio::net::TcpListener::bind(self.addr).await.expect("rebind the Stripe stand-in's port");
             self.serve(listener);
         }
     }
@@ -112,6 +148,28 @@ impl StripeStub {
         self.state.lock().unwrap().fail_next = n;
     }
 
+    /// How far Stripe's clock runs ahead of ours (negative: behind).
+    pub fn set_clock_skew(&self, secs: i64) {
+        self.state.lock().unwrap().clock_skew_secs = secs;
+    }
+
+    /// How the refunds created from now on turn out.
+    pub fn refund_outcome(&self, outcome: RefundOutcome) {
+        self.state.lock().unwrap().refund_outcome = outcome;
+    }
+
+    /// A pending refund ends (`succeeded` or `failed`, as the bank answers). Returns the refund
+    /// as Stripe's `refund.updated` event carries it.
+    pub fn settle_refund(&self, refund_id: &str, status: &str) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let r = state.refunds.get_mut(refund_id).expect("settle_refund: no such refund");
+        r["status"] = json!(status);
+        if status == "failed" {
+            r["failure_reason"] = json!("expired_or_canceled_card");
+        }
+        r.clone()
+    }
+
     pub fn requests(&self) -> Vec<StubRequest> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -119,6 +177,11 @@ impl StripeStub {
     /// The requests to `method` `path` (exact path).
     pub fn requests_to(&self, method: &str, path: &str) -> Vec<StubRequest> {
         self.requests().into_iter().filter(|r| r.method == method && r.path == path).collect()
+    }
+
+    /// Every request the stand-in refused with a 4xx: what real Stripe would have refused too.
+    pub fn refused(&self) -> Vec<StubRequest> {
+        self.requests().into_iter().filter(|r| (400..500).contains(&r.status)).collect()
     }
 
     pub fn session_creates(&self) -> Vec<StubRequest> {
@@ -142,10 +205,14 @@ impl StripeStub {
         self.state.lock().unwrap().sessions.get(id).cloned()
     }
 
-    /// The session created for `booking_id` (its `client_reference_id`).
+    pub fn refund(&self, id: &str) -> Option<Value> {
+        self.state.lock().unwrap().refunds.get(id).cloned()
+    }
+
+    /// The session created for `booking_id` (its `metadata.booking_id`).
     pub fn session_for(&self, booking_id: &str) -> Option<Value> {
         let state = self.state.lock().unwrap();
-        state.sessions.values().find(|s| s["client_reference_id"] == booking_id).cloned()
+        state.sessions.values().find(|s| s["metadata"]["booking_id"] == booking_id).cloned()
     }
 
     /// The payer completed the Checkout page: `complete`/`paid` with a new PaymentIntent. Returns
@@ -167,6 +234,28 @@ impl StripeStub {
         s["status"] = json!("expired");
         s.clone()
     }
+
+    /// A session created on the same Stripe account by something else (a Payment Link, a
+    /// pricing table, another integration), completed and paid: `fields` are merged into it
+    /// (e.g. `client_reference_id` typed by the buyer, `metadata`). As its
+    /// `checkout.session.completed` event carries it.
+    pub fn foreign_paid_session(&self, amount: u64, currency: &str, fields: Value) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let (id, pi) = (state.next_id("cs"), state.next_id("pi"));
+        let mut session = json!({
+            "id": id, "object": "checkout.session", "url": null, "status": "complete",
+            "payment_status": "paid", "payment_intent": pi, "mode": "payment", "amount_total": amount,
+            "currency": currency, "client_reference_id": null, "metadata": {}, "created": state.stripe_now(),
+            "expires_at": state.stripe_now() + 86_400,
+        });
+        if let (Some(s), Some(extra)) = (session.as_object_mut(), fields.as_object()) {
+            for (k, v) in extra {
+                s.insert(k.clone(), v.clone());
+            }
+        }
+        state.sessions.insert(id, session.clone());
+        session
+    }
 }
 
 impl Drop for StripeStub {
@@ -175,14 +264,6 @@ impl Drop for StripeStub {
             task.abort();
         }
     }
-}
-
-fn stripe_error(status: u16, kind: &str, code: Option<&str>, message: &str) -> (u16, Value) {
-    let mut error = json!({"type": kind, "message": message});
-    if let Some(code) = code {
-        error["code"] = json!(code);
-    }
-    (status, json!({ "error": error }))
 }
 
 async fn handle(state: &Mutex<State>, req: axum::extract::Request) -> axum::response::Response {
@@ -197,133 +278,18 @@ async fn handle(state: &Mutex<State>, req: axum::extract::Request) -> axum::resp
         content_type: header("content-type"),
         form: url::form_urlencoded::parse(&bytes).into_owned().collect(),
         status: 0,
+        error: None,
     };
-    let (status, body) = answer(&mut state.lock().unwrap(), &recorded);
+    let (status, body) = rules::answer(&mut state.lock().unwrap(), &recorded);
     recorded.status = status;
+    recorded.error =
+        body["error"]["code"].as_str().or_else(|| body["error"]["type"].as_str()).map(str::to_string);
     state.lock().unwrap().requests.push(recorded);
     let mut resp = axum::response::Response::new(axum::body::Body::from(body.to_string()));
-    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = resp.headers_mut();
     headers.insert("content-type", http::HeaderValue::from_static("application/json"));
     headers.insert("connection", http::HeaderValue::from_static("close"));
     headers.insert("request-id", http::HeaderValue::from_static("req_stub"));
     resp
-}
-
-fn answer(state: &mut State, req: &StubRequest) -> (u16, Value) {
-    if !req.authorization.as_deref().is_some_and(|a| a.starts_with("Bearer sk_test_")) {
-        return stripe_error(401, "invalid_request_error", None, "Invalid API Key provided");
-    }
-    if state.fail_next > 0 {
-        state.fail_next -= 1;
-        return stripe_error(500, "api_error", None, "An unknown error occurred");
-    }
-    let replay_key = req.idempotency_key.as_ref().filter(|_| req.method == "POST");
-    if let Some(first) = replay_key.and_then(|k| state.idempotent.get(k)) {
-        return first.clone();
-    }
-    let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
-    let answer = match (req.method.as_str(), segments.as_slice()) {
-        ("POST", ["v1", "checkout", "sessions"]) => create_session(state, req),
-        ("GET", ["v1", "checkout", "sessions", id]) => match state.sessions.get(*id) {
-            Some(s) => (200, s.clone()),
-            None => missing(id),
-        },
-        ("POST", ["v1", "checkout", "sessions", id, "expire"]) => match state.sessions.get_mut(*id) {
-            Some(s) if s["status"] == "open" => {
-                s["status"] = json!("expired");
-                (200, s.clone())
-            }
-            Some(s) => stripe_error(
-                400,
-                "invalid_request_error",
-                None,
-                &format!(
-                    "Only Checkout Sessions with a status in [\"open\"] can be expired (status: {}).",
-                    s["status"]
-                ),
-            ),
-            None => missing(id),
-        },
-        ("POST", ["v1", "refunds"]) => create_refund(state, req),
-        _ => stripe_error(404, "invalid_request_error", None, "Unrecognized request URL"),
-    };
-    if let Some(key) = replay_key {
-        // Stripe keeps the first answer of a key, errors included (500s excepted).
-        state.idempotent.insert(key.clone(), answer.clone());
-    }
-    answer
-}
-
-fn missing(id: &str) -> (u16, Value) {
-    stripe_error(404, "invalid_request_error", Some("resource_missing"), &format!("No such checkout.session: '{id}'"))
-}
-
-fn create_session(state: &mut State, req: &StubRequest) -> (u16, Value) {
-    for required in
-        ["mode", "success_url", "line_items[0][price_data][currency]", "line_items[0][price_data][unit_amount]"]
-    {
-        if req.field(required).is_none() {
-            return stripe_error(
-                400,
-                "invalid_request_error",
-                Some("parameter_missing"),
-                &format!("Missing required param: {required}."),
-            );
-        }
-    }
-    let amount: u64 = req.field("line_items[0][price_data][unit_amount]").and_then(|a| a.parse().ok()).unwrap_or(0);
-    let expires_at: i64 = req.field("expires_at").and_then(|e| e.parse().ok()).unwrap_or(0);
-    let id = state.next_id("cs");
-    let booking = req.field("metadata[booking_id]").unwrap_or_default();
-    let session = json!({
-        "id": id,
-        "object": "checkout.session",
-        "url": format!("https://checkout.stripe.com/c/pay/{id}"),
-        "status": "open",
-        "payment_status": "unpaid",
-        "payment_intent": null,
-        "mode": req.field("mode"),
-        "amount_total": amount,
-        "currency": req.field("line_items[0][price_data][currency]"),
-        "customer_email": req.field("customer_email"),
-        "client_reference_id": req.field("client_reference_id"),
-        "metadata": {"booking_id": booking},
-        "expires_at": expires_at,
-        "success_url": req.field("success_url"),
-        "cancel_url": req.field("cancel_url"),
-    });
-    state.sessions.insert(id, session.clone());
-    (200, session)
-}
-
-fn create_refund(state: &mut State, req: &StubRequest) -> (u16, Value) {
-    let Some(pi) = req.field("payment_intent").map(str::to_string) else {
-        return stripe_error(400, "invalid_request_error", Some("parameter_missing"), "Missing payment_intent.");
-    };
-    let paid = state.sessions.values().find(|s| s["payment_intent"] == pi.as_str()).cloned();
-    let Some(session) = paid else {
-        return stripe_error(
-            400,
-            "invalid_request_error",
-            Some("resource_missing"),
-            &format!("No such payment_intent: '{pi}'"),
-        );
-    };
-    if state.refunded.contains_key(&pi) {
-        return stripe_error(400, "invalid_request_error", Some("charge_already_refunded"), "Already refunded.");
-    }
-    let id = state.next_id("re");
-    let refund = json!({
-        "id": id,
-        "object": "refund",
-        "amount": session["amount_total"],
-        "currency": session["currency"],
-        "payment_intent": pi,
-        "status": "succeeded",
-        "metadata": {"booking_id": req.field("metadata[booking_id]")},
-    });
-    state.refunded.insert(pi, id.clone());
-    state.refunds.insert(id, refund.clone());
-    (200, refund)
 }
