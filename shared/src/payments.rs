@@ -411,6 +411,14 @@ mod tests {
             let e = verify_signature(header.as_deref(), body, SECRET, at).unwrap_err();
             assert_eq!(e.code(), "invalid_signature", "{header:?}");
         }
+        // One HMAC per check, however many v1 values the header holds.
+        let many: String = std::iter::once(format!("t={now}"))
+            .chain((0..200).map(|_| format!("v1={}", "ab".repeat(32))))
+            .collect::<Vec<_>>()
+            .join(",");
+        let before = HMAC_COUNT.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(verify_signature(Some(&many), body, SECRET, now).is_err());
+        assert_eq!(HMAC_COUNT.load(std::sync::atomic::Ordering::Relaxed) - before, 1);
         // The body is signed byte for byte.
         assert!(
             verify_signature(Some(&good), br#"{"id":"evt_1","type":"checkout.session.expired"}"#, SECRET, now).is_err()
