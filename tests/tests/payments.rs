@@ -1,8 +1,8 @@
 //! Paid events end to end in-process, every case on the embedded store and on DynamoDB (moto):
 //! seat holds with a Checkout Session at a Stripe stub (`tests::stripe_stub`), the signed webhook
 //! (signatures computed here with hmac/sha2 from Stripe's documentation, not with the crate's
-//! signer), replays and events out of order, Stripe outages, the sweep of holds no webhook
-//! settled, refunds, and the DynamoDB calls of a webhook.
+//! signer), replays and events out of order, Stripe outages, refunds. The sweep and the
+//! DynamoDB calls of a webhook: `payments_sweep.rs`; payments v3's rules: `payments_v3.rs`.
 
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -346,128 +346,6 @@ async fn fifty_buyers_ten_seats<S: Store + Clone>(store: S) {
     assert_eq!(keys.len(), 10, "one Idempotency-Key per booking");
 }
 
-// ---------------------------------------------------------------- cancel and refund
-
-async fn cancelling_a_paid_booking_refunds_it_once<S: Store + Clone>(store: S) {
-    let p = Arc::new(Paid::new(store).await);
-    let ev = p.event(Some(5)).await;
-    let (booking, token, session_id) = p.hold(&ev).await;
-    let bid = id(&booking);
-    let paid = p.stub.pay(&session_id);
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
-
-    let path = format!("/bookings/{bid}");
-    let resp = call(&p.app, request("DELETE", &path, Some(&token), None)).await;
-    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
-    let cancelled = json(&resp);
-    assert_eq!(cancelled["status"], "cancelled");
-    assert_eq!(cancelled["payment"]["refund_status"], "pending", "{cancelled}");
-    // The retried DELETE is a 409 and asks Stripe for nothing.
-    let again = call(&p.app, request("DELETE", &path, Some(&token), None)).await;
-    assert_eq!((status(&again), error_code(&again)), (409, "already_cancelled".into()));
-    // A redelivered completed event neither re-confirms nor refunds again.
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "none");
-    let refunds = p.stub.refund_requests();
-    assert_eq!(refunds.len(), 1, "{refunds:?}");
-    assert_eq!(refunds[0].field("payment_intent"), paid["payment_intent"].as_str());
-    assert_eq!(refunds[0].idempotency_key, Some(format!("refund-{bid}")));
-    let b = p.booking(&bid).await;
-    let payment = b.payment.as_ref().unwrap();
-    assert_eq!((payment.refund_status.as_deref(), payment.refund_id.is_some()), (Some("pending"), true));
-    assert_eq!(p.seats_booked(&ev).await, 0);
-    assert_eq!(p.stub.refund_count(), 1);
-
-    // Concurrent DELETEs of another paid booking: one 200, the rest 409, one refund request.
-    let (booking, token, session_id) = p.hold(&ev).await;
-    let paid = p.stub.pay(&session_id);
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
-    let path = format!("/bookings/{}", id(&booking));
-    let deletes = (0..5).map(|_| {
-        let (p, path, token) = (p.clone(), path.clone(), token.clone());
-        tokio::spawn(async move { status(&call(&p.app, request("DELETE", &path, Some(&token), None)).await) })
-    });
-    let mut codes: Vec<u16> = join_all(deletes).await.into_iter().map(Result::unwrap).collect();
-    codes.sort();
-    assert_eq!(codes, [200, 409, 409, 409, 409]);
-    assert_eq!(p.stub.refund_requests().len(), 2);
-    assert_eq!(p.seats_booked(&ev).await, 0);
-}
-
-async fn cancelling_a_pending_booking_expires_its_session<S: Store + Clone>(store: S) {
-    let p = Paid::new(store).await;
-    let ev = p.event(Some(1)).await;
-    let (booking, token, session_id) = p.hold(&ev).await;
-    let bid = id(&booking);
-    let resp = call(&p.app, request("DELETE", &format!("/bookings/{bid}"), Some(&token), None)).await;
-    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
-    assert_eq!(json(&resp)["status"], "cancelled");
-    let expire_path = format!("/v1/checkout/sessions/{session_id}/expire");
-    assert_eq!(p.stub.requests_to("POST", &expire_path).len(), 1);
-    assert_eq!(p.stub.session(&session_id).unwrap()["status"], "expired");
-    assert_eq!(p.seats_booked(&ev).await, 0);
-    // Stripe's expired event for it comes afterwards: nothing more is released.
-    let expired = p.stub.session(&session_id).unwrap();
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.expired", &expired)).await, "none");
-    assert_eq!(p.seats_booked(&ev).await, 0);
-    assert!(p.stub.refund_requests().is_empty());
-    assert_eq!(status(&p.book(&token, &ev).await), 201, "the user may book again");
-    assert_eq!(p.seats_booked(&ev).await, 1);
-}
-
-// ---------------------------------------------------------------- the sweep
-
-async fn the_sweep_settles_holds_no_webhook_settled<S: Store + Clone>(store: S) {
-    let p = Paid::new(store).await;
-    let ev = p.event(Some(5)).await;
-    let (abandoned, _, abandoned_session) = p.hold(&ev).await;
-    let (paid_booking, _, paid_session) = p.hold(&ev).await;
-    p.stub.pay(&paid_session); // paid at Stripe; its webhook never arrives
-    let seen = p.hooked.clone();
-    let hook = move |b: &Booking| seen.lock().unwrap().push(b.id.clone());
-
-    // Before the holds end the sweep finds nothing due.
-    let now = shared::time::now();
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), now, 1, &hook).await.unwrap();
-    assert_eq!((report.found, report.confirmed, report.expired), (0, 0, 0), "{report:?}");
-
-    // Past `expires_at`: the open session is expired at Stripe, the paid one confirmed.
-    let later = now + chrono::Duration::minutes(shared::model::HOLD_MINUTES + 1);
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
-    assert_eq!((report.found, report.confirmed, report.expired, report.errors), (2, 1, 1, 0), "{report:?}");
-    assert_eq!(p.booking(&id(&abandoned)).await.status, shared::model::BookingStatus::Expired);
-    assert_eq!(p.stub.session(&abandoned_session).unwrap()["status"], "expired");
-    let confirmed = p.booking(&id(&paid_booking)).await;
-    assert_eq!(confirmed.status, shared::model::BookingStatus::Confirmed);
-    assert_eq!(confirmed.payment.as_ref().unwrap().settled_by.as_deref(), Some("sweep"));
-    assert!(p.app.store.get_delivery(&id(&paid_booking)).await.unwrap().is_some());
-    assert_eq!(p.hooked(), [id(&paid_booking)]);
-    assert_eq!(p.seats_booked(&ev).await, 1, "the abandoned hold's seat is back");
-
-    // Nothing is left: the tasks went with the settlement. A late webhook changes nothing.
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
-    assert_eq!(report.found, 0, "{report:?}");
-    let expired = p.stub.session(&abandoned_session).unwrap();
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.expired", &expired)).await, "none");
-    assert_eq!(p.seats_booked(&ev).await, 1);
-
-    // A refund Stripe did not take (down during the cancel) is asked for again by the sweep.
-    let (booking, token, session_id) = p.hold(&ev).await;
-    let paid = p.stub.pay(&session_id);
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
-    p.stub.set_down(true).await;
-    let resp = call(&p.app, request("DELETE", &format!("/bookings/{}", id(&booking)), Some(&token), None)).await;
-    assert_eq!(status(&resp), 200, "the cancel does not wait for Stripe");
-    assert_eq!(json(&resp)["payment"]["refund_status"], "requested");
-    p.stub.set_down(false).await;
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
-    assert_eq!((report.refunds, report.errors), (1, 0), "{report:?}");
-    let payment = p.booking(&id(&booking)).await.payment.unwrap();
-    assert_eq!(payment.refund_status.as_deref(), Some("pending"));
-    assert_eq!(p.stub.refund_requests().iter().filter(|r| r.status == 200).count(), 1);
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
-    assert_eq!((report.found, report.refunds), (0, 0), "{report:?}");
-}
-
 // ---------------------------------------------------------------- configuration
 
 async fn priced_events_need_payments_configured<S: Store + Clone>(store: S) {
@@ -521,48 +399,6 @@ store_tests!(
     forged_stale_and_unsigned_webhooks_are_refused,
     stripe_down_during_booking_is_502_and_holds_nothing,
     fifty_buyers_ten_seats,
-    cancelling_a_paid_booking_refunds_it_once,
-    cancelling_a_pending_booking_expires_its_session,
-    the_sweep_settles_holds_no_webhook_settled,
     priced_events_need_payments_configured,
     the_webhook_fixture_parses_as_api_gateway_sends_it,
 );
-
-// ---------------------------------------------------------------- DynamoDB calls
-
-/// The webhook's DynamoDB calls, printed as the other routes' are: one GetItem and, when it
-/// changes the booking, one transaction; no Scan; nothing at all for an ignored type or a request
-/// whose signature fails.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn dynamodb_calls_per_webhook() {
-    let (store, log) = dynamo_counted().await;
-    let p = Paid::new(store).await;
-    let ev = p.event(Some(5)).await;
-    let (booking, _, session_id) = p.hold(&ev).await;
-    let (other, _, other_session) = p.hold(&ev).await;
-    let paid = p.stub.pay(&session_id);
-    let completed = stripe_event(&evt(), "checkout.session.completed", &paid);
-    let expired = stripe_event(&evt(), "checkout.session.expired", &p.stub.expire(&other_session));
-    let mut unknown = paid.clone();
-    unknown["metadata"]["booking_id"] = json!("01UNKNOWNBOOKING0000000000");
-    let unknown = stripe_event(&evt(), "checkout.session.completed", &unknown);
-    let ignored = stripe_event(&evt(), "customer.created", &json!({"id": "cus_1"}));
-
-    let mut report = CallReport::new(&log);
-    assert_eq!(p.effect(&completed).await, "confirmed");
-    report.exactly("webhook completed (confirms)", &["GetItem", "TransactWriteItems"]);
-    assert_eq!(p.effect(&completed).await, "none");
-    report.exactly("webhook completed again (replay)", &["GetItem"]);
-    assert_eq!(p.effect(&expired).await, "expired");
-    report.exactly("webhook expired (releases the seat)", &["GetItem", "TransactWriteItems"]);
-    assert_eq!(p.effect(&unknown).await, "none");
-    report.exactly("webhook for an unknown booking", &["GetItem"]);
-    assert_eq!(p.effect(&ignored).await, "none");
-    report.exactly("webhook of an ignored type", &[]);
-    let resp = call(&p.app, webhook(&completed, Some("t=1,v1=00"))).await;
-    assert_eq!(status(&resp), 400);
-    report.exactly("webhook with a bad signature", &[]);
-    report.print();
-    assert_eq!(p.booking(&id(&booking)).await.status, shared::model::BookingStatus::Confirmed);
-    assert_eq!(p.booking(&id(&other)).await.status, shared::model::BookingStatus::Expired);
-}

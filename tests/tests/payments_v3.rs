@@ -6,10 +6,12 @@
 
 mod payments_harness;
 
+use futures::future::join_all;
 use payments_harness::*;
 use serde_json::json;
 use shared::model::{BookingStatus, Role};
 use shared::Store;
+use std::sync::Arc;
 use tests::stripe_stub::RefundOutcome;
 use tests::*;
 
@@ -171,7 +173,77 @@ async fn oversized_webhooks_are_413<S: Store + Clone>(store: S) {
     assert_eq!(status(&resp), 400);
 }
 
+// ---------------------------------------------------------------- cancel and refund
+
+async fn cancelling_a_paid_booking_refunds_it_once<S: Store + Clone>(store: S) {
+    let p = Arc::new(Paid::new(store).await);
+    let ev = p.event(Some(5)).await;
+    let (booking, token, session_id) = p.hold(&ev).await;
+    let bid = id(&booking);
+    let paid = p.stub.pay(&session_id);
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
+
+    let path = format!("/bookings/{bid}");
+    let resp = call(&p.app, request("DELETE", &path, Some(&token), None)).await;
+    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+    let cancelled = json(&resp);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["payment"]["refund_status"], "pending", "{cancelled}");
+    // The retried DELETE is a 409 and asks Stripe for nothing.
+    let again = call(&p.app, request("DELETE", &path, Some(&token), None)).await;
+    assert_eq!((status(&again), error_code(&again)), (409, "already_cancelled".into()));
+    // A redelivered completed event neither re-confirms nor refunds again.
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "none");
+    let refunds = p.stub.refund_requests();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].field("payment_intent"), paid["payment_intent"].as_str());
+    assert_eq!(refunds[0].idempotency_key, Some(format!("refund-{bid}")));
+    let b = p.booking(&bid).await;
+    let payment = b.payment.as_ref().unwrap();
+    assert_eq!((payment.refund_status.as_deref(), payment.refund_id.is_some()), (Some("pending"), true));
+    assert_eq!(p.seats_booked(&ev).await, 0);
+    assert_eq!(p.stub.refund_count(), 1);
+
+    // Concurrent DELETEs of another paid booking: one 200, the rest 409, one refund request.
+    let (booking, token, session_id) = p.hold(&ev).await;
+    let paid = p.stub.pay(&session_id);
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
+    let path = format!("/bookings/{}", id(&booking));
+    let deletes = (0..5).map(|_| {
+        let (p, path, token) = (p.clone(), path.clone(), token.clone());
+        tokio::spawn(async move { status(&call(&p.app, request("DELETE", &path, Some(&token), None)).await) })
+    });
+    let mut codes: Vec<u16> = join_all(deletes).await.into_iter().map(Result::unwrap).collect();
+    codes.sort();
+    assert_eq!(codes, [200, 409, 409, 409, 409]);
+    assert_eq!(p.stub.refund_requests().len(), 2);
+    assert_eq!(p.seats_booked(&ev).await, 0);
+}
+
+async fn cancelling_a_pending_booking_expires_its_session<S: Store + Clone>(store: S) {
+    let p = Paid::new(store).await;
+    let ev = p.event(Some(1)).await;
+    let (booking, token, session_id) = p.hold(&ev).await;
+    let bid = id(&booking);
+    let resp = call(&p.app, request("DELETE", &format!("/bookings/{bid}"), Some(&token), None)).await;
+    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+    assert_eq!(json(&resp)["status"], "cancelled");
+    let expire_path = format!("/v1/checkout/sessions/{session_id}/expire");
+    assert_eq!(p.stub.requests_to("POST", &expire_path).len(), 1);
+    assert_eq!(p.stub.session(&session_id).unwrap()["status"], "expired");
+    assert_eq!(p.seats_booked(&ev).await, 0);
+    // Stripe's expired event for it comes afterwards: nothing more is released.
+    let expired = p.stub.session(&session_id).unwrap();
+    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.expired", &expired)).await, "none");
+    assert_eq!(p.seats_booked(&ev).await, 0);
+    assert!(p.stub.refund_requests().is_empty());
+    assert_eq!(status(&p.book(&token, &ev).await), 201, "the user may book again");
+    assert_eq!(p.seats_booked(&ev).await, 1);
+}
+
 store_tests!(
+    cancelling_a_paid_booking_refunds_it_once,
+    cancelling_a_pending_booking_expires_its_session,
     the_webhook_acts_only_on_its_own_sessions,
     a_cancelled_hold_found_paid_is_refunded_at_once,
     refund_statuses_follow_stripe,
