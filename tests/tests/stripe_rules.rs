@@ -69,7 +69,7 @@ async fn the_stand_in_refuses_what_stripe_refuses() {
     let (code, body) = post(&stub, sessions, &form, None).await;
     assert_eq!((code, error(&body).1, error(&body).2), (400, "parameter_missing", "mode"));
     let mut form = session_form(2500, "eur", 3600);
-    form.push(("payment_intent_data[capture]", "later".into()));
+    form.push(("payment_intent_datum[capture]", "later".into()));
     let (code, body) = post(&stub, sessions, &form, None).await;
     assert_eq!((code, error(&body).1), (400, "parameter_unknown"), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().starts_with("Received unknown parameter"));
