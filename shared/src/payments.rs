@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Booking, BookingStatus, PaymentTaskKind};
-use crate::store::{PendingQuery, Settled, Settlement, Store};
+use crate::store::{PendingQuery, SessionRef, Settled, Settlement, Store};
 use crate::time::Timestamp;
 use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
@@ -44,17 +44,24 @@ pub struct CheckoutSession {
     pub client_reference_id: Option<String>,
     #[serde(default)]
     pub metadata: Option<std::collections::HashMap<String, String>>,
+    #[serde(default)]
+    pub amount_total: Option<u64>,
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 impl CheckoutSession {
-    /// The booking this session pays for: `metadata.booking_id`, else `client_reference_id`.
+    /// The booking this session says it pays for: `metadata.booking_id`, which only the creator
+    /// of a session sets. Never `client_reference_id`: a Payment Link or pricing table on the same
+    /// account lets the buyer choose it. A claim only: the session must also be the one recorded
+    /// on that booking ([`CheckoutSession::reference`]).
     pub fn booking_id(&self) -> Option<&str> {
-        self.metadata
-            .as_ref()
-            .and_then(|m| m.get("booking_id"))
-            .or(self.client_reference_id.as_ref())
-            .map(String::as_str)
-            .filter(|id| !id.is_empty())
+        self.metadata.as_ref().and_then(|m| m.get("booking_id")).map(String::as_str).filter(|id| !id.is_empty())
+    }
+
+    /// What must match the booking's payment before this session settles anything.
+    pub fn reference(&self) -> SessionRef {
+        SessionRef { id: self.id.clone(), amount_total: self.amount_total, currency: self.currency.clone() }
     }
 
     pub fn is_paid(&self) -> bool {
@@ -66,12 +73,34 @@ impl CheckoutSession {
     }
 }
 
-/// A refund as Stripe returns it.
+/// A refund as Stripe returns it (and as `refund.updated` / `refund.failed` carry it).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Refund {
     pub id: String,
     /// `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
     pub status: String,
+}
+
+impl Refund {
+    /// Stripe will not move this money back by itself: an operator must act.
+    pub fn is_lost(&self) -> bool {
+        matches!(self.status.as_str(), "failed" | "canceled")
+    }
+}
+
+/// The `alarm` field of the ERROR log line written when a refund ends `failed` or `canceled`: a
+/// CloudWatch metric filter on `{ $.fields.alarm = "refund_failed" }` (JSON logs) counts them.
+pub const REFUND_FAILED_ALARM: &str = "refund_failed";
+
+/// The log line operators are paged for: Stripe reports a refund it will not complete.
+pub fn raise_refund_alarm(booking_id: &str, refund: &Refund) {
+    tracing::error!(
+        alarm = REFUND_FAILED_ALARM,
+        booking_id = %booking_id,
+        refund_id = %refund.id,
+        refund_status = %refund.status,
+        "refund failed at Stripe: the payment is not returned; refund it by hand (Dashboard) and tell the attendee"
+    );
 }
 
 /// The three Stripe calls the service makes (four with expiring a session). Every error is
@@ -97,6 +126,8 @@ pub enum WebhookKind {
     AsyncPaymentSucceeded,
     Expired,
     AsyncPaymentFailed,
+    /// `refund.updated` / `refund.failed`: a refund this service asked for changed status.
+    RefundUpdated,
 }
 
 impl WebhookKind {
@@ -106,6 +137,7 @@ impl WebhookKind {
             "checkout.session.async_payment_succeeded" => WebhookKind::AsyncPaymentSucceeded,
             "checkout.session.expired" => WebhookKind::Expired,
             "checkout.session.async_payment_failed" => WebhookKind::AsyncPaymentFailed,
+            "refund.updated" | "refund.failed" => WebhookKind::RefundUpdated,
             _ => return None,
         })
     }
@@ -129,10 +161,38 @@ pub struct StripeEventData {
 /// How old a signed webhook may be (Stripe's libraries use the same default).
 pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
 
-/// Checks `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]` over the raw body: HMAC-SHA256 keyed
-/// with the whole webhook secret string (`whsec_…`, not decoded) of `"{t}.{body}"`, compared in
-/// constant time against every `v1` (Stripe sends several while a secret is being rolled), and
-/// `t` within [`SIGNATURE_TOLERANCE_SECS`] of `now` (epoch seconds).
+/// The largest webhook body accepted (413 above it, before any signature work). Stripe's events
+/// are a few KiB; a Checkout Session with its line items stays far below this.
+pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
+
+/// How many HMACs [`verify_signature`] has computed in this process: one per call that gets
+/// that far, whatever the header holds (tests read it).
+pub static HMAC_COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// HMAC-SHA256 keyed with the whole webhook secret string (`whsec_…`, not decoded) of
+/// `"{t}.{body}"`: the tag every `v1` is compared with.
+pub fn expected_signature(body: &[u8], secret: &str, t: i64) -> [u8; 32] {
+    HMAC_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return [0; 32],
+    };
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.finalize().into_bytes().into()
+}
+
+/// Equal without an early exit: the time taken says nothing about where two tags differ.
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]` over the raw body: the expected tag
+/// ([`expected_signature`]) is computed once and compared in constant time with every `v1`
+/// (Stripe sends several while a secret is being rolled), so a header stuffed with signatures
+/// costs one HMAC like any other; `t` must be within [`SIGNATURE_TOLERANCE_SECS`] of `now`.
 pub fn verify_signature(header: Option<&str>, body: &[u8], secret: &str, now: i64) -> Result<()> {
     let header = header.ok_or(Error::InvalidSignature("Stripe-Signature header is missing"))?;
     let mut timestamp = None;
@@ -151,27 +211,25 @@ pub fn verify_signature(header: Option<&str>, body: &[u8], secret: &str, now: i6
     if (now - t).abs() > SIGNATURE_TOLERANCE_SECS {
         return Err(Error::InvalidSignature("Stripe-Signature timestamp is outside the tolerance"));
     }
-    let mac = || {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(Error::internal)?;
-        mac.update(t.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        Ok::<_, Error>(mac)
-    };
-    for sig in &signatures {
-        // `verify_slice` compares in constant time.
-        if mac()?.verify_slice(sig).is_ok() {
-            return Ok(());
-        }
+    let expected = expected_signature(body, secret, t);
+    // Every candidate is compared (no early exit either): the count of v1 values is all it shows.
+    let matched = signatures.iter().fold(false, |any, sig| constant_time_eq(&expected, sig) | any);
+    if matched {
+        Ok(())
+    } else {
+        Err(Error::InvalidSignature("Stripe-Signature does not match"))
     }
-    Err(Error::InvalidSignature("Stripe-Signature does not match"))
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+fn decode_hex(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// `Stripe-Signature` for `body` at `t`: what Stripe sends, for tests and local tools.
@@ -206,6 +264,9 @@ pub async fn refund_booking<S: Store>(store: &S, provider: &dyn PaymentProvider,
     let refund = provider.refund(&intent, &booking.id).await?;
     store.record_refund(&booking.id, &refund.id, &refund.status).await?;
     tracing::info!(booking_id = %booking.id, refund_id = %refund.id, status = %refund.status, "refund requested");
+    if refund.is_lost() {
+        raise_refund_alarm(&booking.id, &refund);
+    }
     Ok(refund)
 }
 
@@ -308,14 +369,14 @@ async fn sweep_hold<S: Store>(
         report.unchanged += 1;
         return Ok(());
     };
-    let settlement = Settlement { to, by: "sweep".into(), payment_intent, now };
+    let settlement = Settlement { to, by: "sweep".into(), payment_intent, now, session: None };
     match store.settle_payment(&booking.id, &settlement).await? {
         Settled::Changed(b) if b.status == BookingStatus::Confirmed => {
             report.confirmed += 1;
             on_confirmed(&b);
         }
         Settled::Changed(_) => report.expired += 1,
-        Settled::Unchanged(_) | Settled::NotFound => report.unchanged += 1,
+        Settled::Unchanged(_) | Settled::Foreign(_) | Settled::NotFound => report.unchanged += 1,
     }
     Ok(())
 }
@@ -350,6 +411,14 @@ mod tests {
             let e = verify_signature(header.as_deref(), body, SECRET, at).unwrap_err();
             assert_eq!(e.code(), "invalid_signature", "{header:?}");
         }
+        // One HMAC per check, however many v1 values the header holds.
+        let many: String = std::iter::once(format!("t={now}"))
+            .chain((0..200).map(|_| format!("v1={}", "ab".repeat(32))))
+            .collect::<Vec<_>>()
+            .join(",");
+        let before = HMAC_COUNT.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(verify_signature(Some(&many), body, SECRET, now).is_err());
+        assert_eq!(HMAC_COUNT.load(std::sync::atomic::Ordering::Relaxed) - before, 1);
         // The body is signed byte for byte.
         assert!(
             verify_signature(Some(&good), br#"{"id":"evt_1","type":"checkout.session.expired"}"#, SECRET, now).is_err()

@@ -1,7 +1,7 @@
 //! Test harness shared by the integration tests: stores (embedded, and DynamoDB on the moto
 //! server that `make test` starts), an SDK interceptor recording DynamoDB calls and the report
 //! of calls per route, request builders, the `events/*.json` fixtures and the CRM webhook's
-//! signature check, and the Stripe stub ([`stripe_stub`]).
+//! signature check, and the Stripe stand-in (crate `stripe-standin`) tied to the payments client ([`stripe_stub`]).
 
 use aws_sdk_dynamodb::config::interceptors::{
     AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,

@@ -82,7 +82,13 @@ fn unsaved_booking(event: &BookedEvent, at: DateTime<Utc>) -> Booking {
 }
 
 fn settlement(to: BookingStatus) -> Settlement {
-    Settlement { to, by: "evt_test".into(), payment_intent: Some("pi_test".into()), now: shared::time::now() }
+    Settlement {
+        to,
+        by: "evt_test".into(),
+        payment_intent: Some("pi_test".into()),
+        now: shared::time::now(),
+        session: None,
+    }
 }
 
 /// The booking's INSERT as the stream delivers it (NEW_IMAGE).

@@ -1,152 +1,19 @@
 //! Paid events end to end in-process, every case on the embedded store and on DynamoDB (moto):
 //! seat holds with a Checkout Session at a Stripe stub (`tests::stripe_stub`), the signed webhook
 //! (signatures computed here with hmac/sha2 from Stripe's documentation, not with the crate's
-//! signer), replays and events out of order, Stripe outages, the sweep of holds no webhook
-//! settled, refunds, and the DynamoDB calls of a webhook.
+//! signer), replays and events out of order, Stripe outages, refunds. The sweep and the
+//! DynamoDB calls of a webhook: `payments_sweep.rs`; payments v3's rules: `payments_v3.rs`.
 
 use futures::future::join_all;
-use hmac::{Hmac, Mac};
-use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use shared::model::{Booking, Role};
-use shared::payments::PaymentProvider;
 use shared::{App, Store};
-use std::sync::{Arc, Mutex};
-use tests::stripe_stub::{StripeStub, STUB_SECRET_KEY};
+use std::sync::Arc;
+use tests::stripe_stub::{StripeStubExt, STUB_SECRET_KEY};
 use tests::*;
 
-const WHSEC: &str = "whsec_test_payments_5f1c0a9e7b3d42c8";
-
-type AppOf<S> = Arc<App<S>>;
-
-/// An app with payments on the stub and a booking hook that records whom it was called for (the
-/// local server delivers the CRM webhook from that hook).
-struct Paid<S> {
-    app: AppOf<S>,
-    stub: StripeStub,
-    hooked: Arc<Mutex<Vec<String>>>,
-}
-
-impl<S: Store> Paid<S> {
-    async fn new(store: S) -> Paid<S> {
-        let stub = StripeStub::start().await;
-        let mut config = tests::config();
-        config.stripe_webhook_secret = Some(WHSEC.into());
-        let hooked: Arc<Mutex<Vec<String>>> = Arc::default();
-        let seen = hooked.clone();
-        let app = App::new(store, &config)
-            .unwrap()
-            .with_payments(Arc::new(stub.client()))
-            .with_booking_hook(Arc::new(move |b: &Booking| seen.lock().unwrap().push(b.id.clone())));
-        Paid { app: Arc::new(app), stub, hooked }
-    }
-
-    fn hooked(&self) -> Vec<String> {
-        self.hooked.lock().unwrap().clone()
-    }
-
-    fn provider(&self) -> &dyn PaymentProvider {
-        self.app.payments.as_deref().unwrap()
-    }
-
-    /// A priced event (25.00 EUR) created through the API by a new facilitator.
-    async fn event(&self, capacity: Option<u32>) -> String {
-        let (_, owner) = user(&self.app, Role::Facilitator).await;
-        let body = json!({
-            "title": "Sound Bath", "type": "Meditation", "datetime": in_days(10), "capacity": capacity,
-            "price": {"amount": 2500, "currency": "eur"},
-        });
-        let resp = call(&self.app, request("POST", "/events", Some(&owner), Some(body))).await;
-        assert_eq!(status(&resp), 201, "{:?}", json(&resp));
-        assert_eq!(json(&resp)["price"], json!({"amount": 2500, "currency": "eur"}));
-        json(&resp)["id"].as_str().unwrap().to_string()
-    }
-
-    async fn book(&self, token: &str, event_id: &str) -> Response<Body> {
-        call(&self.app, request("POST", "/bookings/", Some(token), Some(json!({"event_id": event_id})))).await
-    }
-
-    /// A pending booking by a new attendee: (booking JSON, token, its Checkout Session id).
-    async fn hold(&self, event_id: &str) -> (Value, String, String) {
-        let (_, token) = user(&self.app, Role::Attendee).await;
-        let resp = self.book(&token, event_id).await;
-        assert_eq!(status(&resp), 201, "{:?}", json(&resp));
-        let booking = json(&resp);
-        assert_eq!(booking["status"], "pending_payment");
-        let session = self.stub.session_for(booking["id"].as_str().unwrap()).expect("a session for the hold");
-        (booking, token, session["id"].as_str().unwrap().to_string())
-    }
-
-    async fn booking(&self, id: &str) -> Booking {
-        self.app.store.get_booking(id).await.unwrap().expect("booking exists")
-    }
-
-    async fn seats_booked(&self, event_id: &str) -> u64 {
-        let resp = call(&self.app, request("GET", &format!("/events/{event_id}"), None, None)).await;
-        json(&resp)["seats_booked"].as_u64().unwrap()
-    }
-
-    /// Delivers a signed webhook: (status, body).
-    async fn deliver(&self, body: &str) -> (u16, Value) {
-        let t = shared::time::now().timestamp();
-        let resp = call(&self.app, webhook(body, Some(&stripe_signature(body, WHSEC, t)))).await;
-        (status(&resp), json(&resp))
-    }
-
-    /// Delivers a signed webhook and returns its `effect`, asserting the 200.
-    async fn effect(&self, body: &str) -> String {
-        let (code, answer) = self.deliver(body).await;
-        assert_eq!(code, 200, "{answer}");
-        assert_eq!(answer["received"], true, "{answer}");
-        answer["effect"].as_str().unwrap().to_string()
-    }
-}
-
-/// `Stripe-Signature` as Stripe documents it, computed here: `t=<unix>,v1=<hex HMAC-SHA256>` keyed
-/// with the whole `whsec_…` string over `"{t}.{body}"`.
-fn stripe_signature(body: &str, secret: &str, t: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={t},v1={hex}")
-}
-
-fn webhook(body: &str, signature: Option<&str>) -> Request {
-    let mut b = http::Request::builder()
-        .method("POST")
-        .uri("/payments/webhook")
-        .header("content-type", "application/json; charset=utf-8");
-    if let Some(sig) = signature {
-        b = b.header("stripe-signature", sig);
-    }
-    b.body(Body::Text(body.to_string())).unwrap()
-}
-
-/// A Stripe event around a Checkout Session, as Stripe serialises it (pretty-printed: the
-/// signature covers the raw bytes, whitespace included).
-fn stripe_event(event_id: &str, event_type: &str, session: &Value) -> String {
-    serde_json::to_string_pretty(&json!({
-        "id": event_id,
-        "object": "event",
-        "api_version": "2024-06-20",
-        "created": shared::time::now().timestamp(),
-        "data": {"object": session},
-        "livemode": false,
-        "pending_webhooks": 1,
-        "request": {"id": null, "idempotency_key": null},
-        "type": event_type,
-    }))
-    .unwrap()
-}
-
-fn evt() -> String {
-    format!("evt_{}", shared::model::new_id())
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_string()
-}
+mod payments_harness;
+use payments_harness::*;
 
 // ---------------------------------------------------------------- booking a priced event
 
@@ -166,7 +33,12 @@ async fn paid_booking_holds_a_seat_and_opens_a_checkout_session<S: Store + Clone
     assert!(url.starts_with("https://checkout.stripe.com/c/pay/cs_test_"), "{url}");
     let expires_at = shared::time::parse(payment["expires_at"].as_str().unwrap()).unwrap();
     let hold = (expires_at - before).num_seconds();
-    assert!((29 * 60..=31 * 60).contains(&hold), "hold of {hold} s");
+    // 31 minutes: at least Stripe's 30 after it creates the session, whatever its clock says.
+    assert!((31 * 60..=31 * 60 + 5).contains(&hold), "hold of {hold} s");
+    // The seat is held exactly as long as Stripe takes payment.
+    let session = p.stub.session_for(&bid).expect("a session");
+    assert_eq!(session["expires_at"].as_i64(), Some(expires_at.timestamp()));
+    assert!(p.stub.refused().is_empty(), "{:?}", p.stub.refused());
     assert_eq!(p.seats_booked(&ev).await, 1, "the hold counts against capacity");
 
     // The one session request carries everything Stripe needs, form-encoded, keyed by the booking.
@@ -307,7 +179,7 @@ async fn expired_webhook_releases_the_seat_exactly_once<S: Store + Clone>(store:
     assert_eq!(refunds[0].idempotency_key, Some(format!("refund-{bid}")));
     let b = p.booking(&bid).await;
     assert_eq!(b.status, shared::model::BookingStatus::Expired);
-    assert_eq!(b.payment.as_ref().unwrap().refund_status.as_deref(), Some("succeeded"));
+    assert_eq!(b.payment.as_ref().unwrap().refund_status.as_deref(), Some("pending"));
     assert_eq!(p.seats_booked(&ev).await, 0);
     assert!(p.hooked().is_empty());
 
@@ -474,128 +346,6 @@ async fn fifty_buyers_ten_seats<S: Store + Clone>(store: S) {
     assert_eq!(keys.len(), 10, "one Idempotency-Key per booking");
 }
 
-// ---------------------------------------------------------------- cancel and refund
-
-async fn cancelling_a_paid_booking_refunds_it_once<S: Store + Clone>(store: S) {
-    let p = Arc::new(Paid::new(store).await);
-    let ev = p.event(Some(5)).await;
-    let (booking, token, session_id) = p.hold(&ev).await;
-    let bid = id(&booking);
-    let paid = p.stub.pay(&session_id);
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
-
-    let path = format!("/bookings/{bid}");
-    let resp = call(&p.app, request("DELETE", &path, Some(&token), None)).await;
-    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
-    let cancelled = json(&resp);
-    assert_eq!(cancelled["status"], "cancelled");
-    assert_eq!(cancelled["payment"]["refund_status"], "succeeded", "{cancelled}");
-    // The retried DELETE is a 409 and asks Stripe for nothing.
-    let again = call(&p.app, request("DELETE", &path, Some(&token), None)).await;
-    assert_eq!((status(&again), error_code(&again)), (409, "already_cancelled".into()));
-    // A redelivered completed event neither re-confirms nor refunds again.
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "none");
-    let refunds = p.stub.refund_requests();
-    assert_eq!(refunds.len(), 1, "{refunds:?}");
-    assert_eq!(refunds[0].field("payment_intent"), paid["payment_intent"].as_str());
-    assert_eq!(refunds[0].idempotency_key, Some(format!("refund-{bid}")));
-    let b = p.booking(&bid).await;
-    let payment = b.payment.as_ref().unwrap();
-    assert_eq!((payment.refund_status.as_deref(), payment.refund_id.is_some()), (Some("succeeded"), true));
-    assert_eq!(p.seats_booked(&ev).await, 0);
-    assert_eq!(p.stub.refund_count(), 1);
-
-    // Concurrent DELETEs of another paid booking: one 200, the rest 409, one refund request.
-    let (booking, token, session_id) = p.hold(&ev).await;
-    let paid = p.stub.pay(&session_id);
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
-    let path = format!("/bookings/{}", id(&booking));
-    let deletes = (0..5).map(|_| {
-        let (p, path, token) = (p.clone(), path.clone(), token.clone());
-        tokio::spawn(async move { status(&call(&p.app, request("DELETE", &path, Some(&token), None)).await) })
-    });
-    let mut codes: Vec<u16> = join_all(deletes).await.into_iter().map(Result::unwrap).collect();
-    codes.sort();
-    assert_eq!(codes, [200, 409, 409, 409, 409]);
-    assert_eq!(p.stub.refund_requests().len(), 2);
-    assert_eq!(p.seats_booked(&ev).await, 0);
-}
-
-async fn cancelling_a_pending_booking_expires_its_session<S: Store + Clone>(store: S) {
-    let p = Paid::new(store).await;
-    let ev = p.event(Some(1)).await;
-    let (booking, token, session_id) = p.hold(&ev).await;
-    let bid = id(&booking);
-    let resp = call(&p.app, request("DELETE", &format!("/bookings/{bid}"), Some(&token), None)).await;
-    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
-    assert_eq!(json(&resp)["status"], "cancelled");
-    let expire_path = format!("/v1/checkout/sessions/{session_id}/expire");
-    assert_eq!(p.stub.requests_to("POST", &expire_path).len(), 1);
-    assert_eq!(p.stub.session(&session_id).unwrap()["status"], "expired");
-    assert_eq!(p.seats_booked(&ev).await, 0);
-    // Stripe's expired event for it comes afterwards: nothing more is released.
-    let expired = p.stub.session(&session_id).unwrap();
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.expired", &expired)).await, "none");
-    assert_eq!(p.seats_booked(&ev).await, 0);
-    assert!(p.stub.refund_requests().is_empty());
-    assert_eq!(status(&p.book(&token, &ev).await), 201, "the user may book again");
-    assert_eq!(p.seats_booked(&ev).await, 1);
-}
-
-// ---------------------------------------------------------------- the sweep
-
-async fn the_sweep_settles_holds_no_webhook_settled<S: Store + Clone>(store: S) {
-    let p = Paid::new(store).await;
-    let ev = p.event(Some(5)).await;
-    let (abandoned, _, abandoned_session) = p.hold(&ev).await;
-    let (paid_booking, _, paid_session) = p.hold(&ev).await;
-    p.stub.pay(&paid_session); // paid at Stripe; its webhook never arrives
-    let seen = p.hooked.clone();
-    let hook = move |b: &Booking| seen.lock().unwrap().push(b.id.clone());
-
-    // Before the holds end the sweep finds nothing due.
-    let now = shared::time::now();
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), now, 1, &hook).await.unwrap();
-    assert_eq!((report.found, report.confirmed, report.expired), (0, 0, 0), "{report:?}");
-
-    // Past `expires_at`: the open session is expired at Stripe, the paid one confirmed.
-    let later = now + chrono::Duration::minutes(31);
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
-    assert_eq!((report.found, report.confirmed, report.expired, report.errors), (2, 1, 1, 0), "{report:?}");
-    assert_eq!(p.booking(&id(&abandoned)).await.status, shared::model::BookingStatus::Expired);
-    assert_eq!(p.stub.session(&abandoned_session).unwrap()["status"], "expired");
-    let confirmed = p.booking(&id(&paid_booking)).await;
-    assert_eq!(confirmed.status, shared::model::BookingStatus::Confirmed);
-    assert_eq!(confirmed.payment.as_ref().unwrap().settled_by.as_deref(), Some("sweep"));
-    assert!(p.app.store.get_delivery(&id(&paid_booking)).await.unwrap().is_some());
-    assert_eq!(p.hooked(), [id(&paid_booking)]);
-    assert_eq!(p.seats_booked(&ev).await, 1, "the abandoned hold's seat is back");
-
-    // Nothing is left: the tasks went with the settlement. A late webhook changes nothing.
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
-    assert_eq!(report.found, 0, "{report:?}");
-    let expired = p.stub.session(&abandoned_session).unwrap();
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.expired", &expired)).await, "none");
-    assert_eq!(p.seats_booked(&ev).await, 1);
-
-    // A refund Stripe did not take (down during the cancel) is asked for again by the sweep.
-    let (booking, token, session_id) = p.hold(&ev).await;
-    let paid = p.stub.pay(&session_id);
-    assert_eq!(p.effect(&stripe_event(&evt(), "checkout.session.completed", &paid)).await, "confirmed");
-    p.stub.set_down(true).await;
-    let resp = call(&p.app, request("DELETE", &format!("/bookings/{}", id(&booking)), Some(&token), None)).await;
-    assert_eq!(status(&resp), 200, "the cancel does not wait for Stripe");
-    assert_eq!(json(&resp)["payment"]["refund_status"], "requested");
-    p.stub.set_down(false).await;
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
-    assert_eq!((report.refunds, report.errors), (1, 0), "{report:?}");
-    let payment = p.booking(&id(&booking)).await.payment.unwrap();
-    assert_eq!(payment.refund_status.as_deref(), Some("succeeded"));
-    assert_eq!(p.stub.refund_requests().iter().filter(|r| r.status == 200).count(), 1);
-    let report = shared::payments::sweep_payments(&p.app.store, p.provider(), later, 1, &hook).await.unwrap();
-    assert_eq!((report.found, report.refunds), (0, 0), "{report:?}");
-}
-
 // ---------------------------------------------------------------- configuration
 
 async fn priced_events_need_payments_configured<S: Store + Clone>(store: S) {
@@ -619,18 +369,22 @@ async fn priced_events_need_payments_configured<S: Store + Clone>(store: S) {
 /// The API Gateway fixture the invoke test sends to the real binary, here through the router.
 async fn the_webhook_fixture_parses_as_api_gateway_sends_it<S: Store + Clone>(store: S) {
     let p = Paid::new(store).await;
-    let signed = |booking_id: &str| {
-        let text = fixture_text("payments-webhook", &[("BOOKING_ID", booking_id)]);
+    let signed = |booking_id: &str, session_id: &str| {
+        let text =
+            fixture_text("payments-webhook", &[("BOOKING_ID", booking_id)]).replace("cs_test_invoke0001", session_id);
         let parsed: Value = serde_json::from_str(&text).unwrap();
         let body = parsed["body"].as_str().unwrap();
         let sig = stripe_signature(body, WHSEC, shared::time::now().timestamp());
         lambda_http::request::from_str(&text.replace("${STRIPE_SIGNATURE}", &sig)).unwrap()
     };
-    let resp = payments::router(&p.app, signed("01UNKNOWNBOOKING0000000000")).await;
+    let resp = payments::router(&p.app, signed("01UNKNOWNBOOKING0000000000", "cs_test_invoke0001")).await;
     assert_eq!((status(&resp), json(&resp)["effect"].as_str()), (200, Some("none")), "{:?}", json(&resp));
     let ev = p.event(None).await;
-    let (booking, _, _) = p.hold(&ev).await;
-    let resp = payments::router(&p.app, signed(&id(&booking))).await;
+    let (booking, _, session_id) = p.hold(&ev).await;
+    // The fixture's own session id is not the one created for this booking: ignored.
+    let resp = payments::router(&p.app, signed(&id(&booking), "cs_test_invoke0001")).await;
+    assert_eq!((status(&resp), json(&resp)["effect"].as_str()), (200, Some("none")), "{:?}", json(&resp));
+    let resp = payments::router(&p.app, signed(&id(&booking), &session_id)).await;
     assert_eq!((status(&resp), json(&resp)["effect"].as_str()), (200, Some("confirmed")), "{:?}", json(&resp));
     let text = fixture_text("payments-webhook", &[("BOOKING_ID", "x"), ("STRIPE_SIGNATURE", "t=1,v1=00")]);
     let resp = payments::router(&p.app, lambda_http::request::from_str(&text).unwrap()).await;
@@ -645,48 +399,6 @@ store_tests!(
     forged_stale_and_unsigned_webhooks_are_refused,
     stripe_down_during_booking_is_502_and_holds_nothing,
     fifty_buyers_ten_seats,
-    cancelling_a_paid_booking_refunds_it_once,
-    cancelling_a_pending_booking_expires_its_session,
-    the_sweep_settles_holds_no_webhook_settled,
     priced_events_need_payments_configured,
     the_webhook_fixture_parses_as_api_gateway_sends_it,
 );
-
-// ---------------------------------------------------------------- DynamoDB calls
-
-/// The webhook's DynamoDB calls, printed as the other routes' are: one GetItem and, when it
-/// changes the booking, one transaction; no Scan; nothing at all for an ignored type or a request
-/// whose signature fails.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn dynamodb_calls_per_webhook() {
-    let (store, log) = dynamo_counted().await;
-    let p = Paid::new(store).await;
-    let ev = p.event(Some(5)).await;
-    let (booking, _, session_id) = p.hold(&ev).await;
-    let (other, _, other_session) = p.hold(&ev).await;
-    let paid = p.stub.pay(&session_id);
-    let completed = stripe_event(&evt(), "checkout.session.completed", &paid);
-    let expired = stripe_event(&evt(), "checkout.session.expired", &p.stub.expire(&other_session));
-    let mut unknown = paid.clone();
-    unknown["metadata"]["booking_id"] = json!("01UNKNOWNBOOKING0000000000");
-    let unknown = stripe_event(&evt(), "checkout.session.completed", &unknown);
-    let ignored = stripe_event(&evt(), "customer.created", &json!({"id": "cus_1"}));
-
-    let mut report = CallReport::new(&log);
-    assert_eq!(p.effect(&completed).await, "confirmed");
-    report.exactly("webhook completed (confirms)", &["GetItem", "TransactWriteItems"]);
-    assert_eq!(p.effect(&completed).await, "none");
-    report.exactly("webhook completed again (replay)", &["GetItem"]);
-    assert_eq!(p.effect(&expired).await, "expired");
-    report.exactly("webhook expired (releases the seat)", &["GetItem", "TransactWriteItems"]);
-    assert_eq!(p.effect(&unknown).await, "none");
-    report.exactly("webhook for an unknown booking", &["GetItem"]);
-    assert_eq!(p.effect(&ignored).await, "none");
-    report.exactly("webhook of an ignored type", &[]);
-    let resp = call(&p.app, webhook(&completed, Some("t=1,v1=00"))).await;
-    assert_eq!(status(&resp), 400);
-    report.exactly("webhook with a bad signature", &[]);
-    report.print();
-    assert_eq!(p.booking(&id(&booking)).await.status, shared::model::BookingStatus::Confirmed);
-    assert_eq!(p.booking(&id(&other)).await.status, shared::model::BookingStatus::Expired);
-}

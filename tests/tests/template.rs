@@ -1030,6 +1030,7 @@ impl shared::payments::PaymentProvider for FakeStripe {
                 "id": id, "object": "checkout.session", "url": format!("https://checkout.stripe.com/c/pay/{id}"),
                 "status": "open", "payment_status": "unpaid", "payment_intent": null,
                 "client_reference_id": req.booking_id, "metadata": {"booking_id": req.booking_id},
+                "amount_total": req.amount, "currency": req.currency,
             });
             self.sessions.lock().unwrap().insert(id.clone(), session);
             self.session(&id)

@@ -222,6 +222,16 @@ struct Attendee<'a> {
     email: &'a str,
 }
 
+/// A booking as its event's owner sees it: never the attendee's `checkout_url` (the page that
+/// takes the attendee's payment is theirs alone).
+fn attendee_view(booking: &Booking) -> BookingView<'_> {
+    let mut view = booking.view();
+    if let Some(payment) = view.payment.as_mut() {
+        payment.checkout_url = None;
+    }
+    view
+}
+
 /// The booking with its event's current details where the event still exists.
 fn with_current_event(mut booking: Booking, events: &HashMap<String, Event>) -> Booking {
     if let Some(e) = events.get(&booking.event_id) {
@@ -292,12 +302,16 @@ async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
     tracing::info!(booking_id = %id, by = %caller.id, "booking cancelled");
     if let (Some(payment), Some(provider)) = (&booking.payment, app.payments.as_deref()) {
         match booking.status {
-            // Nobody may pay for it any more. Best effort: the session also ends at `expires_at`,
-            // and a payment that still lands is refunded by the webhook.
+            // Nobody may pay for it any more. Stripe answers with the session as it ends: paid just
+            // before the cancel, it is refunded at once. Best effort: when Stripe does not answer,
+            // the session still ends at `expires_at`, and a payment that lands anyway is refunded
+            // by its `checkout.session.completed` webhook.
             BookingStatus::PendingPayment => {
                 if let Some(session) = &payment.checkout_session_id {
-                    if let Err(e) = provider.expire_checkout(session).await {
-                        tracing::warn!(booking_id = %id, error = ?e, "Checkout Session not expired");
+                    match provider.expire_checkout(session).await {
+                        Ok(ended) if ended.is_paid() => refund_paid_hold(app, provider, &mut cancelled, ended).await,
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(booking_id = %id, error = ?e, "Checkout Session not expired"),
                     }
                 }
             }
@@ -315,6 +329,32 @@ async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
         }
     }
     Ok(json_response(StatusCode::OK, &cancelled.view()))
+}
+
+/// A hold cancelled while its payment landed: the money goes back now (the webhook that follows
+/// finds the refund asked for and does nothing more).
+async fn refund_paid_hold<S: Store>(
+    app: &App<S>,
+    provider: &dyn payments::PaymentProvider,
+    cancelled: &mut Booking,
+    session: payments::CheckoutSession,
+) {
+    tracing::warn!(booking_id = %cancelled.id, session_id = %session.id, "cancelled hold was paid at Stripe: refunding");
+    if let Some(p) = cancelled.payment.as_mut() {
+        p.payment_intent = session.payment_intent;
+    }
+    match payments::refund_booking(&app.store, provider, cancelled).await {
+        Ok(refund) => {
+            if let Some(p) = cancelled.payment.as_mut() {
+                p.refund_id = Some(refund.id);
+                p.refund_status = Some(refund.status);
+            }
+        }
+        // Its `checkout.session.completed` webhook finds it cancelled, unrefunded, and refunds it.
+        Err(e) => {
+            tracing::warn!(booking_id = %cancelled.id, error = ?e, "refund not requested yet; the webhook retries")
+        }
+    }
 }
 
 /// `GET /events/{id}/bookings`: for the event's owner or an admin, oldest first and paged like
@@ -342,7 +382,7 @@ async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -
     let items: Vec<AttendeeBooking> = bookings
         .iter()
         .map(|b| AttendeeBooking {
-            booking: b.view(),
+            booking: attendee_view(b),
             attendee: Attendee { name: &b.user_name, email: &b.user_email },
             crm_status: deliveries.get(&b.id),
         })

@@ -14,7 +14,7 @@ use serde::Serialize;
 use shared::error::{Error, Result};
 use shared::http::{json_response, method_not_allowed, path, respond, segments};
 use shared::model::{Booking, BookingStatus};
-use shared::payments::{self, CheckoutSession, StripeEvent, WebhookKind};
+use shared::payments::{self, CheckoutSession, Refund, StripeEvent, WebhookKind};
 use shared::store::{Settled, Settlement};
 use shared::{time, App, Store};
 
@@ -41,8 +41,11 @@ pub enum Effect {
     /// A payment landed for a booking that no longer held a seat (cancelled or expired first):
     /// its refund was requested.
     RefundRequested,
-    /// Nothing to do: a replay, an event older than the booking's state, an ignored type, or a
-    /// booking this service does not know.
+    /// A refund this service asked for changed status at Stripe (`refund.updated`): recorded in
+    /// `payment.refund_status`.
+    RefundUpdated,
+    /// Nothing to do: a replay, an event older than the booking's state, an ignored type, a
+    /// booking this service does not know, or a session it did not create for that booking.
     None,
 }
 
@@ -57,6 +60,10 @@ struct Received<'a> {
 async fn webhook<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
     // The bytes exactly as Stripe sent them: the signature covers them, not a re-serialisation.
     let body: &[u8] = req.body().as_ref();
+    if body.len() > payments::MAX_WEBHOOK_BYTES {
+        tracing::warn!(bytes = body.len(), "Stripe webhook refused: body too large");
+        return Err(Error::PayloadTooLarge);
+    }
     let header = req.headers().get(SIGNATURE_HEADER).map(|v| v.to_str().unwrap_or_default());
     let Some(secret) = app.stripe_webhook_secret.as_deref() else {
         tracing::error!("STRIPE_WEBHOOK_SECRET is not set: every Stripe webhook is refused");
@@ -78,6 +85,9 @@ pub async fn apply<S: Store>(app: &App<S>, event: &StripeEvent) -> Result<(Effec
     let Some(kind) = WebhookKind::parse(&event.event_type) else {
         return Ok((Effect::None, None));
     };
+    if kind == WebhookKind::RefundUpdated {
+        return refund_updated(app, event).await;
+    }
     let session: CheckoutSession = serde_json::from_value(event.data.object.clone())
         .map_err(|_| Error::InvalidJson("the event's object is not a Checkout Session".into()))?;
     let Some(booking_id) = session.booking_id().map(str::to_string) else {
@@ -86,14 +96,20 @@ pub async fn apply<S: Store>(app: &App<S>, event: &StripeEvent) -> Result<(Effec
         return Ok((Effect::None, None));
     };
     let to = match kind {
+        WebhookKind::RefundUpdated => return Ok((Effect::None, Some(booking_id))),
         WebhookKind::Completed if session.payment_status.as_deref() == Some("paid") => BookingStatus::Confirmed,
         // Completed with a delayed payment method: `async_payment_succeeded`/`_failed` follows.
         WebhookKind::Completed => return Ok((Effect::None, Some(booking_id))),
         WebhookKind::AsyncPaymentSucceeded => BookingStatus::Confirmed,
         WebhookKind::Expired | WebhookKind::AsyncPaymentFailed => BookingStatus::Expired,
     };
-    let settlement =
-        Settlement { to, by: event.id.clone(), payment_intent: session.payment_intent.clone(), now: time::now() };
+    let settlement = Settlement {
+        to,
+        by: event.id.clone(),
+        payment_intent: session.payment_intent.clone(),
+        now: time::now(),
+        session: Some(session.reference()),
+    };
     let effect = match app.store.settle_payment(&booking_id, &settlement).await? {
         Settled::Changed(booking) if booking.status == BookingStatus::Confirmed => {
             tracing::info!(booking_id = %booking.id, event_id = %event.id, "payment received: booking confirmed");
@@ -111,6 +127,18 @@ pub async fn apply<S: Store>(app: &App<S>, event: &StripeEvent) -> Result<(Effec
             Effect::RefundRequested
         }
         Settled::Unchanged(_) => Effect::None,
+        Settled::Foreign(booking) => {
+            // Never confirms, expires or refunds: it is not money this service asked for.
+            tracing::warn!(
+                booking_id = %booking.id,
+                event_id = %event.id,
+                session_id = %session.id,
+                amount_total = ?session.amount_total,
+                currency = ?session.currency,
+                "Checkout Session is not the one created for this booking (or another amount or currency): ignored"
+            );
+            Effect::None
+        }
         Settled::NotFound => {
             tracing::warn!(booking_id = %booking_id, event_id = %event.id, session_id = %session.id, "Stripe event for an unknown booking: ignored");
             Effect::None
@@ -140,4 +168,35 @@ async fn refund_late_payment<S: Store>(app: &App<S>, mut booking: Booking, sessi
     tracing::warn!(booking_id = %booking.id, status = ?booking.status, session_id = %session.id, "payment received after the hold ended: refunding");
     payments::refund_booking(&app.store, provider, &booking).await?;
     Ok(())
+}
+
+/// `refund.updated` / `refund.failed`: the refund named on the booking in its
+/// `metadata.booking_id` changed status. Recorded only when it is the refund this service
+/// asked for (`payment.refund_id`), and never back to `pending` once it ended; `failed` or
+/// `canceled` raises the operators' alarm.
+async fn refund_updated<S: Store>(app: &App<S>, event: &StripeEvent) -> Result<(Effect, Option<String>)> {
+    let object = &event.data.object;
+    let refund: Refund = serde_json::from_value(object.clone())
+        .map_err(|_| Error::InvalidJson("the event's object is not a refund".into()))?;
+    let Some(booking_id) = object["metadata"]["booking_id"].as_str().filter(|id| !id.is_empty()).map(str::to_string)
+    else {
+        return Ok((Effect::None, None));
+    };
+    let Some(booking) = app.store.get_booking(&booking_id).await? else {
+        return Ok((Effect::None, Some(booking_id)));
+    };
+    let Some(payment) = booking.payment.as_ref().filter(|p| p.refund_id.as_deref() == Some(refund.id.as_str())) else {
+        tracing::warn!(booking_id = %booking_id, refund_id = %refund.id, "refund event for a refund this booking did not ask for: ignored");
+        return Ok((Effect::None, Some(booking_id)));
+    };
+    let ended = matches!(payment.refund_status.as_deref(), Some("succeeded" | "failed" | "canceled"));
+    if payment.refund_status.as_deref() == Some(refund.status.as_str()) || (ended && refund.status == "pending") {
+        return Ok((Effect::None, Some(booking_id)));
+    }
+    app.store.record_refund(&booking_id, &refund.id, &refund.status).await?;
+    tracing::info!(booking_id = %booking_id, refund_id = %refund.id, status = %refund.status, "refund status from Stripe");
+    if refund.is_lost() {
+        payments::raise_refund_alarm(&booking_id, &refund);
+    }
+    Ok((Effect::RefundUpdated, Some(booking_id)))
 }

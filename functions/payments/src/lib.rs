@@ -11,5 +11,5 @@ pub use handler::router;
 pub use stripe::{StripeClient, StripeConfig};
 
 /// How many days of the due-payments index a payment sweep reads (one Query per day bucket):
-/// holds end 30 minutes after booking, so only refunds Stripe kept refusing are ever older.
+/// holds end 31 minutes after booking, so only refunds Stripe kept refusing are ever older.
 pub const SWEEP_LOOKBACK_DAYS: u32 = 7;

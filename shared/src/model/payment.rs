@@ -8,8 +8,49 @@ use serde::{Deserialize, Serialize};
 pub const MIN_AMOUNT: u64 = 1;
 pub const MAX_AMOUNT: u64 = 100_000_000;
 
-/// How long a pending booking holds its seat: Stripe's minimum Checkout Session life.
-pub const HOLD_MINUTES: i64 = 30;
+/// How long a pending booking holds its seat, from the booking: its Checkout Session's
+/// `expires_at` is exactly this, so the seat is held as long as Stripe takes payment. Stripe wants
+/// `expires_at` at least 30 minutes after it *creates* the session, on its own clock, which
+/// happens after our write and a network hop, and its clock may run ahead of ours
+/// (<https://docs.stripe.com/api/checkout/sessions/create#create_checkout_session-expires_at>):
+/// one minute of margin covers both.
+pub const HOLD_MINUTES: i64 = 31;
+
+/// Stripe's minimum charge per currency, in minor units: a price below it could never be paid
+/// (Stripe refuses the Checkout Session, `amount_too_small`). Currencies not listed are checked by
+/// Stripe alone (it converts them to the account's settlement currency first).
+/// Source: <https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts>.
+pub const MINIMUM_CHARGE: &[(&str, u64)] = &[
+    ("aed", 200),
+    ("aud", 50),
+    ("bgn", 100),
+    ("brl", 50),
+    ("cad", 50),
+    ("chf", 50),
+    ("czk", 1500),
+    ("dkk", 250),
+    ("eur", 50),
+    ("gbp", 30),
+    ("hkd", 400),
+    ("huf", 17500),
+    ("inr", 50),
+    ("jpy", 50),
+    ("mxn", 1000),
+    ("myr", 200),
+    ("nok", 300),
+    ("nzd", 50),
+    ("pln", 200),
+    ("ron", 200),
+    ("sek", 300),
+    ("sgd", 50),
+    ("thb", 1000),
+    ("usd", 50),
+];
+
+/// Stripe's minimum charge for `currency`, where the table has it.
+pub fn min_charge(currency: &str) -> Option<u64> {
+    MINIMUM_CHARGE.iter().find(|(c, _)| *c == currency).map(|(_, min)| *min)
+}
 
 /// `payment.refund_status` from the cancel until Stripe has answered the refund request.
 pub const REFUND_REQUESTED: &str = "requested";
@@ -40,6 +81,11 @@ impl Price {
             .and_then(serde_json::Value::as_str)
             .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase()))
             .ok_or_else(|| bad("`currency` must be a lower-case ISO 4217 code such as \"usd\" or \"eur\""))?;
+        if let Some(min) = min_charge(currency).filter(|min| amount < *min) {
+            return Err(bad(&format!(
+                "`amount` is below Stripe's minimum charge for {currency}: at least {min} minor units"
+            )));
+        }
         Ok(Price { amount, currency: currency.to_string() })
     }
 }
@@ -84,6 +130,14 @@ impl Payment {
             refund_status: None,
             refund_id: None,
         }
+    }
+
+    /// Whether `session` is the Checkout Session this service created for this payment, for the
+    /// same amount and currency.
+    pub fn is_paid_by(&self, session: &crate::store::SessionRef) -> bool {
+        self.checkout_session_id.as_deref() == Some(session.id.as_str())
+            && session.amount_total == Some(self.amount)
+            && session.currency.as_deref() == Some(self.currency.as_str())
     }
 
     pub fn view(&self) -> PaymentView<'_> {
@@ -135,8 +189,17 @@ mod tests {
     fn prices_are_checked_as_the_contract_says() {
         assert_eq!(Price::validate(&json!({"amount": 1500, "currency": "eur"})).unwrap().amount, 1500);
         assert_eq!(Price::validate(&json!({"amount": 100_000_000, "currency": "usd"})).unwrap().amount, MAX_AMOUNT);
+        // Stripe's minimum charge: 50 cents, 30 pence, 50 yen; unlisted currencies from 1.
+        assert_eq!(Price::validate(&json!({"amount": 50, "currency": "usd"})).unwrap().amount, 50);
+        assert_eq!(Price::validate(&json!({"amount": 30, "currency": "gbp"})).unwrap().amount, 30);
+        assert_eq!(Price::validate(&json!({"amount": 1, "currency": "xof"})).unwrap().amount, 1);
         for bad in [
             json!({"amount": 0, "currency": "usd"}),
+            json!({"amount": 49, "currency": "usd"}),
+            json!({"amount": 49, "currency": "eur"}),
+            json!({"amount": 29, "currency": "gbp"}),
+            json!({"amount": 999, "currency": "mxn"}),
+            json!({"amount": 17_499, "currency": "huf"}),
             json!({"amount": 100_000_001, "currency": "usd"}),
             json!({"amount": 10.5, "currency": "usd"}),
             json!({"amount": -5, "currency": "usd"}),

@@ -425,6 +425,11 @@ impl Store for MemoryStore {
         let Some(current) = db.bookings.get(booking_id).cloned() else {
             return Ok(Settled::NotFound);
         };
+        if let Some(session) = &settle.session {
+            if !current.payment.as_ref().is_some_and(|p| p.is_paid_by(session)) {
+                return Ok(Settled::Foreign(current));
+            }
+        }
         if current.status != BookingStatus::PendingPayment || current.payment.is_none() {
             return Ok(Settled::Unchanged(current));
         }

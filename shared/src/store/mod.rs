@@ -282,6 +282,18 @@ pub struct Settlement {
     pub by: String,
     pub payment_intent: Option<String>,
     pub now: Timestamp,
+    /// The Checkout Session a webhook reports: the booking is settled only when it is the session
+    /// recorded on it, for its amount and currency (`None`: the sweep, which asked Stripe about
+    /// the recorded session itself).
+    pub session: Option<SessionRef>,
+}
+
+/// A Checkout Session as a webhook names it: what must match the booking's payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRef {
+    pub id: String,
+    pub amount_total: Option<u64>,
+    pub currency: Option<String>,
 }
 
 /// What [`Store::settle_payment`] did.
@@ -291,6 +303,9 @@ pub enum Settled {
     Changed(Booking),
     /// It was not pending any more (a replay, or a later event than this one won): as it is.
     Unchanged(Booking),
+    /// The session is not the one this service created for the booking (another integration,
+    /// a Payment Link, another amount or currency): nothing changed, whatever the status.
+    Foreign(Booking),
     NotFound,
 }
 

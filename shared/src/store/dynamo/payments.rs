@@ -101,6 +101,13 @@ pub(super) async fn settle_payment(db: &DynamoStore, booking_id: &str, settle: &
     let Some(current) = db.get_as::<Booking>(keys::booking(booking_id)).await? else {
         return Ok(Settled::NotFound);
     };
+    // The session, amount and currency of a payment never change once the session is attached;
+    // the transaction still names the session in its condition.
+    if let Some(session) = &settle.session {
+        if !current.payment.as_ref().is_some_and(|p| p.is_paid_by(session)) {
+            return Ok(Settled::Foreign(current));
+        }
+    }
     if current.status != BookingStatus::PendingPayment || current.payment.is_none() {
         return Ok(Settled::Unchanged(current));
     }
@@ -127,6 +134,12 @@ pub(super) async fn settle_payment(db: &DynamoStore, booking_id: &str, settle: &
         .expression_attribute_values(":gsk", s(gsk))
         .expression_attribute_values(":by", s(&settle.by))
         .expression_attribute_values(":pending", pending());
+    if let Some(session) = &settle.session {
+        update = update
+            .condition_expression("#st = :pending AND #pay.#sid = :sid")
+            .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
+            .expression_attribute_values(":sid", s(&session.id));
+    }
     let intent = settled.payment.as_ref().and_then(|p| p.payment_intent.clone());
     update = match intent {
         Some(pi) => update.expression_attribute_values(":pi", s(pi)),
