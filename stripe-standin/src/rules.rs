@@ -185,7 +185,9 @@ fn create_session(state: &mut State, req: &StubRequest) -> (u16, Value) {
             return invalid(
                 "amount_too_small",
                 "line_items[0][price_data][unit_amount]",
-                &format!("The Checkout Session's total amount due must add up to at least {min} {currency} (minor units)."),
+                &format!(
+                    "The Checkout Session's total amount due must add up to at least {min} {currency} (minor units)."
+                ),
             );
         }
     }
@@ -213,7 +215,7 @@ fn create_session(state: &mut State, req: &StubRequest) -> (u16, Value) {
     let session = json!({
         "id": id,
         "object": "checkout.session",
-        "url": format!("https://checkout.stripe.com/c/pay/{id}"),
+        "url": format!("{}/{id}", state.checkout_url_base.as_deref().unwrap_or("https://checkout.stripe.com/c/pay")),
         "status": "open",
         "payment_status": "unpaid",
         "payment_intent": null,
