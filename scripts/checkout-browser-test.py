@@ -199,6 +199,13 @@ def main(api):
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: PAYMENTS=local scripts/local-server.sh python scripts/checkout-browser-test.py")
+    for path, package in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]:
+        if not os.access(path, os.X_OK):
+            sys.exit(f"FAILED: {path} not found: apt-get install -y {package} (.ci/run does)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        sys.exit("FAILED: selenium is not installed in this Python: make venv")
     try:
         main(sys.argv[1])
     except Failed as e:
