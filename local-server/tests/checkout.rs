@@ -107,19 +107,23 @@ async fn concurrent_pays_pay_once_and_send_one_signed_completed_event() {
     let id = h.session("B2", "Sound Bath").await;
     let (_, _, token) = h.page(&id).await;
     let form = format!("csrf={}", token.unwrap());
-    let pays = (0..8).map(|_| {
-        let (h, id, form) = (h.clone(), id.clone(), form.clone());
-        tokio::spawn(async move {
-            let resp = h.pay(&id, &form, Some(&h.base)).await;
-            (resp.status().as_u16(), resp.headers().get("location").map(|l| l.to_str().unwrap().to_string()))
+    // All spawned before any is awaited: eight Pays in flight at once.
+    let pays: Vec<_> = (0..8)
+        .map(|_| {
+            let (h, id, form) = (h.clone(), id.clone(), form.clone());
+            tokio::spawn(async move {
+                let resp = h.pay(&id, &form, Some(&h.base)).await;
+                (resp.status().as_u16(), resp.headers().get("location").map(|l| l.to_str().unwrap().to_string()))
+            })
         })
-    });
+        .collect();
     let success = format!("{}/payments/success?session_id={id}", h.base);
     for pay in pays {
         assert_eq!(pay.await.unwrap(), (303, Some(success.clone())), "every Pay ends on success_url");
     }
     let deliveries = h.deliveries();
-    assert_eq!(deliveries.len(), 1, "one checkout.session.completed however often Pay is sent: {deliveries:?}");
+    let intents: Vec<&Value> = deliveries.iter().map(|e| &e["data"]["object"]["payment_intent"]).collect();
+    assert_eq!(deliveries.len(), 1, "one payment and one checkout.session.completed for 8 Pays, got {intents:?}");
     let event = &deliveries[0];
     assert!(event["id"].as_str().unwrap().starts_with("evt_"));
     assert_eq!(event["object"], "event");
