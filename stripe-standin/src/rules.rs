@@ -185,9 +185,7 @@ fn create_session(state: &mut State, req: &StubRequest) -> (u16, Value) {
             return invalid(
                 "amount_too_small",
                 "line_items[0][price_data][unit_amount]",
-                &format!(
-                    "The Checkout Session's total amount due must add up to at least {min} {currency} (minor units)."
-                ),
+                &format!("The Checkout Session's total amount due must add up to at least {min} {currency} (minor units)."),
             );
         }
     }

@@ -106,9 +106,7 @@ fn check_field(schema: &Value, path: &[&str], key: &str, value: &str) -> Result<
             };
             check_field(child, rest, key, value)
         }
-        Some("array") if first.parse::<u32>().is_ok() || first.is_empty() => {
-            check_field(&schema["items"], rest, key, value)
-        }
+        Some("array") if first.parse::<u32>().is_ok() || first.is_empty() => check_field(&schema["items"], rest, key, value),
         _ => Err(unknown(key)),
     }
 }
