@@ -311,7 +311,8 @@ async fn handle(state: &Mutex<State>, req: axum::extract::Request) -> axum::resp
     };
     let (status, body) = rules::answer(&mut state.lock().unwrap(), &recorded);
     recorded.status = status;
-    recorded.error = body["error"]["code"].as_str().or_else(|| body["error"]["type"].as_str()).map(str::to_string);
+    recorded.error =
+        body["error"]["code"].as_str().or_else(|| body["error"]["type"].as_str()).map(str::to_string);
     state.lock().unwrap().requests.push(recorded);
     let mut resp = axum::response::Response::new(axum::body::Body::from(body.to_string()));
     *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
