@@ -13,26 +13,34 @@ CFN_LINT_VERSION     := 1.58.0
 SAM_CLI_VERSION      := 1.170.0
 CARGO_LAMBDA_VERSION := 1.9.2
 SCHEMATHESIS_VERSION := 4.32.5
+# Drives Debian's chromium + chromium-driver in the local checkout's browser test (4.52 and later
+# need a certifi newer than this machine's package index has).
+SELENIUM_VERSION     := 4.51.0
+
+# `make run PAYMENTS=local`: paid bookings through an in-process Stripe stand-in and a local
+# checkout page, no Stripe account needed. Empty: real Stripe if STRIPE_SECRET_KEY is set, else
+# priced events are refused.
+PAYMENTS ?=
 
 .PHONY: help run test venv fmt clippy lint package sam-build smoke smoke-local bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-run: ## Local API on http://127.0.0.1:$${PORT:-3000} (embedded store, sample events seeded)
-	$(CARGO) run --profile local -p local-server
+run: ## Local API on http://127.0.0.1:$${PORT:-3000} (embedded store, sample events seeded); PAYMENTS=local: offline paid bookings
+	PAYMENTS='$(PAYMENTS)' $(CARGO) run --profile local -p local-server
 
-venv: $(VENV)/.installed ## Python tools for the tests: moto, cfn-lint, SAM CLI, cargo-lambda, schemathesis
+venv: $(VENV)/.installed ## Python tools for the tests: moto, cfn-lint, SAM CLI, cargo-lambda, schemathesis, selenium
 
 $(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
 		'moto[server]==$(MOTO_VERSION)' 'cfn-lint==$(CFN_LINT_VERSION)' \
 		'aws-sam-cli==$(SAM_CLI_VERSION)' 'cargo-lambda==$(CARGO_LAMBDA_VERSION)' \
-		'schemathesis==$(SCHEMATHESIS_VERSION)'
+		'schemathesis==$(SCHEMATHESIS_VERSION)' 'selenium==$(SELENIUM_VERSION)'
 	touch $@
 
-test: venv ## Everything: fmt, clippy, all tests (DynamoDB ones on moto), template lint, real-binary invokes, API fuzzing
+test: venv ## Everything: fmt, clippy, all tests (DynamoDB ones on moto), template lint, real-binary invokes, API fuzzing, the local checkout in headless Chromium
 	scripts/test.sh
 
 fmt:

@@ -18,4 +18,8 @@ done
 # (embedded store) that scripts/local-server.sh starts on a free port and stops afterwards.
 step "scripts/smoke.sh against a local server"
 scripts/local-server.sh scripts/smoke.sh
+# `make run PAYMENTS=local`'s checkout page in headless Chromium: Pay confirms the booking through
+# the signed webhook, Cancel leaves it pending (Debian's chromium + chromium-driver, selenium).
+step "scripts/checkout-browser-test.py: the local checkout in headless Chromium"
+PAYMENTS=local scripts/local-server.sh "$VENV/bin/python" scripts/checkout-browser-test.py
 step "all checks passed"

@@ -1,5 +1,8 @@
 //! The local API: one process serving every route through the same `router` functions the
-//! Lambdas run, so there is no second implementation of any route.
+//! Lambdas run, so there is no second implementation of any route. With `PAYMENTS=local`,
+//! [`checkout`] adds a local stand-in for Stripe Checkout.
+
+pub mod checkout;
 
 use axum::body::Bytes;
 use axum::response::IntoResponse;

@@ -5,9 +5,11 @@
 //! background, and exits 0.
 //!
 //! With `STRIPE_SECRET_KEY` set, priced events take payments through Stripe Checkout
-//! (`STRIPE_API_BASE` may point at a stub) and a payment sweep runs every
-//! [`PAYMENT_SWEEP_EVERY`]: the scheduled sweeper's job when deployed.
+//! (`STRIPE_API_BASE` may point at a stub); with `PAYMENTS=local` instead, through an in-process
+//! Stripe stand-in and a local checkout page ([`local_server::checkout`]). Either way a payment
+//! sweep runs every [`PAYMENT_SWEEP_EVERY`]: the scheduled sweeper's job when deployed.
 
+use local_server::checkout;
 use shared::config::Config;
 use shared::store::{DynamoStore, MemoryStore};
 use shared::{seed, App, Store};
@@ -89,7 +91,20 @@ async fn serve<S: Store + Clone>(
     } else {
         tracing::info!("CRM webhook: CRM_WEBHOOK_URL not set, nothing is sent");
     }
-    match payments::StripeClient::from_env()? {
+    // Bound before payments are set up: the local checkout's URLs name the actual port.
+    let port: u16 = env("PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let mut local_checkout = None;
+    let stripe = if checkout::local_requested(env("PAYMENTS").as_deref())? {
+        let (local, client) = checkout::LocalCheckout::start(listener.local_addr()?, env).await?;
+        app.stripe_webhook_secret = Some(local.webhook_secret().to_string());
+        tracing::info!("payments: PAYMENTS=local, a Stripe stand-in that applies Stripe's rules and moves no money; a booking's checkout_url opens the local checkout page");
+        local_checkout = Some(local);
+        Some(client)
+    } else {
+        payments::StripeClient::from_env()?
+    };
+    match stripe {
         Some(stripe) => {
             tracing::info!(api = %stripe.config().api_base, "payments: Stripe Checkout");
             let provider: Arc<dyn shared::payments::PaymentProvider> = Arc::new(stripe);
@@ -98,13 +113,15 @@ async fn serve<S: Store + Clone>(
         }
         None => tracing::info!("payments: STRIPE_SECRET_KEY not set, priced events are refused"),
     }
-    let port: u16 = env("PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     // Handlers are installed before the first request can arrive: from here on a SIGTERM no
     // longer kills the process outright.
     let stop = shutdown_signal()?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, local_server::router(Arc::new(app))).with_graceful_shutdown(stop).await?;
+    let mut routes = local_server::router(Arc::new(app));
+    if let Some(local) = &local_checkout {
+        routes = routes.merge(local.routes());
+    }
+    axum::serve(listener, routes).with_graceful_shutdown(stop).await?;
     let running = deliveries.in_flight();
     if running > 0 {
         tracing::info!(running, "waiting up to {}s for CRM deliveries", DRAIN_TIMEOUT.as_secs());

@@ -77,6 +77,8 @@ pub(crate) struct State {
     pub(crate) fail_next: u32,
     pub(crate) refund_outcome: RefundOutcome,
     pub(crate) clock_skew_secs: i64,
+    /// Where sessions' `url` points, `{base}/{id}` (default: Stripe's hosted page).
+    pub(crate) checkout_url_base: Option<String>,
     seq: u64,
 }
 
@@ -255,6 +257,33 @@ impl StripeStub {
         }
         state.sessions.insert(id, session.clone());
         session
+    }
+
+    /// Sessions created from now on get `url` = `{base}/{id}` (`make run PAYMENTS=local` points
+    /// it at the local server's checkout page) instead of Stripe's hosted page.
+    pub fn set_checkout_url_base(&self, base: &str) {
+        self.state.lock().unwrap().checkout_url_base = Some(base.trim_end_matches('/').to_string());
+    }
+
+    /// [`StripeStub::pay`], only for a session that still takes payment: `open` and before its
+    /// `expires_at` on Stripe's clock (<https://docs.stripe.com/api/checkout/sessions/object#checkout_session_object-expires_at>).
+    /// Checked and paid under one lock, so two payers cannot both pay it. `None`: nothing changed.
+    pub fn pay_if_open(&self, session_id: &str) -> Option<Value> {
+        let mut state = self.state.lock().unwrap();
+        let now = state.stripe_now();
+        let open = state
+            .sessions
+            .get(session_id)
+            .is_some_and(|s| s["status"] == "open" && s["expires_at"].as_i64().is_some_and(|e| now < e));
+        if !open {
+            return None;
+        }
+        let pi = state.next_id("pi");
+        let s = state.sessions.get_mut(session_id)?;
+        s["status"] = json!("complete");
+        s["payment_status"] = json!("paid");
+        s["payment_intent"] = json!(pi);
+        Some(s.clone())
     }
 }
 

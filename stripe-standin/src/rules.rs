@@ -215,7 +215,7 @@ fn create_session(state: &mut State, req: &StubRequest) -> (u16, Value) {
     let session = json!({
         "id": id,
         "object": "checkout.session",
-        "url": format!("https://checkout.stripe.com/c/pay/{id}"),
+        "url": format!("{}/{id}", state.checkout_url_base.as_deref().unwrap_or("https://checkout.stripe.com/c/pay")),
         "status": "open",
         "payment_status": "unpaid",
         "payment_intent": null,
