@@ -3,8 +3,8 @@
 //! `POST /v1/checkout/sessions/{id}/expire`, `POST /v1/refunds`), answered on a random loopback
 //! port the way Stripe answers them, refusals included: [`rules`] holds each rule Stripe enforces
 //! with the page of Stripe's documentation it comes from, and [`schema`] checks every form
-//! against the request schema of Stripe's published OpenAPI description (an extract in
-//! `stripe-standin/openapi/`).
+//! against the request schemas of the operations called (`stripe-standin/openapi/requests.json`,
+//! written from Stripe's API reference and compared with Stripe's published OpenAPI description).
 //!
 //! It records every request (method, path, `Idempotency-Key`, bearer key, form fields, the status
 //! it answered) and has the controls a test needs: pay or expire a session as the payer or

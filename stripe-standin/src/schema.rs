@@ -1,5 +1,5 @@
 //! Every form the service sends, checked against the request schema of the operation it calls,
-//! from Stripe's published OpenAPI description (`stripe-standin/openapi/extract.json`; where it
+//! as Stripe's API reference documents it (`stripe-standin/openapi/requests.json`; where it
 //! comes from and how it is made: `stripe-standin/openapi/README.md`). Stripe's API takes
 //! form-encoded bodies in bracket notation (`line_items[0][price_data][currency]`); each key is
 //! walked down the schema: a name the schema does not have → 400 `parameter_unknown`
@@ -30,16 +30,16 @@ impl Operation {
     }
 }
 
-pub const EXTRACT: &str = include_str!("../openapi/extract.json");
+pub const REQUESTS: &str = include_str!("../openapi/requests.json");
 
-fn extract() -> &'static Value {
+fn schemas() -> &'static Value {
     static PARSED: OnceLock<Value> = OnceLock::new();
-    PARSED.get_or_init(|| serde_json::from_str(EXTRACT).expect("openapi/extract.json is JSON"))
+    PARSED.get_or_init(|| serde_json::from_str(REQUESTS).expect("openapi/requests.json is JSON"))
 }
 
 /// The request schema of `op`.
 pub fn request_schema(op: Operation) -> &'static Value {
-    &extract()["operations"][op.id()]["schema"]
+    &schemas()["operations"][op.id()]["schema"]
 }
 
 /// `a[b][0][c]` → `["a", "b", "0", "c"]`; `None` when the brackets do not balance.
@@ -80,8 +80,8 @@ fn unknown(key: &str) -> (u16, Value) {
     )
 }
 
-/// A parameter Stripe takes whose schema the extract does not copy (the service never sends it):
-/// anything below it is accepted, as the extract cannot say what Stripe would refuse there.
+/// A parameter Stripe takes whose schema `requests.json` leaves out (the service never sends it):
+/// anything below it is accepted, as the file cannot say what Stripe would refuse there.
 fn elided(schema: &Value) -> bool {
     schema["x-extract"] == "elided"
 }
