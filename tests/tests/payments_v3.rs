@@ -101,6 +101,9 @@ async fn refund_statuses_follow_stripe<S: Store + Clone>(store: S) {
     let mut late = succeeded.clone();
     late["status"] = json!("pending");
     assert_eq!(p.effect(&stripe_event(&evt(), "refund.updated", &late)).await, "none");
+    // Nor does a stale answer that slips past the handler's read: the store's write decides.
+    p.app.store.record_refund(ok, ok_refund, "pending").await.unwrap();
+    assert_eq!(p.booking(ok).await.payment.unwrap().refund_status.as_deref(), Some("succeeded"));
     let failed = p.stub.settle_refund(bad_refund, "failed");
     assert_eq!(p.effect(&stripe_event(&evt(), "refund.failed", &failed)).await, "refund_updated");
     let view =

@@ -14,8 +14,8 @@ pub use delivery::{Delivery, DeliveryStatus, FailureKind};
 pub use event::{booking_cutoff, cancel_cutoff, fold_type, rating, Event, EventSnapshot, EventSnapshotView, EventView};
 pub use event_input::{present, required, EventInput, EventPatch};
 pub use payment::{
-    min_charge, Payment, PaymentTask, PaymentTaskKind, PaymentView, Price, HOLD_MINUTES, MINIMUM_CHARGE,
-    REFUND_REQUESTED,
+    is_final_refund_status, min_charge, Payment, PaymentTask, PaymentTaskKind, PaymentView, Price,
+    FINAL_REFUND_STATUSES, HOLD_MINUTES, MINIMUM_CHARGE, REFUND_REQUESTED,
 };
 pub use throttle::LoginThrottle;
 pub use user::{normalize_email, validate_name, validate_password, Role, User};

@@ -55,6 +55,15 @@ pub fn min_charge(currency: &str) -> Option<u64> {
 /// `payment.refund_status` from the cancel until Stripe has answered the refund request.
 pub const REFUND_REQUESTED: &str = "requested";
 
+/// Refund statuses Stripe reports as an outcome (`succeeded`, or the money not returned:
+/// `failed`, `canceled`). A later `pending` or `requires_action` of the same refund (events
+/// arrive out of order, a sweep reads a stale answer) never replaces one.
+pub const FINAL_REFUND_STATUSES: [&str; 3] = ["succeeded", "failed", "canceled"];
+
+pub fn is_final_refund_status(status: &str) -> bool {
+    FINAL_REFUND_STATUSES.contains(&status)
+}
+
 /// An event's price: an amount in minor units and a lower-case ISO 4217 code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,8 +10,8 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    fold_type, Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch, IdempotencyRecord, LoginThrottle,
-    PaymentTask, PaymentTaskKind, Role, User, REFUND_REQUESTED,
+    fold_type, is_final_refund_status, Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch,
+    IdempotencyRecord, LoginThrottle, PaymentTask, PaymentTaskKind, Role, User, REFUND_REQUESTED,
 };
 use crate::time::Timestamp;
 use std::collections::{BTreeSet, HashMap};
@@ -455,6 +455,11 @@ impl Store for MemoryStore {
         let mut db = self.lock()?;
         let b = db.bookings.get_mut(booking_id).ok_or(Error::NotFound("booking"))?;
         if let Some(payment) = b.payment.as_mut() {
+            let ended = payment.refund_id.as_deref() == Some(refund_id)
+                && payment.refund_status.as_deref().is_some_and(is_final_refund_status);
+            if ended && !is_final_refund_status(refund_status) {
+                return Ok(());
+            }
             payment.refund_id = Some(refund_id.to_string());
             payment.refund_status = Some(refund_status.to_string());
         }

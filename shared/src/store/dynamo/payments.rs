@@ -7,7 +7,7 @@ use super::items::{attr, key_item, n, s, start_key, Entity};
 use super::{day_bucket_page, failed, is_condition_failed, sdk_error, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{Booking, BookingStatus, Delivery};
+use crate::model::{is_final_refund_status, Booking, BookingStatus, Delivery, FINAL_REFUND_STATUSES};
 use crate::store::{PendingQuery, Settled, Settlement, TaskPage};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
@@ -185,18 +185,30 @@ pub(super) async fn record_refund(
     refund_id: &str,
     refund_status: &str,
 ) -> Result<()> {
-    let update = Update::builder()
+    // A status that is not an outcome never replaces the outcome of the same refund: the
+    // condition, not a read before it, decides (events and sweeps may arrive out of order).
+    let progress = !is_final_refund_status(refund_status);
+    let mut update = Update::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::booking(booking_id))))
         .update_expression("SET #pay.#rid = :rid, #pay.#rs = :rs")
-        .condition_expression("attribute_exists(#pay)")
         .expression_attribute_names("#pay", attr::PAYMENT)
         .expression_attribute_names("#rid", attr::REFUND_ID)
         .expression_attribute_names("#rs", attr::REFUND_STATUS)
         .expression_attribute_values(":rid", s(refund_id))
-        .expression_attribute_values(":rs", s(refund_status))
-        .build()
-        .map_err(Error::internal)?;
+        .expression_attribute_values(":rs", s(refund_status));
+    update = if progress {
+        update
+            .condition_expression(
+                "attribute_exists(#pay) AND NOT (#pay.#rid = :rid AND #pay.#rs IN (:final0, :final1, :final2))",
+            )
+            .expression_attribute_values(":final0", s(FINAL_REFUND_STATUSES[0]))
+            .expression_attribute_values(":final1", s(FINAL_REFUND_STATUSES[1]))
+            .expression_attribute_values(":final2", s(FINAL_REFUND_STATUSES[2]))
+    } else {
+        update.condition_expression("attribute_exists(#pay)")
+    };
+    let update = update.build().map_err(Error::internal)?;
     // Only a refund task is done; a hold task of the same booking cannot exist (a hold is never
     // refunded), but the condition keeps the rule explicit.
     let task = Delete::builder()
@@ -211,6 +223,8 @@ pub(super) async fn record_refund(
         vec![TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().delete(task).build()];
     match db.transact(items, &crate::model::new_id()).await {
         Ok(()) => Ok(()),
+        // Its refund already has an outcome (the booking exists: every caller just read it).
+        Err(TxFailure::Conditions(_)) if progress => Ok(()),
         Err(TxFailure::Conditions(_)) => Err(Error::NotFound("booking")),
         Err(TxFailure::Failed(e)) => Err(e),
     }
