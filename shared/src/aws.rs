@@ -22,6 +22,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext,
 use aws_smithy_http_client::Builder;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::timeout::TimeoutConfig;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Amazon Root CA 1–4 and the Starfield roots that cross-sign them.
@@ -43,8 +44,15 @@ fn endpoint_override() -> Option<String> {
 }
 
 /// An HTTPS client that trusts only the bundled AWS roots; `None` if they were refused (then the
-/// SDK's default client, with the system trust store, is used).
+/// SDK's default client, with the system trust store, is used). Built once per process: the
+/// init-time Secrets Manager client and the DynamoDB client share it, so its ~0.2 M instructions
+/// of certificate decoding are paid once.
 fn aws_roots_client() -> Option<SharedHttpClient> {
+    static CLIENT: OnceLock<Option<SharedHttpClient>> = OnceLock::new();
+    CLIENT.get_or_init(build_aws_roots_client).clone()
+}
+
+fn build_aws_roots_client() -> Option<SharedHttpClient> {
     let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS_PEM);
     match TlsContext::builder().with_trust_store(trust).build() {
         Ok(context) => Some(
