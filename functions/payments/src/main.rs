@@ -24,11 +24,13 @@ async fn main() -> Result<(), Error> {
     match StripeConfig::from_lookup(|name| secrets.var(name))?.map(StripeClient::new) {
         Some(client) => app = app.with_payments(Arc::new(client)),
         None => {
-            tracing::warn!("STRIPE_SECRET_KEY is not set: a payment landing after its hold ended cannot be refunded")
+            tracing::warn!(
+                "no Stripe key (STRIPE_SECRET_KEY / _ID): a payment landing after its hold ended cannot be refunded"
+            )
         }
     }
     if app.stripe_webhook_secret.is_none() {
-        tracing::error!("STRIPE_WEBHOOK_SECRET is not set: every webhook will be refused");
+        tracing::error!("no webhook signing secret (STRIPE_WEBHOOK_SECRET / _ID): every webhook will be refused");
     }
     let app = &app;
     run(service_fn(move |req: Request| async move { Ok::<_, Error>(payments::router(app, req).await) })).await
