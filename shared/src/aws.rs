@@ -123,14 +123,14 @@ pub fn lambda_secrets_client() -> Result<aws_sdk_secretsmanager::Client, crate::
         .region(Region::new(region))
         .credentials_provider(credentials)
         .timeout_config(timeouts);
-    match env("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| env("AWS_ENDPOINT_URL")) {
-        Some(url) => {
-            config.set_endpoint_url(Some(url));
-        }
-        None => {
-            config.set_http_client(aws_roots_client());
-        }
+    // An https override may present any certificate: the SDK's default client. Plain http (moto in
+    // the tests, `scripts/invoke-test.sh`) needs no trust store, so it gets the shared client the
+    // deployed functions use, and those runs differ from the deployed path only by TLS.
+    let endpoint = env("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| env("AWS_ENDPOINT_URL"));
+    if endpoint.as_deref().is_none_or(|url| url.starts_with("http://")) {
+        config.set_http_client(aws_roots_client());
     }
+    config.set_endpoint_url(endpoint);
     Ok(aws_sdk_secretsmanager::Client::from_conf(config.build()))
 }
 
