@@ -86,12 +86,30 @@ if want lambda; then
   section "Lambda init in instructions, exec to the first /invocation/next (valgrind callgrind; x86_64 release)"
   if command -v valgrind >/dev/null; then
     # As deployed: no endpoint override (the SDK client with the bundled AWS roots), the
-    # execution role's credentials in the environment, the functions' required settings.
+    # execution role's credentials in the environment, the functions' required settings; the
+    # secrets as plain variables (no Secrets Manager call; the next run adds it).
     python3 scripts/init_instructions.py "$BIN/floor" \
       $(printf -- "$BIN/%s " "${FUNCTIONS[@]}") \
       --env TABLE_NAME=bench --env JWT_SECRET=bench-secret-0123456789abcdef0123456789abcdef \
       --env CRM_WEBHOOK_URL=https://crm.example.com/webhooks/bookings --env CRM_WEBHOOK_SECRET=whsec_YmVuY2gtY3JtLXNlY3JldC0wMTIzNDU2Nzg5 \
       --env STRIPE_SECRET_KEY=sk_test_bench --env STRIPE_WEBHOOK_SECRET=whsec_bench
+    # The same values as deployed: only the secrets' ids in the environment, each function reading
+    # its own with GetSecretValue at init (shared::secrets), here from moto over plain HTTP (the
+    # deployed call adds a TLS handshake to Secrets Manager).
+    read -r JWT_ARN CRM_ARN KEY_ARN HOOK_ARN < <("$VENV/bin/python" - <<'PY'
+import os, uuid, boto3
+sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+values = ["bench-secret-0123456789abcdef0123456789abcdef", "whsec_YmVuY2gtY3JtLXNlY3JldC0wMTIzNDU2Nzg5", "sk_test_bench", "whsec_bench"]
+print(" ".join(sm.create_secret(Name=f"bench/{uuid.uuid4()}", SecretString=v)["ARN"] for v in values))
+PY
+    )
+    section "Lambda init in instructions with the secrets read from Secrets Manager at init (moto, HTTP)"
+    python3 scripts/init_instructions.py "$BIN/floor" \
+      $(printf -- "$BIN/%s " "${FUNCTIONS[@]}") \
+      --env TABLE_NAME=bench --env JWT_SECRET_ID="$JWT_ARN" \
+      --env CRM_WEBHOOK_URL=https://crm.example.com/webhooks/bookings --env CRM_WEBHOOK_SECRET_ID="$CRM_ARN" \
+      --env STRIPE_SECRET_KEY_ID="$KEY_ARN" --env STRIPE_WEBHOOK_SECRET_ID="$HOOK_ARN" \
+      --env AWS_ENDPOINT_URL_SECRETS_MANAGER="$AWS_ENDPOINT_URL"
   else
     echo "valgrind is not installed (apt-get install valgrind): instruction counts skipped"
   fi

@@ -89,6 +89,16 @@ CRM_PID=$!
 PORT=$(free_port)
 STRIPE_WEBHOOK_SECRET="whsec_invoke_$("$PY" -c 'import secrets; print(secrets.token_hex(16))')"
 JWT_SECRET=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(48))')
+# Both ways a function gets a secret: JWT_SECRET as a plain variable (make run, sam local), the
+# webhook's signing secret as deployed, the id of a Secrets Manager secret (here on moto) that the
+# payments binary reads at init (shared::secrets); the signed webhook step below needs its value.
+STRIPE_WEBHOOK_SECRET_ID=$("$PY" - "$STRIPE_WEBHOOK_SECRET" "invoke-test/$(date +%s)-$RANDOM" <<'PY'
+import os, sys, boto3
+sm = boto3.client("secretsmanager", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or os.environ["AWS_ENDPOINT_URL_DYNAMODB"],
+                  region_name=os.environ.get("AWS_REGION", "us-east-1"))
+print(sm.create_secret(Name=sys.argv[2], SecretString=sys.argv[1])["ARN"])
+PY
+) || fail "CreateSecret on moto"
 cat >"$WORK/env" <<EOF
 TABLE_NAME=$TABLE
 JWT_SECRET=$JWT_SECRET
@@ -104,7 +114,7 @@ RUST_LOG=${RUST_LOG:-info}
 AWS_LAMBDA_LOG_FORMAT=JSON
 CRM_SWEEP_MIN_AGE_SECONDS=0
 CRM_WEBHOOK_URL=http://127.0.0.1:$CRM_PORT/webhooks/bookings
-STRIPE_WEBHOOK_SECRET=$STRIPE_WEBHOOK_SECRET
+STRIPE_WEBHOOK_SECRET_ID=$STRIPE_WEBHOOK_SECRET_ID
 EOF
 
 echo "invoke-test: cargo lambda watch on 127.0.0.1:$PORT (table $TABLE, log $WORK/watch.log)"

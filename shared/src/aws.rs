@@ -21,6 +21,9 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_http_client::Builder;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Amazon Root CA 1–4 and the Starfield roots that cross-sign them.
 pub const AWS_ROOTS_PEM: &[u8] = include_bytes!("../certs/aws-roots.pem");
@@ -41,8 +44,15 @@ fn endpoint_override() -> Option<String> {
 }
 
 /// An HTTPS client that trusts only the bundled AWS roots; `None` if they were refused (then the
-/// SDK's default client, with the system trust store, is used).
+/// SDK's default client, with the system trust store, is used). Built once per process: the
+/// init-time Secrets Manager client and the DynamoDB client share it, so its ~0.2 M instructions
+/// of certificate decoding are paid once.
 fn aws_roots_client() -> Option<SharedHttpClient> {
+    static CLIENT: OnceLock<Option<SharedHttpClient>> = OnceLock::new();
+    CLIENT.get_or_init(build_aws_roots_client).clone()
+}
+
+fn build_aws_roots_client() -> Option<SharedHttpClient> {
     let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS_PEM);
     match TlsContext::builder().with_trust_store(trust).build() {
         Ok(context) => Some(
@@ -84,6 +94,44 @@ pub fn lambda_dynamodb_client() -> Result<aws_sdk_dynamodb::Client, crate::error
         }
     }
     Ok(aws_sdk_dynamodb::Client::from_conf(config.build()))
+}
+
+/// Connect, per-attempt and whole-call limits of the start-up `GetSecretValue`s. Lambda allows the
+/// init phase 10 s (then it retries the init on the first invocation), so a stalled call ends well
+/// before that, after up to three attempts (the SDK's standard retry mode).
+pub const SECRETS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// The Secrets Manager client of a Lambda function's init ([`crate::secrets`]): region and
+/// credentials from Lambda's environment as for [`lambda_dynamodb_client`], no `aws-config`.
+/// The endpoint override is `AWS_ENDPOINT_URL_SECRETS_MANAGER` (the SDK's name for this service),
+/// else `AWS_ENDPOINT_URL` (moto in the tests).
+pub fn lambda_secrets_client() -> Result<aws_sdk_secretsmanager::Client, crate::error::Error> {
+    let missing = |name: &str| crate::error::Error::Config(format!("{name} is not set (Lambda sets it)"));
+    let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).ok_or_else(|| missing("AWS_REGION"))?;
+    let key = env("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
+    let secret = env("AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?;
+    let credentials = Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "Lambda environment");
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(SECRETS_CONNECT_TIMEOUT)
+        .operation_attempt_timeout(SECRETS_ATTEMPT_TIMEOUT)
+        .operation_timeout(SECRETS_OPERATION_TIMEOUT)
+        .build();
+    let mut config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(credentials)
+        .timeout_config(timeouts);
+    // An https override may present any certificate: the SDK's default client. Plain http (moto in
+    // the tests, `scripts/invoke-test.sh`) needs no trust store, so it gets the shared client the
+    // deployed functions use, and those runs differ from the deployed path only by TLS.
+    let endpoint = env("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| env("AWS_ENDPOINT_URL"));
+    if endpoint.as_deref().is_none_or(|url| url.starts_with("http://")) {
+        config.set_http_client(aws_roots_client());
+    }
+    config.set_endpoint_url(endpoint);
+    Ok(aws_sdk_secretsmanager::Client::from_conf(config.build()))
 }
 
 pub async fn sdk_config() -> SdkConfig {

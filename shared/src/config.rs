@@ -1,11 +1,20 @@
-//! Configuration from the environment, read once at start-up. Secrets come only from here (the
-//! deployment resolves them from Secrets Manager / SSM); nothing secret has a default.
+//! Configuration read once at start-up. Nothing secret has a default. The secrets themselves
+//! (`JWT_SECRET`, `STRIPE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRET`) come through the `lookup` given to
+//! [`Config::from_lookup`]: deployed, that is [`crate::secrets::Secrets::var`], which reads them
+//! from Secrets Manager at init; locally and in tests, plain environment variables.
+//!
+//! The JWT key is separate ([`Config::with_jwt_secret`]): only the functions that issue or verify
+//! tokens (auth, events, bookings) and the local server are given one; the payments function,
+//! which checks no token, is not.
 
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub jwt_secret: Vec<u8>,
+    /// The HS256 key of access tokens and list cursors. `None` in a binary given no key: its
+    /// [`crate::App`] then holds a random per-process key, so it can neither verify a token nor
+    /// a cursor issued elsewhere.
+    pub jwt_secret: Option<Vec<u8>>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub jwt_ttl_secs: i64,
@@ -22,23 +31,15 @@ pub const DEFAULT_ISSUER: &str = "ahoum-booking";
 pub const DEFAULT_AUDIENCE: &str = "ahoum-booking-api";
 pub const DEFAULT_TTL_SECS: i64 = 3600;
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 impl Config {
-    /// Fails when `JWT_SECRET` is missing or shorter than 32 bytes: better no service than one
-    /// signing tokens with a guessable key.
+    /// [`Self::from_lookup`] over the process environment (no JWT key).
     pub fn from_env() -> Result<Self> {
-        let secret = var("JWT_SECRET").ok_or_else(|| Error::Config("JWT_SECRET is not set".into()))?;
-        Self::from_parts(secret.into_bytes())
+        Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Everything from the environment but the secret (the local server may generate one).
-    pub fn from_parts(jwt_secret: Vec<u8>) -> Result<Self> {
-        if jwt_secret.len() < crate::jwt::MIN_SECRET_BYTES {
-            return Err(Error::Config(format!("JWT_SECRET must be at least {} bytes", crate::jwt::MIN_SECRET_BYTES)));
-        }
+    /// Everything but the JWT key. Blank values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let jwt_ttl_secs = match var("JWT_TTL_SECONDS") {
             Some(v) => v
                 .parse::<i64>()
@@ -48,18 +49,65 @@ impl Config {
             None => DEFAULT_TTL_SECS,
         };
         Ok(Config {
-            jwt_secret,
+            jwt_secret: None,
             jwt_issuer: var("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
             jwt_audience: var("JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
             jwt_ttl_secs,
             table_name: var("TABLE_NAME"),
             payments_enabled: var("STRIPE_SECRET_KEY").is_some()
-                || var("PAYMENTS_ENABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
-            stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(|v| v.trim().to_string()),
+                || var("PAYMENTS_ENABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET"),
         })
+    }
+
+    /// Sets the JWT key. Fails when it is shorter than 32 bytes: better no service than one
+    /// signing tokens with a guessable key.
+    pub fn with_jwt_secret(mut self, secret: impl Into<Vec<u8>>) -> Result<Self> {
+        let secret = secret.into();
+        if secret.len() < crate::jwt::MIN_SECRET_BYTES {
+            return Err(Error::Config(format!("JWT_SECRET must be at least {} bytes", crate::jwt::MIN_SECRET_BYTES)));
+        }
+        self.jwt_secret = Some(secret);
+        Ok(self)
+    }
+
+    /// Everything from the environment with this JWT key (the local server may generate one).
+    pub fn from_parts(jwt_secret: Vec<u8>) -> Result<Self> {
+        Self::from_env()?.with_jwt_secret(jwt_secret)
     }
 
     pub fn require_table(&self) -> Result<&str> {
         self.table_name.as_deref().ok_or_else(|| Error::Config("TABLE_NAME is not set".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn no_jwt_key_is_required_or_read() {
+        // The payments function's case: no JWT variable at all.
+        let c = parse(&[("TABLE_NAME", "t"), ("STRIPE_WEBHOOK_SECRET", " whsec_x ")]).unwrap();
+        assert!(c.jwt_secret.is_none());
+        assert_eq!(c.stripe_webhook_secret.as_deref(), Some("whsec_x"));
+        // A JWT_SECRET in the lookup is not taken up by from_lookup either: only with_jwt_secret sets it.
+        assert!(parse(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap().jwt_secret.is_none());
+    }
+
+    #[test]
+    fn jwt_key_must_be_32_bytes() {
+        let c = parse(&[]).unwrap();
+        assert!(c.clone().with_jwt_secret("31-bytes-is-not-enough-for-jwt!").is_err());
+        assert_eq!(
+            c.with_jwt_secret("32-bytes-is-enough-for-a-jwt-key").unwrap().jwt_secret.as_deref(),
+            Some(&b"32-bytes-is-enough-for-a-jwt-key"[..])
+        );
     }
 }

@@ -17,6 +17,7 @@ pub mod paging;
 pub mod password;
 pub mod payments;
 pub mod policy;
+pub mod secrets;
 pub mod seed;
 pub mod store;
 pub mod table;

@@ -6,7 +6,10 @@
 //! with one `main.rs`, which is what `template.yaml`'s `BuildProperties: Binary` and its test
 //! expect, and this binary does not link the stream event types it never receives.
 //!
-//! With `STRIPE_SECRET_KEY` set, each invocation first runs the payment sweep
+//! Its secrets, the CRM signing key and Stripe's key, are read at init (`CRM_WEBHOOK_SECRET` /
+//! `STRIPE_SECRET_KEY`, or the Secrets Manager secrets their `_ID` variables name).
+//!
+//! With a Stripe key, each invocation first runs the payment sweep
 //! ([`shared::payments::sweep_payments`]): seat holds whose time is up are confirmed or expired
 //! from their Checkout Session's state at Stripe (a lost webhook), and refunds Stripe has not
 //! acknowledged are asked for again. Its report is the CRM report's `payments` field. Bookings it
@@ -18,9 +21,10 @@
 
 use crm_notifier::{sweep, CrmConfig, Notifier, SweepConfig};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use payments::StripeClient;
+use payments::{StripeClient, StripeConfig};
 use serde_json::Value;
 use shared::payments::{sweep_payments, PaymentProvider};
+use shared::secrets::{self, Secrets};
 use shared::store::DynamoStore;
 use std::time::{Duration, SystemTime};
 
@@ -28,10 +32,11 @@ use std::time::{Duration, SystemTime};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let crm = CrmConfig::from_env()?;
+    let secrets = Secrets::load(&[secrets::CRM_WEBHOOK_SECRET, secrets::STRIPE_SECRET_KEY]).await?;
+    let crm = CrmConfig::from_lookup(|name| secrets.var(name))?;
     let config = SweepConfig::from_env()?;
     let store = DynamoStore::for_lambda(table)?;
-    let stripe = StripeClient::from_env()?;
+    let stripe = StripeConfig::from_lookup(|name| secrets.var(name))?.map(StripeClient::new);
     let payment_store = store.clone();
     let notifier = Notifier::from_config(store, &crm)?;
     let (notifier, config, stripe, payment_store) = (&notifier, &config, &stripe, &payment_store);
