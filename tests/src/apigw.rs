@@ -21,6 +21,7 @@
 //! [ROUTES]: https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
 //! [SAM1949]: https://github.com/aws/serverless-application-model/issues/1949
 
+use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Methods a route key may name ([ROUTES]: an HTTP method, or `ANY`).
@@ -315,4 +316,49 @@ pub fn function_by_documentation(routes: &[Route], method: &str, path: &str) -> 
 pub fn route(key: &str, function: &str) -> Route {
     let (method, segments) = parse_route_key(key).unwrap_or_else(|e| panic!("{e}"));
     Route { function: function.to_string(), key: key.to_string(), method, segments }
+}
+
+/// Through `!Ref`, `!Sub` and the other short forms to the value.
+pub fn untag(v: &Value) -> &Value {
+    match v {
+        Value::Tagged(t) => untag(&t.value),
+        v => v,
+    }
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    untag(v).get(key).map(untag)
+}
+
+/// Every HttpApi event of every function of a SAM template, as deployed: the function, the route key.
+pub fn template_routes(t: &Value) -> Vec<Route> {
+    let resources = get(t, "Resources").and_then(Value::as_mapping).expect("Resources");
+    let mut out = Vec::new();
+    for (id, r) in resources {
+        if get(r, "Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().expect("logical id");
+        let Some(events) = get(r, "Properties").and_then(|p| get(p, "Events")).and_then(Value::as_mapping) else {
+            continue;
+        };
+        for (name, e) in events {
+            if get(e, "Type").and_then(Value::as_str) != Some("HttpApi") {
+                continue;
+            }
+            let props = get(e, "Properties");
+            let prop = |k: &str| props.and_then(|p| get(p, k)).and_then(Value::as_str).map(String::from);
+            let method = prop("Method").unwrap_or_else(|| "ANY".into()).to_uppercase();
+            // SAM: `Path: $default` (or neither Path nor Method) is the API's `$default` route.
+            let key = match prop("Path").as_deref() {
+                None | Some("$default") => {
+                    assert_eq!(method, "ANY", "{id}.{name:?}: the $default route takes every method");
+                    "$default".to_string()
+                }
+                Some(path) => format!("{method} {path}"),
+            };
+            out.push(route(&key, id));
+        }
+    }
+    out
 }
