@@ -273,6 +273,7 @@ filter-bad-rating             events    events-filter-bad-rating             400
 filter-rating-out-of-range    events    events-filter-rating-out-of-range    400       -                                 -
 get-event                     events    events-get                           200       -                                 -
 get-unknown-event             events    events-get-unknown                   404       -                                 -
+get-event-stage-prod          events    events-get-stage-prod                200       -                                 -
 patch-event                   events    events-update                        200       TOKEN=FAC_TOKEN                   -
 put-event                     events    events-put                           200       TOKEN=FAC_TOKEN                   -
 patch-read-only-field         events    events-update-read-only              400       TOKEN=FAC_TOKEN                   -

@@ -66,16 +66,69 @@ fn build_aws_roots_client() -> Option<SharedHttpClient> {
     }
 }
 
+/// How long the functions wait for DynamoDB (docs/deploy.md, "Timeouts"). Without these the SDK
+/// sets no attempt or operation timeout at all, so a connection that stalls after the request was
+/// sent runs into the Lambda timeout and the client gets API Gateway's bare 5xx instead of our
+/// 503 with `Retry-After`. DynamoDB answers in single-digit milliseconds in-region, so a second
+/// per attempt leaves two orders of magnitude of headroom; AWS's own guidance for latency-aware
+/// DynamoDB clients is the same shape: a short attempt timeout, a total timeout across retries, a
+/// short base backoff
+/// (https://aws.amazon.com/blogs/database/tuning-aws-java-sdk-http-request-settings-for-latency-aware-amazon-dynamodb-applications/).
+pub mod dynamodb_limits {
+    use std::time::Duration;
+
+    /// TCP connect and TLS handshake of a new connection.
+    pub const CONNECT: Duration = Duration::from_secs(1);
+    /// Request sent to first response byte.
+    pub const READ: Duration = Duration::from_secs(1);
+    /// One attempt, connect to last byte.
+    pub const ATTEMPT: Duration = Duration::from_secs(1);
+    /// One SDK call, every attempt and backoff included: the figure docs/deploy.md multiplies.
+    pub const OPERATION: Duration = Duration::from_secs(2);
+    /// The standard retry mode's default; within [`OPERATION`] only two timed-out attempts fit.
+    pub const MAX_ATTEMPTS: u32 = 3;
+    /// First retry after 0–50 ms, the second after 0–100 ms (the SDK's default base is 1 s).
+    pub const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
+}
+
+/// [`dynamodb_limits`] as the SDK takes them.
+pub fn dynamodb_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
+    use dynamodb_limits::*;
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT)
+        .read_timeout(READ)
+        .operation_attempt_timeout(ATTEMPT)
+        .operation_timeout(OPERATION)
+        .build()
+}
+
+/// Standard retry mode with [`dynamodb_limits::MAX_ATTEMPTS`] and a short base backoff.
+pub fn dynamodb_retries() -> aws_smithy_types::retry::RetryConfig {
+    use dynamodb_limits::*;
+    aws_smithy_types::retry::RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(OPERATION)
+}
+
 /// The DynamoDB client of a Lambda function, from what Lambda puts in every function's
 /// environment: `AWS_REGION` and the execution role's credentials. Unlike [`sdk_config`] it does
 /// not go through `aws-config` at all (provider chains, profile files, IMDS, SSO, an STS client):
 /// none of that can apply inside Lambda, and leaving it out of the functions removes its code
 /// from their binaries (smaller zips) and its set-up from their init. The endpoint variables of
 /// [`sdk_config`] still apply (moto, `sam local`); `aws-config`'s other variables
-/// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, FIPS and dual-stack switches) do not: standard retry
-/// mode, 3 attempts. The admin CLI and the local server, which run on laptops with profiles and
-/// SSO, keep [`sdk_config`].
+/// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, FIPS and dual-stack switches) do not: the timeouts and
+/// retries are [`dynamodb_limits`]. The admin CLI and the local server, which run on laptops with
+/// profiles and SSO, keep [`sdk_config`].
 pub fn lambda_dynamodb_client() -> Result<aws_sdk_dynamodb::Client, crate::error::Error> {
+    lambda_dynamodb_client_from(env)
+}
+
+/// [`lambda_dynamodb_client`] over any variable source (trimmed, blank = unset), so a test can
+/// point it at its own endpoint without touching the process environment.
+pub fn lambda_dynamodb_client_from(
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<aws_sdk_dynamodb::Client, crate::error::Error> {
     let missing = |name: &str| crate::error::Error::Config(format!("{name} is not set (Lambda sets it)"));
     let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).ok_or_else(|| missing("AWS_REGION"))?;
     let key = env("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
@@ -84,8 +137,10 @@ pub fn lambda_dynamodb_client() -> Result<aws_sdk_dynamodb::Client, crate::error
     let mut config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
-        .credentials_provider(credentials);
-    match endpoint_override() {
+        .credentials_provider(credentials)
+        .timeout_config(dynamodb_timeouts())
+        .retry_config(dynamodb_retries());
+    match env("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| env("AWS_ENDPOINT_URL")) {
         Some(url) => {
             config.set_endpoint_url(Some(url));
         }

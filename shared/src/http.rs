@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::jwt::{AuthUser, TokenService};
 use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -71,14 +72,38 @@ pub fn respond(result: Result<Response<Body>>) -> Response<Body> {
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-/// The request path as the client sent it. API Gateway's `raw_http_path` excludes the stage;
-/// the local server sets the URI path only.
+/// The request path the routers match, as the client addressed the API: without the stage.
+///
+/// A named stage is part of the URL and only `$default` is served from its base
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-stages.html), and the
+/// payload 2.0 `rawPath` keeps it: `/prod/events/1` for `.../prod/events/1` (reported in
+/// dougmoscrop/serverless-http#143; lambda_http's fixture
+/// `apigw_v2_proxy_request_with_stage_in_path.json` has `/Prod/my/path` for stage `Prod`).
+/// `raw_http_path` is that `rawPath` as given, whatever `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH`
+/// says (the variable only stops lambda_http from *adding* the stage to the URI), so the stage is
+/// stripped here, once, for every router. The local server sets the URI path only.
 pub fn path(req: &Request) -> String {
     let raw = req.raw_http_path();
     if raw.is_empty() {
-        req.uri().path().to_string()
-    } else {
-        raw.to_string()
+        return req.uri().path().to_string();
+    }
+    let stage = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
+        _ => None,
+    };
+    match stage.filter(|s| !s.is_empty() && *s != "$default") {
+        Some(stage) => strip_stage(raw, stage).to_string(),
+        None => raw.to_string(),
+    }
+}
+
+/// `/{stage}/rest` → `/rest`, `/{stage}` → `/`; any other path unchanged (a custom domain's API
+/// mapping sends no stage in the path).
+fn strip_stage<'a>(raw: &'a str, stage: &str) -> &'a str {
+    match raw.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => raw,
     }
 }
 
@@ -192,6 +217,16 @@ mod tests {
         let err = parse_json::<Input>(&body("{\"n\": -1}")).unwrap_err();
         assert_eq!((err.code(), err.to_string().contains("`n`")), ("invalid_json", true));
         assert_eq!(parse_json::<Input>(&body(" {\"n\": 7} ")).unwrap().n, Some(7));
+    }
+
+    #[test]
+    fn a_named_stage_is_stripped_once_and_only_as_a_whole_segment() {
+        assert_eq!(strip_stage("/prod/events/1", "prod"), "/events/1");
+        assert_eq!(strip_stage("/prod", "prod"), "/");
+        assert_eq!(strip_stage("/prod/", "prod"), "/");
+        assert_eq!(strip_stage("/production/events", "prod"), "/production/events");
+        assert_eq!(strip_stage("/events/prod", "prod"), "/events/prod");
+        assert_eq!(strip_stage("/prod/prod/x", "prod"), "/prod/x");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use shared::store::{DynamoStore, MemoryStore};
 use shared::App;
 use std::sync::{Arc, Mutex};
 
+pub mod apigw;
 pub mod stripe_stub;
 
 pub const TEST_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
