@@ -166,3 +166,29 @@ fn release_builds_unwind_panics() {
     let panic = release.lines().find(|l| l.trim_start().starts_with("panic")).expect("panic = in [profile.release]");
     assert_eq!(panic.split('=').nth(1).map(|v| v.trim().trim_matches('"')), Some("unwind"), "{panic}");
 }
+
+/// A refund Stripe reports `failed` or `canceled` pages the operators: each function that records
+/// refund outcomes has a metric filter matching the exact log field the code writes, and one
+/// alarm watches their metric.
+#[test]
+fn failed_refunds_raise_the_alarm() {
+    let t = template();
+    let pattern = format!("{{ $.fields.alarm = \"{}\" }}", shared::payments::REFUND_FAILED_ALARM);
+    for (filter, group) in [
+        ("BookingsRefundFailedMetric", "BookingsLogGroup"),
+        ("PaymentsRefundFailedMetric", "PaymentsLogGroup"),
+        ("CrmSweeperRefundFailedMetric", "CrmSweeperLogGroup"),
+    ] {
+        let f = at(&t, &["Resources", filter]);
+        assert_eq!(at(f, &["Type"]).as_str(), Some("AWS::Logs::MetricFilter"), "{filter}");
+        let p = at(f, &["Properties"]);
+        assert_eq!(at(p, &["FilterPattern"]).as_str(), Some(pattern.as_str()), "{filter}");
+        assert!(serde_yaml::to_string(at(p, &["LogGroupName"])).unwrap().contains(group), "{filter}");
+        let m = serde_yaml::to_string(at(p, &["MetricTransformations"])).unwrap();
+        assert!(m.contains("RefundFailed") && m.contains("/payments"), "{filter}: {m}");
+    }
+    let alarm = at(&t, &["Resources", "RefundFailedAlarm", "Properties"]);
+    assert_eq!(at(alarm, &["MetricName"]).as_str(), Some("RefundFailed"));
+    assert_eq!(at(alarm, &["Threshold"]).as_f64(), Some(0.0));
+    assert_eq!(at(alarm, &["ComparisonOperator"]).as_str(), Some("GreaterThanThreshold"));
+}
