@@ -1222,9 +1222,10 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     wire.stripe_event("evt_refused", "checkout.session.completed", stripe.pay(&refused)).await;
     stripe.fail_refunds.store(1, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(wire.send(req("DELETE", &format!("/bookings/{refused}"), Some(&refused_tok), None)).await.0, 200);
-    // crm-sweeper, payment part: 31 minutes later the last hold's time is up (no webhook came).
+    // crm-sweeper, payment part: a minute after the last hold's time is up (no webhook came); keys
+    // are whole seconds, so "exactly at expiry" would race the clock.
     wire.log.take();
-    let later = shared::time::now() + chrono::Duration::minutes(31);
+    let later = shared::time::now() + chrono::Duration::minutes(shared::model::HOLD_MINUTES + 1);
     let report = shared::payments::sweep_payments(&store, provider.as_ref(), later, 1, &|_| {}).await.unwrap();
     assert_eq!((report.expired, report.refunds, report.errors), (1, 1, 0), "{report:?}");
     wire.check("CrmSweeperFunction", "payment sweep");
