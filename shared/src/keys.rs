@@ -25,6 +25,7 @@ pub mod entity {
     pub const IDEMPOTENCY: &str = "idempotency";
     pub const DELIVERY: &str = "delivery";
     pub const PAYMENT_TASK: &str = "payment_task";
+    pub const SESSION: &str = "session";
 }
 
 pub type Key = (String, String);
@@ -41,6 +42,16 @@ pub fn email(email: &str) -> Key {
 pub fn login_throttle(email: &str) -> Key {
     (format!("LOGIN#{email}"), "THROTTLE".into())
 }
+
+/// A refresh-token family (one per login). Its own partition, apart from the user's, so IAM can
+/// keep it to the auth function (`dynamodb:LeadingKeys` `SESSION#*`) and a logout or a reuse
+/// revokes it with one key write.
+pub fn session(family_id: &str) -> Key {
+    (format!("SESSION#{family_id}"), "SESSION".into())
+}
+
+/// The partition-key prefix of every [`session`]: what the other functions' IAM policies deny.
+pub const SESSION_PREFIX: &str = "SESSION#";
 
 pub fn event(id: &str) -> Key {
     (format!("EVENT#{id}"), "EVENT".into())

@@ -100,6 +100,7 @@ pub async fn bootstrap_admin<S: Store>(
                 role: Role::Admin,
                 password_hash: hasher.hash(password.to_string()).await?,
                 created_at: time::now(),
+                session_epoch: 0,
             };
             match store.create_user(&user).await {
                 Ok(()) => return Ok(user.id),

@@ -324,6 +324,7 @@ fn fresh_user(role: shared::model::Role) -> shared::model::User {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
             .into(),
         created_at: shared::time::now(),
+        session_epoch: 0,
     }
 }
 

@@ -140,6 +140,7 @@ fn token_of<S: Store>(p: &Paid<S>, b: &Booking) -> String {
         role: Role::Attendee,
         password_hash: String::new(),
         created_at: b.created_at,
+        session_epoch: 0,
     };
     p.app.tokens.issue(&user).unwrap()
 }

@@ -7,6 +7,8 @@ use shared::http::{authenticate, json_response, method_not_allowed, parse_json, 
 use shared::model::{new_id, normalize_email, validate_name, validate_password, Role, User};
 use shared::{time, App, Store};
 
+use crate::sessions;
+
 /// Login attempts per email and window before answering 429; a successful login resets the count.
 pub const MAX_LOGIN_ATTEMPTS: u32 = 10;
 pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
@@ -22,6 +24,12 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
         (["auth", "login"], _) => Err(method_not_allowed("POST")),
         (["auth", "me"], &Method::GET) => me(app, &req).await,
         (["auth", "me"], _) => Err(method_not_allowed("GET")),
+        (["auth", "refresh"], &Method::POST) => sessions::refresh(app, &req).await,
+        (["auth", "refresh"], _) => Err(method_not_allowed("POST")),
+        (["auth", "logout"], &Method::POST) => sessions::logout(app, &req).await,
+        (["auth", "logout"], _) => Err(method_not_allowed("POST")),
+        (["auth", "password"], &Method::POST) => sessions::change_password(app, &req).await,
+        (["auth", "password"], _) => Err(method_not_allowed("POST")),
         (["health"], &Method::GET) => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
         (["health"], _) => Err(method_not_allowed("GET")),
         (["openapi.json"], &Method::GET) => openapi(),
@@ -59,6 +67,7 @@ async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body
         role,
         password_hash: app.passwords.hash(password).await?,
         created_at: time::now(),
+        session_epoch: 0,
     };
     app.store.create_user(&user).await?;
     tracing::info!(user_id = %user.id, role = role.as_str(), "registered");
@@ -89,11 +98,8 @@ async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> 
     };
     let user = verified.ok_or(Error::InvalidCredentials)?;
     app.store.clear_login_attempts(&email).await?;
-    let token = app.tokens.issue(&user)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "access_token": token, "token_type": "Bearer", "expires_in": app.tokens.ttl_secs() }),
-    ))
+    let refresh = sessions::start(app, &user).await?;
+    sessions::tokens_response(app, &user, &refresh)
 }
 
 async fn me<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {

@@ -6,6 +6,7 @@ mod delivery;
 mod event;
 mod event_input;
 mod payment;
+mod session;
 mod throttle;
 mod user;
 
@@ -17,6 +18,7 @@ pub use payment::{
     is_final_refund_status, min_charge, Payment, PaymentTask, PaymentTaskKind, PaymentView, Price,
     FINAL_REFUND_STATUSES, HOLD_MINUTES, MINIMUM_CHARGE, REFUND_REQUESTED,
 };
+pub use session::{Presented, RefreshToken, Session, REFRESH_TTL_DAYS};
 pub use throttle::LoginThrottle;
 pub use user::{normalize_email, validate_name, validate_password, Role, User};
 

@@ -42,6 +42,10 @@ pub struct User {
     pub password_hash: String,
     #[serde(with = "serde_ts")]
     pub created_at: Timestamp,
+    /// Bumped by every password change; a refresh-token family lives only while the epoch it
+    /// was created under is current. Items from before sessions have none: 0.
+    #[serde(default)]
+    pub session_epoch: u64,
 }
 
 impl User {

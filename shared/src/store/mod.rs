@@ -6,7 +6,9 @@ pub mod dynamo;
 pub mod memory;
 
 use crate::error::Result;
-use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, PaymentTask, Role, User};
+use crate::model::{
+    Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, PaymentTask, Role, Session, User,
+};
 pub use crate::policy::Actor;
 use crate::time::Timestamp;
 use std::future::Future;
@@ -122,6 +124,33 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Forgets the attempts of `email` (after a successful login).
     fn clear_login_attempts(&self, email: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// A new refresh-token family (a login), written only if its id is new.
+    fn create_session(&self, session: &Session) -> impl Future<Output = Result<()>> + Send;
+    fn get_session(&self, family_id: &str) -> impl Future<Output = Result<Option<Session>>> + Send;
+    /// A family and the user its token names, in one strongly consistent read (a refresh).
+    fn session_and_user(
+        &self,
+        family_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(Option<Session>, Option<User>)>> + Send;
+    /// Spends the family's live token and makes `r.new_hash` the live one, in one atomic write,
+    /// on condition that the family still is as read (generation, hash, not revoked, not expired
+    /// at `r.now`, epoch) and the user's `session_epoch` is still `r.session_epoch`.
+    fn rotate_session(&self, r: &Rotation<'_>) -> impl Future<Output = Result<Rotated>> + Send;
+    /// Marks the family revoked; idempotent, and nothing is written for an unknown family.
+    fn revoke_session(&self, family_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces the password hash and bumps `session_epoch` (revoking every family of the user)
+    /// in one write, on condition that the hash is still `old_hash` and the epoch still `epoch`
+    /// → `InvalidCredentials` when another change came first (the password the caller proved
+    /// is no longer the current one).
+    fn change_password(
+        &self,
+        user_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        epoch: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     fn create_event(&self, event: &Event) -> impl Future<Output = Result<()>> + Send;
     fn get_event(&self, id: &str) -> impl Future<Output = Result<Option<Event>>> + Send;
@@ -240,6 +269,30 @@ pub trait Store: Send + Sync + 'static {
     /// `q.day` (UTC), `q.from <= booked_at < q.before`, oldest first, at most `q.limit` after
     /// `q.after`. `next` is where to continue when more may remain.
     fn pending_deliveries(&self, q: &PendingQuery) -> impl Future<Output = Result<PendingPage>> + Send;
+}
+
+/// One refresh: the family's live token as read (`generation`, `token_hash`) and its successor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotation<'a> {
+    pub family_id: &'a str,
+    pub user_id: &'a str,
+    pub generation: u32,
+    pub token_hash: &'a str,
+    pub new_hash: &'a str,
+    pub session_epoch: u64,
+    pub now: Timestamp,
+}
+
+/// What [`Store::rotate_session`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotated {
+    /// The family's live token is now generation `generation + 1`.
+    Done,
+    /// The family changed since it was read: another refresh spent the same token first (or it
+    /// was revoked, or expired). Nothing written.
+    FamilyChanged,
+    /// The user's password changed since: every family of the user is dead. Nothing written.
+    PasswordChanged,
 }
 
 /// A claim on a booking's delivery record for one attempt: `owner` (a fresh token per attempt)

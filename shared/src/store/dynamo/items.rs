@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::keys::{self, entity, Key};
-use crate::model::{Booking, Delivery, Event, IdempotencyRecord, PaymentTask, User};
+use crate::model::{Booking, Delivery, Event, IdempotencyRecord, PaymentTask, Session, User};
 use crate::store::Position;
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -43,6 +43,12 @@ pub(super) mod attr {
     pub const REFUND_STATUS: &str = "refund_status";
     pub const REFUND_ID: &str = "refund_id";
     pub const KIND: &str = "kind";
+    pub const PASSWORD_HASH: &str = "password_hash";
+    pub const SESSION_EPOCH: &str = "session_epoch";
+    pub const GENERATION: &str = "generation";
+    pub const TOKEN_HASH: &str = "token_hash";
+    pub const REVOKED: &str = "revoked";
+    pub const EXPIRES_AT: &str = "expires_at";
 }
 
 /// Conditions on the item's existence, by its partition key.
@@ -102,6 +108,14 @@ impl Entity for User {
     const TAG: &'static str = entity::USER;
     fn key(&self) -> Key {
         keys::user(&self.id)
+    }
+}
+
+/// A refresh-token family: its own partition, no index entries (nothing lists sessions).
+impl Entity for Session {
+    const TAG: &'static str = entity::SESSION;
+    fn key(&self) -> Key {
+        keys::session(&self.family_id)
     }
 }
 
@@ -332,9 +346,25 @@ mod tests {
             role: crate::model::Role::Admin,
             password_hash: "h".into(),
             created_at: e.created_at,
+            session_epoch: 0,
         })
         .unwrap();
-        assert!(user.get(attr::ROLE).is_some());
+        for name in [attr::ROLE, attr::PASSWORD_HASH, attr::SESSION_EPOCH] {
+            assert!(user.get(name).is_some(), "User has no field {name}");
+        }
+        let (session, _) = Session::start("U", 0, e.created_at);
+        let session = serde_json::to_value(&session).unwrap();
+        for name in [
+            attr::USER_ID,
+            attr::GENERATION,
+            attr::TOKEN_HASH,
+            attr::SESSION_EPOCH,
+            attr::REVOKED,
+            attr::EXPIRES_AT,
+            attr::TTL,
+        ] {
+            assert!(session.get(name).is_some(), "Session has no field {name}");
+        }
         assert_eq!(ABSENT, format!("attribute_not_exists({})", keys::PK));
         assert_eq!(EXISTS, format!("attribute_exists({})", keys::PK));
         for name in [attr::STATUS, attr::CANCELLED_AT, attr::USER_ID] {

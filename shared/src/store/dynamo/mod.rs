@@ -4,23 +4,24 @@
 
 //!
 //! This module is the plumbing (client, error mapping, transactions, batch reads, retries);
-//! `items` declares how each entity is stored; `users`, `events`, `bookings` and `deliveries`
-//! hold the operations per entity.
+//! `items` declares how each entity is stored; `users`, `sessions`, `events`, `bookings`,
+//! `deliveries` and `payments` hold the operations per entity.
 
 mod bookings;
 mod deliveries;
 mod events;
 mod items;
 mod payments;
+mod sessions;
 mod users;
 
 use super::{
     Actor, BookingContext, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage, PendingQuery, Position,
-    Settled, Settlement, Store, TaskPage,
+    Rotated, Rotation, Settled, Settlement, Store, TaskPage,
 };
 use crate::error::{Error, Result};
 use crate::keys::Key;
-use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, Role, User};
+use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, Role, Session, User};
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -345,6 +346,30 @@ impl Store for DynamoStore {
 
     async fn clear_login_attempts(&self, email: &str) -> Result<()> {
         users::clear_login_attempts(self, email).await
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        sessions::create_session(self, session).await
+    }
+
+    async fn get_session(&self, family_id: &str) -> Result<Option<Session>> {
+        sessions::get_session(self, family_id).await
+    }
+
+    async fn session_and_user(&self, family_id: &str, user_id: &str) -> Result<(Option<Session>, Option<User>)> {
+        sessions::session_and_user(self, family_id, user_id).await
+    }
+
+    async fn rotate_session(&self, r: &Rotation<'_>) -> Result<Rotated> {
+        sessions::rotate_session(self, r).await
+    }
+
+    async fn revoke_session(&self, family_id: &str) -> Result<()> {
+        sessions::revoke_session(self, family_id).await
+    }
+
+    async fn change_password(&self, user_id: &str, old_hash: &str, new_hash: &str, epoch: u64) -> Result<()> {
+        sessions::change_password(self, user_id, old_hash, new_hash, epoch).await
     }
 
     async fn create_event(&self, event: &Event) -> Result<()> {

@@ -4,14 +4,16 @@
 //! Ordered indexes (a `BTreeSet` of positions per list) make every list cost O(log n + page),
 //! like an index query.
 
+mod sessions;
+
 use super::{
     Actor, BookingContext, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage, PendingQuery, Position,
-    Settled, Settlement, Store, TaskPage, MAX_EVALUATED_PER_PAGE,
+    Rotated, Rotation, Settled, Settlement, Store, TaskPage, MAX_EVALUATED_PER_PAGE,
 };
 use crate::error::{Error, Result};
 use crate::model::{
     fold_type, is_final_refund_status, Booking, BookingStatus, Delivery, DeliveryStatus, Event, EventPatch,
-    IdempotencyRecord, LoginThrottle, PaymentTask, PaymentTaskKind, Role, User, REFUND_REQUESTED,
+    IdempotencyRecord, LoginThrottle, PaymentTask, PaymentTaskKind, Role, Session, User, REFUND_REQUESTED,
 };
 use crate::time::Timestamp;
 use std::collections::{BTreeSet, HashMap};
@@ -28,6 +30,8 @@ struct Inner {
     users: HashMap<String, User>,
     emails: HashMap<String, String>,
     throttles: HashMap<String, LoginThrottle>,
+    /// Refresh-token families by family id.
+    sessions: HashMap<String, Session>,
     /// Shared with the pages handed out: a list holds its events by reference count, not by
     /// copy (cloning 20 events was a fifth of a list request). A write to an event a reader
     /// still holds copies it first (`Arc::make_mut`).
@@ -52,6 +56,7 @@ struct Inner {
     /// Epoch seconds of the last eviction of expired throttles / idempotency records.
     swept_throttles: i64,
     swept_idempotency: i64,
+    swept_sessions: i64,
 }
 
 /// How often (seconds) expired entries are dropped: each sweep walks its whole map, so it runs at
@@ -200,6 +205,30 @@ impl Store for MemoryStore {
     async fn clear_login_attempts(&self, email: &str) -> Result<()> {
         self.lock()?.throttles.remove(email);
         Ok(())
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        sessions::create_session(self, session)
+    }
+
+    async fn get_session(&self, family_id: &str) -> Result<Option<Session>> {
+        sessions::get_session(self, family_id)
+    }
+
+    async fn session_and_user(&self, family_id: &str, user_id: &str) -> Result<(Option<Session>, Option<User>)> {
+        sessions::session_and_user(self, family_id, user_id)
+    }
+
+    async fn rotate_session(&self, r: &Rotation<'_>) -> Result<Rotated> {
+        sessions::rotate_session(self, r)
+    }
+
+    async fn revoke_session(&self, family_id: &str) -> Result<()> {
+        sessions::revoke_session(self, family_id)
+    }
+
+    async fn change_password(&self, user_id: &str, old_hash: &str, new_hash: &str, epoch: u64) -> Result<()> {
+        sessions::change_password(self, user_id, old_hash, new_hash, epoch)
     }
 
     async fn create_event(&self, event: &Event) -> Result<()> {
