@@ -345,9 +345,15 @@ async fn stream_fixtures_post_only_for_confirmed_bookings<S: Store + Clone>(stor
     let n = notifier(store, &crm);
     // Records that are not a booking becoming confirmed first, so that a POST from them could not
     // be hidden by the booking being already delivered: a cancellation, a removal, another entity,
-    // and a paid booking's seat hold.
-    for name in ["stream-booking-modify", "stream-booking-remove", "stream-other-entity", "stream-booking-paid-pending"]
-    {
+    // a paid booking's seat hold, a refresh-token rotation and a family's TTL deletion.
+    for name in [
+        "stream-booking-modify",
+        "stream-booking-remove",
+        "stream-other-entity",
+        "stream-booking-paid-pending",
+        "stream-session-rotate",
+        "stream-session-ttl-remove",
+    ] {
         let resp = handle_batch(&n, stream_fixture(name)).await;
         assert!(failures(&resp).is_empty(), "{name}");
         assert_eq!(posted_ids(&crm).await, Vec::<String>::new(), "{name} caused a POST");

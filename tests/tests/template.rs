@@ -227,7 +227,17 @@ fn iam_is_least_privilege() {
     assert!(!text.to_lowercase().contains("dynamodb:scan"), "template.yaml must never grant dynamodb:Scan");
     let t = template();
     let expected: BTreeMap<&str, &[&str]> = BTreeMap::from([
-        ("AuthFunction", &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"][..]),
+        (
+            "AuthFunction",
+            &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ][..],
+        ),
         (
             "EventsFunction",
             &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"][..],
@@ -283,8 +293,14 @@ fn iam_is_least_privilege() {
             // include Scan), no managed policy names.
             assert!(untag(p).get("Statement").is_some(), "{id}: policy {p:?} is not an explicit document");
         }
+        // What the function may do: its Allow statements (DenySessions is checked on its own).
         let mut acts = Vec::new();
-        table_policies(f).into_iter().for_each(|p| actions(p, &mut acts));
+        for p in table_policies(f) {
+            seq(at(p, &["Statement"]))
+                .iter()
+                .filter(|st| str_at(st, &["Effect"]) == "Allow")
+                .for_each(|st| actions(st, &mut acts));
+        }
         assert!(acts.iter().all(|a| !a.contains('*')), "{id}: wildcard action in {acts:?}");
         let got: BTreeSet<&str> = acts.iter().map(String::as_str).collect();
         let want: BTreeSet<&str> = expected[id.as_str()].iter().copied().collect();
@@ -368,6 +384,10 @@ fn statements(id: &str, f: &Value) -> Vec<Statement> {
                 );
             }
             let sid = str_at(st, &["Sid"]).to_string();
+            if str_at(st, &["Effect"]) == "Deny" {
+                assert_eq!(sid, "DenySessions", "{id}: the only Deny statement is DenySessions");
+                continue;
+            }
             assert_eq!(str_at(st, &["Effect"]), "Allow", "{id}/{sid}");
             let (mut leading_keys, mut requires_leading_keys) = (None, false);
             if let Some(cond) = untag(st).get("Condition") {
@@ -499,10 +519,21 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
         (
             "AuthFunction",
             vec![
-                // login: e-mail guard → user; /auth/me: the user
-                scoped("ReadAccounts", &["dynamodb:GetItem"], "table", vec![user(id).0, email(id).0]),
+                // login: e-mail guard → user; /auth/me, /auth/password: the user; logout: the family
+                scoped("ReadAccounts", &["dynamodb:GetItem"], "table", vec![user(id).0, email(id).0, session(id).0]),
+                // refresh: the family and its user in one BatchGetItem
+                scoped("ReadSessionAndUser", &["dynamodb:BatchGetItem"], "table", vec![session(id).0, user(id).0]),
                 // register: one transaction of two puts
                 scoped("Register", &["dynamodb:PutItem"], "table", vec![user(id).0, email(id).0]),
+                // login: a new family; refresh: its rotation; reuse, logout: its revocation
+                scoped("Sessions", &["dynamodb:PutItem", "dynamodb:UpdateItem"], "table", vec![session(id).0]),
+                // password change: hash + epoch; refresh: the epoch's ConditionCheck
+                scoped(
+                    "ChangePassword",
+                    &["dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+                    "table",
+                    vec![user(id).0],
+                ),
                 scoped(
                     "LoginThrottle",
                     &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
@@ -757,6 +788,81 @@ fn no_item_action_is_allowed_without_a_leading_keys_condition() {
     }
 }
 
+/// A function's `DenySessions` statement: the item actions it refuses, on which resources, for a
+/// request naming any partition key matching a pattern (`ForAnyValue:StringLike`).
+struct Denial {
+    actions: BTreeSet<String>,
+    resources: BTreeSet<String>,
+    patterns: BTreeSet<String>,
+}
+
+impl Denial {
+    /// IAM's `ForAnyValue`: one matching key is enough; a request naming no key is not denied
+    /// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html).
+    fn denies(&self, action: &str, resource: &str, keys: &[String]) -> bool {
+        self.actions.contains(action)
+            && self.resources.contains(resource)
+            && keys.iter().any(|k| self.patterns.iter().any(|p| glob(p, k)))
+    }
+}
+
+/// The Deny statements of a function's table policies; only the shape DenySessions has is read.
+fn denials(id: &str, f: &Value) -> Vec<Denial> {
+    let mut out = Vec::new();
+    for policy in table_policies(f) {
+        for st in seq(at(policy, &["Statement"])).iter().filter(|st| str_at(st, &["Effect"]) == "Deny") {
+            let cond = untag(at(st, &["Condition"])).as_mapping().expect("Condition is a mapping");
+            let ops: Vec<&str> = cond.keys().map(|k| k.as_str().unwrap_or_default()).collect();
+            assert_eq!(ops, ["ForAnyValue:StringLike"], "{id}: DenySessions conditions");
+            let body = untag(at(st, &["Condition", "ForAnyValue:StringLike"]));
+            out.push(Denial {
+                actions: strings(at(st, &["Action"])),
+                resources: match untag(at(st, &["Resource"])) {
+                    Value::Sequence(list) => list.iter().map(resource_name).collect(),
+                    single => BTreeSet::from([resource_name(single)]),
+                },
+                patterns: strings(&body[LEADING_KEYS]),
+            });
+        }
+    }
+    out
+}
+
+/// Refresh-token families are the auth function's alone (issue 19): every other function's
+/// policy denies each item action on a request naming any `SESSION#` partition, so no Allow,
+/// today's or a broader one added later, reaches them; none of today's allows it anyway.
+#[test]
+fn refresh_token_families_are_denied_to_every_function_but_auth() {
+    let t = template();
+    let family = shared::keys::session("01JBQ2S3T4V5W6X7Y8Z9A0B1C1").0;
+    let user = shared::keys::user("01JBQ2S3T4V5W6X7Y8Z9A0B1C2").0;
+    let allows = template_statements(&t);
+    for (id, f) in functions(&t) {
+        let denied = denials(&id, f);
+        if id == "AuthFunction" {
+            assert!(denied.is_empty(), "the auth function owns the sessions");
+            for action in ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"] {
+                assert!(allows[&id].iter().any(|s| s.allows(action, "table", std::slice::from_ref(&family))));
+            }
+            continue;
+        }
+        assert_eq!(denied.len(), 1, "{id}: one DenySessions statement");
+        let d = &denied[0];
+        assert_eq!(d.patterns, BTreeSet::from([format!("{}*", shared::keys::SESSION_PREFIX)]), "{id}");
+        assert_eq!(d.resources, BTreeSet::from(["table".to_string(), "index/*".to_string()]), "{id}");
+        // A Scan names no partition key: ForAnyValue cannot match it (no Allow grants one).
+        for action in ITEM_ACTIONS.iter().filter(|a| **a != "dynamodb:Scan") {
+            assert!(d.denies(action, "table", std::slice::from_ref(&family)), "{id}: {action} on {family} not denied");
+            assert!(d.denies(action, "table", &[user.clone(), family.clone()]), "{id}: {action} in a batch");
+            assert!(
+                !allows[&id].iter().any(|s| s.allows(action, "table", std::slice::from_ref(&family))),
+                "{id} may {action} {family}"
+            );
+        }
+        assert!(!d.denies("dynamodb:GetItem", "table", std::slice::from_ref(&user)), "{id}: denies more than sessions");
+    }
+}
+
 /// Every partition of the table, by entity, as `shared::keys` builds it for real ids.
 fn table_partitions() -> Vec<(&'static str, String)> {
     use shared::keys::*;
@@ -771,6 +877,7 @@ fn table_partitions() -> Vec<(&'static str, String)> {
         (entity::DELIVERY, delivery(b).0),
         (entity::PAYMENT_TASK, payment_task(b).0),
         (entity::IDEMPOTENCY, idempotency(u, "retry-7f3a").0),
+        (entity::SESSION, session(b).0),
     ]
 }
 
@@ -781,7 +888,7 @@ fn table_partitions() -> Vec<(&'static str, String)> {
 fn no_function_can_write_a_partition_it_does_not_own() {
     use shared::keys::entity::*;
     let owned: BTreeMap<&str, &[&str]> = BTreeMap::from([
-        ("AuthFunction", &[USER, EMAIL, LOGIN_THROTTLE][..]),
+        ("AuthFunction", &[USER, EMAIL, LOGIN_THROTTLE, SESSION][..]),
         // an event's attendee guards live in its partition
         ("EventsFunction", &[EVENT, ATTENDEE][..]),
         // a booking's delivery record and payment task live in its partition
@@ -930,6 +1037,7 @@ struct Wire {
     log: tests::CallLog,
     routes: Vec<Route>,
     policies: BTreeMap<String, Vec<Statement>>,
+    denials: BTreeMap<String, Vec<Denial>>,
     checked: std::cell::RefCell<BTreeSet<String>>,
 }
 
@@ -939,6 +1047,8 @@ impl Wire {
             for a in accesses(&op, &body) {
                 let allowed = self.policies[function].iter().any(|s| s.allows(&a.action, &a.resource, &a.keys));
                 assert!(allowed, "{what}: {function} sent {op}, which needs {a:?}: template.yaml does not allow it");
+                let denied = self.denials[function].iter().any(|d| d.denies(&a.action, &a.resource, &a.keys));
+                assert!(!denied, "{what}: {function} sent {op}, which needs {a:?}: template.yaml denies it");
                 let keys: BTreeSet<String> =
                     a.keys.iter().map(|k| k.split('#').next().unwrap_or_default().to_string()).collect();
                 self.checked.borrow_mut().insert(format!("{function}: {} {} {keys:?}", a.action, a.resource));
@@ -962,7 +1072,9 @@ impl Wire {
             .function
             .clone();
         self.log.take();
-        let resp = tests::call(&self.app, req).await;
+        // Boxed: the dispatch future of every route is large in debug builds (the test thread
+        // has a 2 MiB stack).
+        let resp = Box::pin(tests::call(&self.app, req)).await;
         self.check(&function, &what);
         (tests::status(&resp), serde_json::from_slice(resp.body().as_ref()).unwrap_or_default())
     }
@@ -1106,6 +1218,7 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
         log,
         routes: routes(&t),
         policies: template_statements(&t),
+        denials: functions(&t).into_iter().map(|(id, f)| (id.clone(), denials(&id, f))).collect(),
         checked: Default::default(),
     };
 
@@ -1126,6 +1239,15 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     assert_eq!(status, 200, "{login}");
     let attendee = login["access_token"].as_str().expect("token").to_string();
     assert_eq!(wire.send(req("GET", "/auth/me", Some(&attendee), None)).await.0, 200);
+    // sessions: refresh (read + transaction), reuse of the spent token (revoke), logout, and a
+    // password change (its throttle, the conditional write).
+    let spent = login["refresh_token"].as_str().expect("refresh token").to_string();
+    let (status, rotated) = wire.send(req("POST", "/auth/refresh", None, Some(json!({"refresh_token": spent})))).await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(wire.send(req("POST", "/auth/refresh", None, Some(json!({"refresh_token": spent})))).await.0, 401);
+    assert_eq!(wire.send(req("POST", "/auth/logout", None, Some(json!({"refresh_token": spent})))).await.0, 200);
+    let password = json!({"current_password": "correct horse battery", "new_password": "correct horse battery 2"});
+    assert_eq!(wire.send(req("POST", "/auth/password", Some(&attendee), Some(password))).await.0, 200);
     wire.send(req("GET", "/health", None, None)).await;
     wire.send(req("GET", "/openapi.json", None, None)).await;
 
@@ -1384,6 +1506,9 @@ fn stream_mapping_selects_confirmed_booking_items_only() {
         ("booking-modify".to_string(), false),
         ("booking-remove".to_string(), false),
         ("other-entity".to_string(), false),
+        // a refresh-token rotation, and the family's TTL deletion (a REMOVE by the service)
+        ("session-rotate".to_string(), false),
+        ("session-ttl-remove".to_string(), false),
     ]);
     assert_eq!(seen, want, "which stream fixtures the mapping lets through");
 
