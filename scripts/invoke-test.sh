@@ -192,7 +192,7 @@ run_step() {
   [ -f "$src" ] || fail "$step: missing fixture $src"
   # Defaults, then this step's overrides (VAR=shellvar).
   local P_TOKEN=$NONE P_EMAIL=$ATT_EMAIL P_EVENT_ID=${EVENT_ID:-} P_BOOKING_ID=${BOOKING_ID:-} \
-    P_DATETIME=$FUTURE P_IDEMPOTENCY_KEY=$IDEM_KEY
+    P_DATETIME=$FUTURE P_IDEMPOTENCY_KEY=$IDEM_KEY P_REFRESH_TOKEN=$NONE
   if [ "$subs" != "-" ]; then
     IFS=',' read -ra pairs <<<"$subs"
     for kv in "${pairs[@]}"; do
@@ -202,7 +202,8 @@ run_step() {
   fi
   sed -e "s|\${TOKEN}|$P_TOKEN|g" -e "s|\${EMAIL}|$P_EMAIL|g" -e "s|\${EVENT_ID}|$P_EVENT_ID|g" \
       -e "s|\${BOOKING_ID}|$P_BOOKING_ID|g" -e "s|\${DATETIME}|$P_DATETIME|g" \
-      -e "s|\${IDEMPOTENCY_KEY}|$P_IDEMPOTENCY_KEY|g" "$src" >"$WORK/$step.req.json"
+      -e "s|\${IDEMPOTENCY_KEY}|$P_IDEMPOTENCY_KEY|g" -e "s|\${REFRESH_TOKEN}|$P_REFRESH_TOKEN|g" \
+      "$src" >"$WORK/$step.req.json"
   if grep -q '\${' "$WORK/$step.req.json"; then fail "$step: unfilled placeholder in $src"; fi
   invoke "$fn" "$WORK/$step.req.json" "$WORK/$step.resp.json"
   local status
@@ -228,7 +229,7 @@ run_step() {
 
 # ------------------------------------------------------------------ the scenario (expectations)
 # step                        function  fixture                              expected  placeholders                      captures
-# (placeholders: VAR=shell variable; defaults TOKEN empty, EMAIL=ATT_EMAIL, EVENT_ID, BOOKING_ID,
+# (placeholders: VAR=shell variable; defaults TOKEN and REFRESH_TOKEN empty, EMAIL=ATT_EMAIL, EVENT_ID, BOOKING_ID,
 #  DATETIME=30 days ahead. admin rows: fixture = CLI subcommand, expected = its arguments.)
 SCENARIO=$(cat <<'TABLE'
 health                        auth      health                               200       -                                 -
@@ -249,7 +250,7 @@ register-unknown-field        auth      auth-register-unknown-field          400
 register-too-large            auth      auth-register-too-large              413       -                                 -
 promote-facilitator           admin     promote                              FAC_EMAIL,facilitator -                     -
 promote-admin                 admin     promote                              ADM_EMAIL,admin -                           -
-login                         auth      auth-login                           200       -                                 ATT_TOKEN=access_token
+login                         auth      auth-login                           200       -                                 ATT_TOKEN=access_token,ATT_REFRESH=refresh_token
 login-other                   auth      auth-login                           200       EMAIL=OTH_EMAIL                   OTH_TOKEN=access_token
 login-fac                     auth      auth-login                           200       EMAIL=FAC_EMAIL                   FAC_TOKEN=access_token
 login-admin                   auth      auth-login                           200       EMAIL=ADM_EMAIL                   ADM_TOKEN=access_token
@@ -259,6 +260,14 @@ me                            auth      auth-me                              200
 me-no-token                   auth      auth-me-no-token                     401       -                                 -
 me-bad-token                  auth      auth-me-bad-token                    401       -                                 -
 me-wrong-method               auth      auth-me-method-not-allowed           405       TOKEN=ATT_TOKEN                   -
+refresh                       auth      auth-refresh                         200       REFRESH_TOKEN=ATT_REFRESH         ATT_REFRESH2=refresh_token
+refresh-spent                 auth      auth-refresh                         401       REFRESH_TOKEN=ATT_REFRESH         -
+refresh-malformed             auth      auth-refresh                         401       -                                 -
+logout                        auth      auth-logout                          200       REFRESH_TOKEN=ATT_REFRESH2        -
+logout-again                  auth      auth-logout                          200       REFRESH_TOKEN=ATT_REFRESH2        -
+password-no-token             auth      auth-password                        401       -                                 -
+password                      auth      auth-password                        200       TOKEN=OTH_TOKEN                   -
+password-again                auth      auth-password                        401       TOKEN=OTH_TOKEN                   -
 create-event-as-attendee      events    events-create                        403       TOKEN=ATT_TOKEN                   -
 create-event-no-token         events    events-create-no-token               401       -                                 -
 create-event                  events    events-create                        201       TOKEN=FAC_TOKEN                   EVENT_ID=id
