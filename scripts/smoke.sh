@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/smoke.sh API_URL — the contract end to end against a running API: every route in both
 # slash forms, then register → login → create an event (as a facilitator) → book → history → the
-# event's bookings → cancel, and removal of what it created. One PASS/FAIL line per step; exits 1
+# event's bookings → cancel → refresh, reuse, logout, password change, and removal of what it
+# created. One PASS/FAIL line per step; exits 1
 # if any step failed.
 #
 #   scripts/smoke.sh https://abc123.execute-api.eu-west-1.amazonaws.com    # deployed (ApiUrl output)
@@ -88,6 +89,12 @@ done
 for p in /auth/me /auth/me/ /bookings /bookings/; do
   req GET "$p"; step "GET $p without a token" 401 "$(is_error unauthorized)" "error code unauthorized"
 done
+for p in /auth/refresh /auth/refresh/ /auth/logout /auth/logout/; do
+  req POST "$p" '' '{"refresh_token":"not-a-token"}'; step "POST $p (malformed token)" 401 "$(is_error unauthorized)" "error code unauthorized"
+done
+for p in /auth/password /auth/password/; do
+  req POST "$p" '' '{}'; step "POST $p without a token" 401 "$(is_error unauthorized)" "error code unauthorized"
+done
 req GET /no/such/path; step "GET /no/such/path (\$default route)" 404 "$(is_error not_found)" "error code not_found"
 
 # ---------------------------------------------------------------- accounts
@@ -102,8 +109,9 @@ req POST /auth/register/ '' "{\"name\":\"Smoke Facilitator\",\"email\":\"$FAC_EM
 step "POST /auth/register/ (facilitator)" 201 "d['role'] == 'facilitator'" "role facilitator"
 
 req POST /auth/login '' "{\"email\":\"$ATT_EMAIL\",\"password\":\"$PASSWORD\"}"
-step "POST /auth/login (attendee)" 200 "d['token_type'] == 'Bearer' and len(d['access_token']) > 20" "a bearer token"
+step "POST /auth/login (attendee)" 200 "d['token_type'] == 'Bearer' and len(d['access_token']) > 20 and len(d['refresh_token']) > 43" "a bearer token and a refresh token"
 ATT=$(json "d['access_token']")
+ATT_REFRESH=$(json "d['refresh_token']")
 req POST /auth/login/ '' "{\"email\":\"$FAC_EMAIL\",\"password\":\"$PASSWORD\"}"
 step "POST /auth/login/ (facilitator)" 200 "d['token_type'] == 'Bearer' and len(d['access_token']) > 20" "a bearer token"
 FAC=$(json "d['access_token']")
@@ -154,6 +162,25 @@ req DELETE "/bookings/$BOOKING/" "$ATT"; step "DELETE /bookings/{id}/ again" 409
 req GET '/bookings/?status=cancelled' "$ATT"
 step "GET /bookings/?status=cancelled" 200 "'$BOOKING' in [b['id'] for b in d['upcoming'] + d['past']]" "the cancelled booking listed"
 req GET "/events/$EVENT/" ; step "GET /events/{id}/ (seat freed)" 200 "d['seats_left'] == 5" "5 seats left"
+
+# ---------------------------------------------------------------- sessions
+req POST /auth/refresh '' "{\"refresh_token\":\"$ATT_REFRESH\"}"
+step "POST /auth/refresh" 200 "len(d['access_token']) > 20 and d['refresh_token'] != '$ATT_REFRESH'" "new access and refresh tokens"
+NEXT_REFRESH=$(json "d['refresh_token']")
+req POST /auth/refresh/ '' "{\"refresh_token\":\"$ATT_REFRESH\"}"
+step "POST /auth/refresh/ (spent token)" 401 "$(is_error unauthorized)" "error code unauthorized"
+req POST /auth/refresh '' "{\"refresh_token\":\"$NEXT_REFRESH\"}"
+step "POST /auth/refresh (its session revoked by the reuse)" 401 "$(is_error unauthorized)" "error code unauthorized"
+req POST /auth/logout '' "{\"refresh_token\":\"$NEXT_REFRESH\"}"
+step "POST /auth/logout" 200 "d == {'msg': 'Logged out'}" 'body {"msg":"Logged out"}'
+req POST /auth/password "$ATT" "{\"current_password\":\"wrong-$PASSWORD\",\"new_password\":\"new-$PASSWORD\"}"
+step "POST /auth/password (wrong current)" 401 "$(is_error invalid_credentials)" "error code invalid_credentials"
+req POST /auth/password/ "$ATT" "{\"current_password\":\"$PASSWORD\",\"new_password\":\"new-$PASSWORD\"}"
+step "POST /auth/password/" 200 "d == {'msg': 'Password changed'}" 'body {"msg":"Password changed"}'
+req POST /auth/login '' "{\"email\":\"$ATT_EMAIL\",\"password\":\"$PASSWORD\"}"
+step "POST /auth/login (old password)" 401 "$(is_error invalid_credentials)" "error code invalid_credentials"
+req POST /auth/login '' "{\"email\":\"$ATT_EMAIL\",\"password\":\"new-$PASSWORD\"}"
+step "POST /auth/login (new password)" 200 "len(d['refresh_token']) > 43" "a refresh token"
 
 # ---------------------------------------------------------------- clean up
 req DELETE "/events/$SPARE/" "$FAC"; step "DELETE /events/{id}/" 200 "'deleted' in d['msg']" "the deletion message"
