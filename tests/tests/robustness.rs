@@ -12,7 +12,8 @@ fn bodies() -> Vec<Body> {
     let wrong_types = json!({
         "name": 1, "email": [], "password": {}, "role": true, "title": 5, "description": [1],
         "type": {"a": 1}, "datetime": 20250801, "duration_minutes": "sixty", "facilitator_id": 7,
-        "rating": "high", "capacity": 1.5, "event_id": {"$ne": null}
+        "rating": "high", "capacity": 1.5, "event_id": {"$ne": null}, "refresh_token": ["a.b.0.c"],
+        "current_password": 1, "new_password": null
     });
     vec![
         Body::Empty,
@@ -26,6 +27,8 @@ fn bodies() -> Vec<Body> {
         Body::Text(wrong_types.to_string()),
         Body::Text(json!({"title": "t", "type": "x", "datetime": "9999-12-31T23:59:59Z", "capacity": 4294967296u64, "rating": 1e308}).to_string()),
         Body::Text(json!({"event_id": "x".repeat(5000), "email": format!("{}@x.io", "a".repeat(3000)), "password": "p".repeat(4000), "name": "\u{0}\u{202e}"}).to_string()),
+        Body::Text(json!({"refresh_token": format!("{}.{}.4294967296.{}", "u".repeat(64), "\u{0}", "=".repeat(43))}).to_string()),
+        Body::Text(json!({"refresh_token": "x".repeat(60_000), "current_password": "p".repeat(60), "new_password": "\u{202e}".repeat(9)}).to_string()),
         Body::Binary(vec![0xff, 0xfe, 0x00, 0x7b]),
     ]
 }
@@ -52,6 +55,9 @@ async fn hostile_requests_never_get_a_5xx<S: Store + Clone>(store: S) {
         "/auth/register".to_string(),
         "/auth/login".into(),
         "/auth/me".into(),
+        "/auth/refresh".into(),
+        "/auth/logout/".into(),
+        "/auth/password".into(),
         "/health".into(),
         "/openapi.json".into(),
         "/events".into(),
