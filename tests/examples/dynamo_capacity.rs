@@ -275,11 +275,15 @@ async fn main() {
     let account = json!({"name": "Bench User", "email": "bench@example.com", "password": "bench-password-1"});
     b.route("POST /auth/register", "POST", "/auth/register", None, Some(account)).await;
     let login = json!({"email": "bench@example.com", "password": "bench-password-1"});
-    let token = b.route("POST /auth/login", "POST", "/auth/login", None, Some(login)).await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let session = b.route("POST /auth/login", "POST", "/auth/login", None, Some(login)).await;
+    let token = session["access_token"].as_str().expect("token").to_string();
     b.route("GET /auth/me", "GET", "/auth/me", Some(&token), None).await;
+    let refresh = json!({"refresh_token": session["refresh_token"]});
+    let rotated = b.route("POST /auth/refresh", "POST", "/auth/refresh", None, Some(refresh)).await;
+    let logout = json!({"refresh_token": rotated["refresh_token"]});
+    b.route("POST /auth/logout", "POST", "/auth/logout", None, Some(logout)).await;
+    let change = json!({"current_password": "bench-password-1", "new_password": "bench-password-2"});
+    b.route("POST /auth/password", "POST", "/auth/password", Some(&token), Some(change)).await;
 
     let listed = b.route("GET /events/ (20 events)", "GET", "/events/", None, None).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(20));
