@@ -8,6 +8,7 @@
 //! `deliveries` and `payments` hold the operations per entity.
 
 mod bookings;
+mod buckets;
 mod deliveries;
 mod events;
 mod items;
@@ -29,6 +30,7 @@ use aws_sdk_dynamodb::types::{
     CancellationReason, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
+use buckets::day_bucket_page;
 use items::{from_item, key_item, Entity, Item};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -67,41 +69,6 @@ impl DynamoStore {
     pub fn table(&self) -> &str {
         &self.table
     }
-}
-
-/// One page of a day-bucketed GSI1 partition (the pending CRM deliveries, the due payment
-/// tasks): sort keys `<time>#<id>` in `[q.from, q.before]`, oldest first, from `start` (the
-/// previous page's last key). An empty or reversed range is no call at all: DynamoDB refuses
-/// `BETWEEN` with its bounds reversed.
-async fn day_bucket_page<T: DeserializeOwned>(
-    db: &DynamoStore,
-    q: &PendingQuery,
-    partition: String,
-    start: Option<items::Item>,
-) -> Result<(Vec<T>, Option<Position>)> {
-    if q.from >= q.before {
-        return Ok((Vec::new(), None));
-    }
-    let out = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .index_name(crate::keys::GSI1)
-        .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :before")
-        .expression_attribute_names("#pk", crate::keys::GSI1PK)
-        .expression_attribute_names("#sk", crate::keys::GSI1SK)
-        .expression_attribute_values(":pk", items::s(partition))
-        .expression_attribute_values(":from", items::s(crate::time::format(&q.from)))
-        .expression_attribute_values(":before", items::s(crate::time::format(&q.before)))
-        .scan_index_forward(true)
-        .limit(i32::try_from(q.limit.max(1)).unwrap_or(i32::MAX))
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(|e| sdk_error("Query", e))?;
-    let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
-    let next = out.last_evaluated_key.as_ref().and_then(|k| items::position_of(0, k));
-    Ok((items, next))
 }
 
 /// Throttling, network trouble, an item write refused while a transaction holds the item
