@@ -112,22 +112,54 @@ pub fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
-/// Query parameters (first value wins), from the API Gateway event or else the URI.
-pub fn query(req: &Request) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    if let Some(q) = req.query_string_parameters_ref() {
-        for (k, v) in q.iter() {
-            out.entry(k.to_string()).or_insert_with(|| v.to_string());
-        }
-    }
+/// Every query parameter as sent, repeats included, in order: from the API Gateway event (payload
+/// 2.0's `rawQueryString`, which lambda_http parses instead of the comma-joined
+/// `queryStringParameters`), or else the URI (the local server).
+fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = match req.query_string_parameters_ref() {
+        Some(q) => q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        None => Vec::new(),
+    };
     if out.is_empty() {
         if let Some(q) = req.uri().query() {
-            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
-                out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-            }
+            out = url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         }
     }
     out
+}
+
+/// 400 `validation_failed` naming the first query parameter the route does not define (`allowed`,
+/// matched exactly: `Type` is not `type`) or one given twice. A typo must not silently widen a
+/// list, and a repeat has no one meaning: API Gateway joins repeats with commas, a naive parser
+/// takes the first or the last. Every router calls this before its handlers.
+pub fn check_query(req: &Request, allowed: &[&str]) -> Result<()> {
+    let takes = if allowed.is_empty() {
+        "this route takes none".to_string()
+    } else {
+        format!("this route takes: {}", allowed.join(", "))
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (name, _) in query_pairs(req) {
+        if !allowed.contains(&name.as_str()) {
+            let what = if name.is_empty() {
+                "a query parameter without a name".to_string()
+            } else {
+                format!("unknown query parameter `{name}`")
+            };
+            return Err(Error::validation(name, format!("{what}; {takes}")));
+        }
+        if seen.contains(&name) {
+            return Err(Error::validation(name.clone(), format!("query parameter `{name}` is given more than once")));
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
+/// Query parameters by name, for a route whose router has passed [`check_query`] (so each name is
+/// one the route defines, given once).
+pub fn query(req: &Request) -> HashMap<String, String> {
+    query_pairs(req).into_iter().collect()
 }
 
 /// Parses a JSON body with the contract's error codes: oversized → 413, not JSON → `invalid_json`,
@@ -155,6 +187,8 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T> {
         match msg.strip_prefix("unknown field `") {
             Some(rest) => Error::UnknownField(rest.split('`').next().unwrap_or_default().to_string()),
             None if field == "." => Error::InvalidJson("request body does not match this route".into()),
+            // A field's own rule (e.g. the rating's), where a deserializer states one.
+            None if msg.starts_with("must ") => Error::InvalidJson(format!("field `{field}` {msg}")),
             None => Error::InvalidJson(format!("field `{field}` has the wrong type")),
         }
     })
