@@ -1,8 +1,8 @@
 //! `make run`: the whole API on 127.0.0.1:${PORT:-3000}. Embedded store unless TABLE_NAME is set.
 //!
 //! On SIGTERM or Ctrl-C (SIGINT) it stops accepting connections, lets the requests in flight
-//! finish, then waits up to [`local_server::server::DRAIN_TIMEOUT`] for the CRM deliveries still running in the
-//! background, and exits 0.
+//! finish, then waits up to [`local_server::server::DRAIN_TIMEOUT`] for the CRM deliveries still
+//! running in the background, and exits 0.
 //!
 //! With `STRIPE_SECRET_KEY` set, priced events take payments through Stripe Checkout
 //! (`STRIPE_API_BASE` may point at a stub); with `PAYMENTS=local` instead, through an in-process

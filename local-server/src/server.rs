@@ -43,7 +43,7 @@ where
         let created = seed::seed_events(&store, &owner).await?;
         tracing::info!(created, "sample events seeded");
     }
-    let crm = crm_notifier::CrmConfig::from_lookup(&var)?;
+    let crm = crm_notifier::CrmConfig::from_lookup(var)?;
     let notifier = Arc::new(crm_notifier::Notifier::from_config(store.clone(), &crm)?);
     let deliveries = crm_notifier::PendingDeliveries::new();
     if notifier.is_configured() {
@@ -60,7 +60,7 @@ where
         local_checkout = Some(local);
         Some(client)
     } else {
-        payments::StripeConfig::from_lookup(&var)?.map(payments::StripeClient::new)
+        payments::StripeConfig::from_lookup(var)?.map(payments::StripeClient::new)
     };
     let mut provider: Option<Arc<dyn shared::payments::PaymentProvider>> = None;
     match stripe {
@@ -72,7 +72,7 @@ where
         }
         None => tracing::info!("payments: STRIPE_SECRET_KEY not set, priced events are refused"),
     }
-    let schedule = sweeps::Schedule::from_lookup(&var)?;
+    let schedule = sweeps::Schedule::from_lookup(var)?;
     if notifier.is_configured() || provider.is_some() {
         tracing::info!(
             every_secs = schedule.every.as_secs(),

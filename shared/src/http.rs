@@ -112,20 +112,18 @@ pub fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
-/// Every query parameter as sent, repeats included, in order: from the API Gateway event (payload
-/// 2.0's `rawQueryString`, which lambda_http parses instead of the comma-joined
-/// `queryStringParameters`), or else the URI (the local server).
+/// Every query parameter as sent, repeats included, in order: from the URI, which holds payload
+/// 2.0's `rawQueryString` behind API Gateway (lambda_http appends it) and the request line in the
+/// local server; else from the event's parameters (an event without `rawQueryString`), where
+/// repeats are kept but the order is not.
 fn query_pairs(req: &Request) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = match req.query_string_parameters_ref() {
-        Some(q) => q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        None => Vec::new(),
-    };
-    if out.is_empty() {
-        if let Some(q) = req.uri().query() {
-            out = url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        }
+    match req.uri().query().filter(|q| !q.is_empty()) {
+        Some(q) => url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
+        None => req
+            .query_string_parameters_ref()
+            .map(|q| q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .unwrap_or_default(),
     }
-    out
 }
 
 /// 400 `validation_failed` naming the first query parameter the route does not define (`allowed`,
@@ -251,6 +249,26 @@ mod tests {
         let err = parse_json::<Input>(&body("{\"n\": -1}")).unwrap_err();
         assert_eq!((err.code(), err.to_string().contains("`n`")), ("invalid_json", true));
         assert_eq!(parse_json::<Input>(&body(" {\"n\": 7} ")).unwrap().n, Some(7));
+    }
+
+    #[test]
+    fn query_names_come_from_the_uri_or_else_the_events_parameters() {
+        let get = |uri: &str| http::Request::builder().uri(uri).body(Body::Empty).unwrap();
+        let field = |req: &Request, allowed: &[&str]| {
+            check_query(req, allowed).err().map(|e| e.body()["error"]["field"].as_str().unwrap_or("?").to_string())
+        };
+        assert_eq!(field(&get("/e?type=a&limit=2"), &["type", "limit"]), None);
+        assert_eq!(field(&get("/e?type=a&Type=b&x=1"), &["type"]), Some("Type".into()), "the first unknown, in order");
+        assert_eq!(field(&get("/e?type=a&type=a"), &["type"]), Some("type".into()));
+        assert_eq!(field(&get("/e?%74ype=a"), &["type"]), None, "names are compared decoded");
+        assert_eq!(query(&get("/e?type=Yo%20ga")).get("type").map(String::as_str), Some("Yo ga"));
+        // An event that carries only `queryStringParameters`.
+        let params: HashMap<String, Vec<String>> = HashMap::from([("type".into(), vec!["a".into(), "b".into()])]);
+        let req = get("/e").with_query_string_parameters(params);
+        assert_eq!(field(&req, &["type"]), Some("type".into()));
+        let req = get("/e").with_query_string_parameters(HashMap::from([("rating".to_string(), "4".to_string())]));
+        assert_eq!(field(&req, &["type"]), Some("rating".into()));
+        assert_eq!(field(&req, &["rating"]), None);
     }
 
     #[test]

@@ -8,6 +8,9 @@ use shared::model::{Role, RATING_RULE};
 use shared::Store;
 use tests::*;
 
+/// Method, path, token, body, and the end of the 400's message.
+type Route<'a> = (&'a str, String, Option<&'a str>, Option<Value>, &'a str);
+
 const FILTER_TAKES: &str = "this route takes: type, rating, from, to, limit, cursor";
 
 fn get(uri: &str, token: Option<&str>) -> lambda_http::Request {
@@ -81,7 +84,7 @@ async fn every_route_refuses_parameters_it_does_not_define<S: Store + Clone>(sto
         json(&call(&app, request("POST", "/bookings/", Some(&att), Some(json!({"event_id": event_id.clone()})))).await);
     let booking_id = booking["id"].as_str().unwrap().to_string();
     let none = "this route takes none";
-    let routes: Vec<(&str, String, Option<&str>, Option<Value>, &str)> = vec![
+    let routes: Vec<Route> = vec![
         ("GET", "/health".into(), None, None, none),
         ("GET", "/openapi.json".into(), None, None, none),
         ("POST", "/auth/register".into(), None, Some(json!({})), none),
