@@ -128,8 +128,10 @@ fn query_pairs(req: &Request) -> Vec<(String, String)> {
 
 /// 400 `validation_failed` naming the first query parameter the route does not define (`allowed`,
 /// matched exactly: `Type` is not `type`) or one given twice. A typo must not silently widen a
-/// list, and a repeat has no one meaning: API Gateway joins repeats with commas, a naive parser
-/// takes the first or the last. Every router calls this before its handlers.
+/// list, and a repeat has no one meaning: API Gateway's payload 2.0 joins repeats with commas in
+/// `queryStringParameters` and keeps them in `rawQueryString`
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html),
+/// a naive parser takes the first or the last. Every router calls this before its handlers.
 pub fn check_query(req: &Request, allowed: &[&str]) -> Result<()> {
     let takes = if allowed.is_empty() {
         "this route takes none".to_string()
