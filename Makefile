@@ -27,7 +27,7 @@ PAYMENTS ?=
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-run: ## Local API on http://127.0.0.1:$${PORT:-3000} (embedded store, sample events seeded); PAYMENTS=local: offline paid bookings
+run: ## Local API on http://127.0.0.1:3000 (PORT=4000 for another port), embedded store, sample events; PAYMENTS=local: offline paid bookings
 	PAYMENTS='$(PAYMENTS)' $(CARGO) run --profile local -p local-server
 
 venv: $(VENV)/.installed ## Python tools for the tests: moto, cfn-lint, SAM CLI, cargo-lambda, schemathesis, selenium
@@ -58,7 +58,7 @@ package: venv ## arm64 Lambda zips via cargo lambda (target/lambda/<fn>/bootstra
 # SAM's build cache (`cached = true`) hashes every file under CodeUri `.` (the workspace, with
 # target/ and .venv/) and fails when a concurrent cargo build deletes one: no cache, cargo's own
 # incremental build is the cache. Artifacts: .aws-sam/build/<LogicalId>/bootstrap.
-sam-build: venv ## sam build: release arm64 builds of the five functions with cargo-lambda (no Docker)
+sam-build: venv ## sam build: release arm64 builds of the six functions with cargo-lambda (no Docker)
 	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --no-cached
 

@@ -280,6 +280,7 @@ list-events-range             events    events-list-range                    200
 filter-events                 events    events-filter                        200       -                                 FILTER_FIRST=0.id
 filter-bad-rating             events    events-filter-bad-rating             400       -                                 -
 filter-rating-out-of-range    events    events-filter-rating-out-of-range    400       -                                 -
+filter-unknown-param          events    events-filter-unknown-param          400       -                                 -
 get-event                     events    events-get                           200       -                                 -
 get-unknown-event             events    events-get-unknown                   404       -                                 -
 get-event-stage-prod          events    events-get-stage-prod                200       -                                 -

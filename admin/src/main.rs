@@ -20,6 +20,12 @@ use shared::{seed, Error};
 const USAGE: &str = "usage: admin [--table NAME] <create-table | promote EMAIL ROLE | seed [--owner USER_ID] | \
      bootstrap-admin | crm-redeliver [--since DURATION|RFC3339] [--min-age DURATION]>";
 
+/// Without a table there is nothing this CLI can reach: `make run`'s embedded store lives inside
+/// that process.
+const NO_TABLE: &str = "set TABLE_NAME or pass --table: this CLI works on a DynamoDB table. \
+     `make run` without TABLE_NAME keeps its data in its own memory, out of this CLI's reach; for an \
+     admin there, start it with BOOTSTRAP_ADMIN_EMAIL=… BOOTSTRAP_ADMIN_PASSWORD=…";
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     tracing_subscriber::fmt()
@@ -53,7 +59,7 @@ fn take_flag(args: &mut Vec<String>, flag: &str) -> Result<Option<String>, Strin
 async fn run(mut args: Vec<String>) -> Result<String, Box<dyn std::error::Error>> {
     let table = take_flag(&mut args, "--table")?
         .or_else(|| std::env::var("TABLE_NAME").ok().filter(|t| !t.is_empty()))
-        .ok_or_else(|| format!("set TABLE_NAME or pass --table\n{USAGE}"))?;
+        .ok_or_else(|| format!("{NO_TABLE}\n{USAGE}"))?;
     let owner = take_flag(&mut args, "--owner")?;
     let since = take_flag(&mut args, "--since")?;
     let min_age = take_flag(&mut args, "--min-age")?;

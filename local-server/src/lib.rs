@@ -1,8 +1,13 @@
 //! The local API: one process serving every route through the same `router` functions the
 //! Lambdas run, so there is no second implementation of any route. With `PAYMENTS=local`,
-//! [`checkout`] adds a local stand-in for Stripe Checkout.
+//! [`checkout`] adds a local stand-in for Stripe Checkout; [`sweeps`] runs the deployed
+//! sweeper's work on an interval; [`serve`] puts it all together for `make run`.
 
 pub mod checkout;
+pub mod server;
+pub mod sweeps;
+
+pub use server::serve;
 
 use axum::body::Bytes;
 use axum::response::IntoResponse;

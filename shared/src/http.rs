@@ -112,22 +112,54 @@ pub fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
-/// Query parameters (first value wins), from the API Gateway event or else the URI.
+/// Every query parameter as sent, repeats included, in order: from the URI, which holds payload
+/// 2.0's `rawQueryString` behind API Gateway (lambda_http appends it) and the request line in the
+/// local server; else from the event's parameters (an event without `rawQueryString`), where
+/// repeats are kept but the order is not.
+fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    match req.uri().query().filter(|q| !q.is_empty()) {
+        Some(q) => url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
+        None => req
+            .query_string_parameters_ref()
+            .map(|q| q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// 400 `validation_failed` naming the first query parameter the route does not define (`allowed`,
+/// matched exactly: `Type` is not `type`) or one given twice. A typo must not silently widen a
+/// list, and a repeat has no one meaning: API Gateway's payload 2.0 joins repeats with commas in
+/// `queryStringParameters` and keeps them in `rawQueryString`
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html),
+/// a naive parser takes the first or the last. Every router calls this before its handlers.
+pub fn check_query(req: &Request, allowed: &[&str]) -> Result<()> {
+    let takes = if allowed.is_empty() {
+        "this route takes none".to_string()
+    } else {
+        format!("this route takes: {}", allowed.join(", "))
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (name, _) in query_pairs(req) {
+        if !allowed.contains(&name.as_str()) {
+            let what = if name.is_empty() {
+                "a query parameter without a name".to_string()
+            } else {
+                format!("unknown query parameter `{name}`")
+            };
+            return Err(Error::validation(name, format!("{what}; {takes}")));
+        }
+        if seen.contains(&name) {
+            return Err(Error::validation(name.clone(), format!("query parameter `{name}` is given more than once")));
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
+/// Query parameters by name, for a route whose router has passed [`check_query`] (so each name is
+/// one the route defines, given once).
 pub fn query(req: &Request) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    if let Some(q) = req.query_string_parameters_ref() {
-        for (k, v) in q.iter() {
-            out.entry(k.to_string()).or_insert_with(|| v.to_string());
-        }
-    }
-    if out.is_empty() {
-        if let Some(q) = req.uri().query() {
-            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
-                out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-            }
-        }
-    }
-    out
+    query_pairs(req).into_iter().collect()
 }
 
 /// Parses a JSON body with the contract's error codes: oversized → 413, not JSON → `invalid_json`,
@@ -155,6 +187,8 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T> {
         match msg.strip_prefix("unknown field `") {
             Some(rest) => Error::UnknownField(rest.split('`').next().unwrap_or_default().to_string()),
             None if field == "." => Error::InvalidJson("request body does not match this route".into()),
+            // A field's own rule (e.g. the rating's), where a deserializer states one.
+            None if msg.starts_with("must ") => Error::InvalidJson(format!("field `{field}` {msg}")),
             None => Error::InvalidJson(format!("field `{field}` has the wrong type")),
         }
     })
@@ -217,6 +251,26 @@ mod tests {
         let err = parse_json::<Input>(&body("{\"n\": -1}")).unwrap_err();
         assert_eq!((err.code(), err.to_string().contains("`n`")), ("invalid_json", true));
         assert_eq!(parse_json::<Input>(&body(" {\"n\": 7} ")).unwrap().n, Some(7));
+    }
+
+    #[test]
+    fn query_names_come_from_the_uri_or_else_the_events_parameters() {
+        let get = |uri: &str| http::Request::builder().uri(uri).body(Body::Empty).unwrap();
+        let field = |req: &Request, allowed: &[&str]| {
+            check_query(req, allowed).err().map(|e| e.body()["error"]["field"].as_str().unwrap_or("?").to_string())
+        };
+        assert_eq!(field(&get("/e?type=a&limit=2"), &["type", "limit"]), None);
+        assert_eq!(field(&get("/e?type=a&Type=b&x=1"), &["type"]), Some("Type".into()), "the first unknown, in order");
+        assert_eq!(field(&get("/e?type=a&type=a"), &["type"]), Some("type".into()));
+        assert_eq!(field(&get("/e?%74ype=a"), &["type"]), None, "names are compared decoded");
+        assert_eq!(query(&get("/e?type=Yo%20ga")).get("type").map(String::as_str), Some("Yo ga"));
+        // An event that carries only `queryStringParameters`.
+        let params: HashMap<String, Vec<String>> = HashMap::from([("type".into(), vec!["a".into(), "b".into()])]);
+        let req = get("/e").with_query_string_parameters(params);
+        assert_eq!(field(&req, &["type"]), Some("type".into()));
+        let req = get("/e").with_query_string_parameters(HashMap::from([("rating".to_string(), "4".to_string())]));
+        assert_eq!(field(&req, &["type"]), Some("rating".into()));
+        assert_eq!(field(&req, &["rating"]), None);
     }
 
     #[test]

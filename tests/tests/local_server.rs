@@ -1,8 +1,10 @@
 //! The local server over real HTTP: every route reachable on one port through the Lambda
-//! routers, and the CRM webhook delivered in the background by the notifier's retry loop.
+//! routers, the CRM webhook delivered in the background by the notifier's retry loop, and what
+//! that loop gave up on delivered by the deployed sweeper's sweep, which `make run` runs too.
 
 use serde_json::{json, Value};
 use shared::store::MemoryStore;
+use shared::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -167,3 +169,79 @@ async fn without_a_crm_url_nothing_is_sent_and_booking_works() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(crm.received_requests().await.unwrap().is_empty());
 }
+
+/// GIVEN `make run`'s server (`local_server::serve`, as main.rs starts it) with a CRM that is down
+/// for the 5 tries of the background delivery, then back
+/// WHEN an attendee books during the outage
+/// THEN the booking says `retrying` once the background delivery gives up, and the local sweep
+/// (every second here; `CRM_SWEEP_MIN_AGE_SECONDS` leaves the booking to the background delivery
+/// first, as deployed it is left to the stream) delivers it: 6 POSTs, the last one accepted.
+async fn the_local_sweep_delivers_what_the_background_delivery_gave_up_on<S: Store + Clone>(store: S) {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(5)
+        .with_priority(1)
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).with_priority(2).mount(&crm).await;
+    let vars = HashMap::from([
+        ("CRM_WEBHOOK_URL", format!("{}/hooks/bookings", crm.uri())),
+        ("CRM_WEBHOOK_SECRET", tests::WEBHOOK_SECRET.to_string()),
+        ("LOCAL_SWEEP_INTERVAL_SECONDS", "1".to_string()),
+        ("CRM_SWEEP_MIN_AGE_SECONDS", "20".to_string()),
+        ("SEED_SAMPLE_EVENTS", "0".to_string()),
+    ]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = Local { base: format!("http://{}", listener.local_addr().unwrap()), http: reqwest::Client::new() };
+    let var = move |name: &str| vars.get(name).cloned();
+    tokio::spawn(async move {
+        let never = || Ok(std::future::pending::<()>());
+        local_server::serve(store, tests::config(), false, listener, var, never).await.expect("server runs");
+    });
+    use reqwest::Method;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while local.http.get(format!("{}/health", local.base)).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fac = local.login("Fa Cilitator", "fac@example.com", "facilitator").await;
+    let att = local.login("At Tendee", "att@example.com", "attendee").await;
+    let body =
+        json!({"title": "Yoga Nidra", "type": "Yoga", "datetime": "2031-01-01T07:00:00Z", "facilitator_id": "FAC001"});
+    let (status, ev, _) = local.send(Method::POST, "/events/", Some(&fac), Some(body)).await;
+    assert_eq!(status, 201, "{ev}");
+    let event_id = ev["id"].as_str().unwrap().to_string();
+    let (status, booking, _) =
+        local.send(Method::POST, "/bookings", Some(&att), Some(json!({"event_id": event_id}))).await;
+    assert_eq!(status, 201, "{booking}");
+    let booking_id = booking["id"].as_str().unwrap().to_string();
+    let attendees = format!("/events/{event_id}/bookings");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen_given_up = false;
+    let crm_status = loop {
+        let (_, list, _) = local.send(Method::GET, &attendees, Some(&fac), None).await;
+        let crm_status = list[0]["crm_status"].clone();
+        if crm_status["status"] == "retrying" && crm_status["attempts"] == 5 {
+            seen_given_up = true;
+        }
+        if crm_status["status"] == "delivered" || Instant::now() > deadline {
+            break crm_status;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(seen_given_up, "the background delivery tried 5 times and gave up first");
+    assert_eq!(crm_status["status"], "delivered", "the local sweep delivers it: {crm_status}");
+    assert_eq!((crm_status["attempts"].clone(), crm_status["last_http_status"].clone()), (json!(6), json!(200)));
+    let received = crm.received_requests().await.unwrap();
+    assert_eq!(received.len(), 6, "5 failures, then one delivery");
+    for r in &received {
+        assert_eq!(r.headers.get("webhook-id").unwrap().to_str().unwrap(), booking_id);
+    }
+    // Delivered is final: later sweeps send nothing more.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(crm.received_requests().await.unwrap().len(), 6);
+}
+
+tests::store_tests!(the_local_sweep_delivers_what_the_background_delivery_gave_up_on);

@@ -3,7 +3,9 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shared::error::{Error, Result};
-use shared::http::{authenticate, json_response, method_not_allowed, parse_json, path, respond, segments};
+use shared::http::{
+    authenticate, check_query, error_response, json_response, method_not_allowed, parse_json, path, respond, segments,
+};
 use shared::model::{new_id, normalize_email, validate_name, validate_password, Role, User};
 use shared::{time, App, Store};
 
@@ -17,6 +19,10 @@ static OPENAPI: &str = include_str!("../openapi.json");
 
 pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     let path = path(&req);
+    // No route here takes a query parameter (`/health` and `/openapi.json` included).
+    if let Err(e) = check_query(&req, &[]) {
+        return error_response(&e);
+    }
     let result = match (segments(&path).as_slice(), req.method()) {
         (["auth", "register"], &Method::POST) => register(app, &req).await,
         (["auth", "register"], _) => Err(method_not_allowed("POST")),

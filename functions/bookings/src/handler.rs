@@ -7,8 +7,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::error::{Error, Result};
 use shared::http::{
-    authenticate, json_list_response, json_response, method_not_allowed, parse_json, path, query, resource_id, respond,
-    segments,
+    authenticate, check_query, error_response, json_list_response, json_response, method_not_allowed, parse_json, path,
+    query, resource_id, respond, segments,
 };
 use shared::jwt::AuthUser;
 use shared::model::{
@@ -23,8 +23,25 @@ use std::collections::HashMap;
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
+/// The query parameters of `GET /bookings/`.
+pub const LIST_PARAMS: &[&str] = &["status"];
+/// The query parameters of `GET /events/{id}/bookings`.
+pub const ATTENDEE_PARAMS: &[&str] = &["limit", "cursor"];
+
+/// The query parameters a route takes; every other route of this router takes none.
+pub fn query_params(route: &[&str], method: &Method) -> &'static [&'static str] {
+    match (route, method) {
+        (["bookings"], &Method::GET) => LIST_PARAMS,
+        (["events", _, "bookings"], &Method::GET) => ATTENDEE_PARAMS,
+        _ => &[],
+    }
+}
+
 pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     let path = path(&req);
+    if let Err(e) = check_query(&req, query_params(&segments(&path), req.method())) {
+        return error_response(&e);
+    }
     let result = match (segments(&path).as_slice(), req.method()) {
         (["bookings"], &Method::POST) => create(app, &req).await,
         (["bookings"], &Method::GET) => list(app, &req).await,

@@ -1,6 +1,7 @@
 //! Lambda entry point of the CRM sweeper, run by an EventBridge schedule every 10 minutes: one
-//! [`crm_notifier::sweep`] of the pending delivery index per invocation, with the stream handler's
-//! notifier, configuration and lease. The schedule's event carries nothing the sweep needs.
+//! [`crm_notifier::run_sweeps`] per invocation (the sweep of the pending delivery index, with the
+//! stream handler's notifier, configuration and lease; `make run` runs the same function on a
+//! shorter interval). The schedule's event carries nothing the sweep needs.
 //!
 //! Its own crate (not a second binary of `crm-notifier`): every function is `functions/<binary>`
 //! with one `main.rs`, which is what `template.yaml`'s `BuildProperties: Binary` and its test
@@ -9,7 +10,7 @@
 //! Its secrets, the CRM signing key and Stripe's key, are read at init (`CRM_WEBHOOK_SECRET` /
 //! `STRIPE_SECRET_KEY`, or the Secrets Manager secrets their `_ID` variables name).
 //!
-//! With a Stripe key, each invocation first runs the payment sweep
+//! With a Stripe key, each run first does the payment sweep
 //! ([`shared::payments::sweep_payments`]): seat holds whose time is up are confirmed or expired
 //! from their Checkout Session's state at Stripe (a lost webhook), and refunds Stripe has not
 //! acknowledged are asked for again. Its report is the CRM report's `payments` field. Bookings it
@@ -19,14 +20,13 @@
 // Same deep future nesting as the stream handler (see its main.rs).
 #![recursion_limit = "256"]
 
-use crm_notifier::{sweep, CrmConfig, Notifier, SweepConfig};
+use crm_notifier::{run_sweeps, CrmConfig, Notifier, PaymentSweep, SweepConfig};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use payments::{StripeClient, StripeConfig};
 use serde_json::Value;
-use shared::payments::{sweep_payments, PaymentProvider};
 use shared::secrets::{self, Secrets};
 use shared::store::DynamoStore;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -37,9 +37,8 @@ async fn main() -> Result<(), Error> {
     let config = SweepConfig::from_env()?;
     let store = DynamoStore::for_lambda(table)?;
     let stripe = StripeConfig::from_lookup(|name| secrets.var(name))?.map(StripeClient::new);
-    let payment_store = store.clone();
     let notifier = Notifier::from_config(store, &crm)?;
-    let (notifier, config, stripe, payment_store) = (&notifier, &config, &stripe, &payment_store);
+    let (notifier, config, stripe) = (&notifier, &config, &stripe);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         // One attempt per booking and sweep: no backoff waits, only the function's deadline.
         // Lambda always hands out a deadline in the future; a local emulator (`cargo lambda
@@ -50,34 +49,16 @@ async fn main() -> Result<(), Error> {
         if deadline.is_none() {
             lambda_runtime::tracing::warn!("the invocation's deadline has passed already; sweeping without one");
         }
-        // Payments first: a hold confirmed now gets its pending CRM record before the CRM sweep,
-        // within half of the time left (every Stripe call has its own timeout too). A failed
-        // payment sweep does not keep the CRM sweep from running; the invocation still fails
-        // afterwards, so that the error is counted.
-        let payment_report = match stripe {
-            Some(stripe) => {
-                let provider: &dyn PaymentProvider = stripe;
-                let now = shared::time::now();
-                let swept = sweep_payments(payment_store, provider, now, payments::SWEEP_LOOKBACK_DAYS, &|_| {});
-                let half = deadline.and_then(|d| d.duration_since(SystemTime::now()).ok()).map(|left| left / 2);
-                Some(match half {
-                    Some(limit) => tokio::time::timeout(limit, swept)
-                        .await
-                        .unwrap_or_else(|_| Err(shared::Error::Unavailable("payment sweep out of time".into()))),
-                    None => swept.await,
-                })
-            }
-            None => None,
-        };
-        let budget = notifier.budget_within(Duration::ZERO, deadline);
-        let report = sweep(notifier, config, None, budget).await?;
-        let mut out = serde_json::to_value(report)?;
-        match payment_report {
-            Some(Ok(swept)) => out["payments"] = serde_json::to_value(swept)?,
-            Some(Err(e)) => return Err(format!("payment sweep failed: {e}").into()),
-            None => {}
+        // Bookings the payment sweep confirms are delivered by the stream (their CRM record is
+        // written in the same transaction), so nothing is handed on here.
+        let payments =
+            stripe.as_ref().map(|provider| PaymentSweep { provider, lookback_days: payments::SWEEP_LOOKBACK_DAYS });
+        let report = run_sweeps(notifier, config, payments, deadline, &|_| {}).await?;
+        // A failed payment sweep fails the invocation (after the CRM sweep ran), so it is counted.
+        if let Some(e) = &report.payment_error {
+            return Err(format!("payment sweep failed: {e}").into());
         }
-        Ok::<_, Error>(out)
+        Ok::<_, Error>(serde_json::to_value(report)?)
     }))
     .await
 }

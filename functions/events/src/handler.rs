@@ -3,18 +3,35 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::error::{Error, Result};
 use shared::http::{
-    authenticate, json_list_response, json_response, method_not_allowed, parse_json, path, query, resource_id, respond,
-    segments,
+    authenticate, check_query, error_response, json_list_response, json_response, method_not_allowed, parse_json, path,
+    query, resource_id, respond, segments,
 };
-use shared::model::{fold_type, rating, EventInput};
+use shared::model::{fold_type, rating_text, EventInput};
 use shared::paging;
 use shared::policy::Principal;
 use shared::store::EventQuery;
 use shared::{time, App, Store};
 use std::collections::HashMap;
 
+/// The query parameters of `GET /events/`.
+pub const LIST_PARAMS: &[&str] = &["from", "to", "limit", "cursor"];
+/// The query parameters of `GET /events/filter`: its own and the list's.
+pub const FILTER_PARAMS: &[&str] = &["type", "rating", "from", "to", "limit", "cursor"];
+
+/// The query parameters a route takes; every other route of this router takes none.
+pub fn query_params(route: &[&str], method: &Method) -> &'static [&'static str] {
+    match (route, method) {
+        (["events"], &Method::GET) => LIST_PARAMS,
+        (["events", "filter"], &Method::GET) => FILTER_PARAMS,
+        _ => &[],
+    }
+}
+
 pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     let path = path(&req);
+    if let Err(e) = check_query(&req, query_params(&segments(&path), req.method())) {
+        return error_response(&e);
+    }
     let result = match (segments(&path).as_slice(), req.method()) {
         (["events"], &Method::GET) => list(app, &req, &path, false).await,
         (["events"], &Method::POST) => create(app, &req).await,
@@ -56,9 +73,9 @@ async fn list<S: Store>(app: &App<S>, req: &Request, path: &str, filter: bool) -
             }
             q.event_type = Some(fold_type(t));
         }
-        if let Some(r) = param(&params, "rating") {
-            let raw = r.parse::<f64>().map_err(|_| Error::validation("rating", "must be a number from 0 to 5"))?;
-            q.min_rating = Some(rating(raw)?);
+        // Given empty, it is not left out: `rating=` is a 400 like any other non-number.
+        if let Some(r) = params.get("rating") {
+            q.min_rating = Some(rating_text(r)?);
         }
     }
     // DynamoDB refuses `BETWEEN :lo AND :hi` with lo > hi; an empty range is the client's mistake.

@@ -5,6 +5,10 @@ use crate::error::{Error, Result};
 use crate::time::{serde_ts, Rfc3339, Timestamp};
 use serde::{Deserialize, Serialize};
 
+/// What every bad rating is told, in a body or in the filter's query, whatever made it bad (not a
+/// number, `null` in the query, empty, out of range).
+pub const RATING_RULE: &str = "must be a number from 0 to 5 (kept to two decimals)";
+
 /// A rating as stored and compared: 0.0–5.0 kept to two decimals (4.567 → 4.57, 1e-200 → 0).
 /// Rounding first keeps every stored rating a short decimal that DynamoDB's number type can hold
 /// (it refuses magnitudes below 1e-130), and the filter reads its threshold the same way.
@@ -13,7 +17,26 @@ pub fn rating(raw: f64) -> Result<f64> {
     if rounded.is_finite() && (0.0..=5.0).contains(&rounded) {
         Ok(rounded)
     } else {
-        Err(Error::validation("rating", "must be a number from 0.0 to 5.0 (kept to two decimals), or null"))
+        Err(Error::validation("rating", RATING_RULE))
+    }
+}
+
+/// The filter's `rating` as the query gives it: read like a stored rating; anything else,
+/// `rating=` and `rating=null` included, is the one [`RATING_RULE`] 400.
+pub fn rating_text(raw: &str) -> Result<f64> {
+    rating(raw.trim().parse::<f64>().map_err(|_| Error::validation("rating", RATING_RULE))?)
+}
+
+/// A body's `rating`: present or not (as [`super::event_input::present`]), `null` clears it, and
+/// a value of any other type is refused with the [`RATING_RULE`] (still `invalid_json`, as every
+/// wrong type).
+pub fn rating_field<'de, D>(d: D) -> std::result::Result<Option<Option<f64>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None => Ok(Some(None)),
+        Some(v) => v.as_f64().map(|r| Some(Some(r))).ok_or_else(|| serde::de::Error::custom(RATING_RULE)),
     }
 }
 
@@ -197,6 +220,12 @@ mod tests {
             assert_eq!(got, want, "{raw}");
             assert!(got.is_sign_positive(), "{raw} kept a negative zero");
         }
+        assert_eq!(rating_text(" 4.567 ").unwrap(), 4.57);
+        for bad in ["", " ", "null", "abc", "NaN", "inf", "-1", "5.01", "4,5"] {
+            let err = rating_text(bad).unwrap_err();
+            assert_eq!(err.body()["error"]["message"], RATING_RULE, "{bad:?}");
+        }
+        assert_eq!(rating(5.01).unwrap_err().body()["error"]["message"], RATING_RULE);
         let e = Event {
             id: "E".into(),
             title: "t".into(),

@@ -1,5 +1,6 @@
 //! Client input for events: the request body, its validation, and the partial update it becomes.
 
+use super::event::rating_field;
 use super::{new_id, rating, Event, Price};
 use crate::error::{Error, Result};
 use crate::time::{self, Timestamp};
@@ -38,7 +39,7 @@ pub struct EventInput {
     pub facilitator_id: Option<Option<String>>,
     #[serde(default, rename = "type", deserialize_with = "present")]
     pub event_type: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "rating_field")]
     pub rating: Option<Option<f64>>,
     #[serde(default, deserialize_with = "present")]
     pub capacity: Option<Option<u32>>,

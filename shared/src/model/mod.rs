@@ -12,7 +12,10 @@ mod user;
 
 pub use booking::{Booking, BookingStatus, BookingView, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
 pub use delivery::{Delivery, DeliveryStatus, FailureKind};
-pub use event::{booking_cutoff, cancel_cutoff, fold_type, rating, Event, EventSnapshot, EventSnapshotView, EventView};
+pub use event::{
+    booking_cutoff, cancel_cutoff, fold_type, rating, rating_text, Event, EventSnapshot, EventSnapshotView, EventView,
+    RATING_RULE,
+};
 pub use event_input::{present, required, EventInput, EventPatch};
 pub use payment::{
     is_final_refund_status, min_charge, Payment, PaymentTask, PaymentTaskKind, PaymentView, Price,
