@@ -183,3 +183,30 @@ async fn a_typo_behind_api_gateway_is_refused_too() {
     let resp = events::router(&app, lambda_http::request::from_str(&text).unwrap()).await;
     assert_eq!(refusal(&resp).2, json!("type"));
 }
+
+/// The query is a served route's concern: a method the path does not serve is a 405 with
+/// `Allow`, and an unknown path a 404, whatever parameters come along (schemathesis sends
+/// `TRACE /events/?limit=…` and expects the 405 the document promises).
+#[tokio::test]
+async fn a_wrong_method_or_path_is_answered_as_such_whatever_the_query() {
+    let app = app(memory_store());
+    for (method, uri, allow) in [
+        ("TRACE", "/events/?limit=5", "GET, POST"),
+        ("PUT", "/events/filter?Type=yoga", "GET"),
+        ("POST", "/bookings/?bogus=1", ""),
+        ("GET", "/auth/login?x=1", "POST"),
+        ("DELETE", "/events/E1/bookings?limit=2", "GET"),
+        ("GET", "/payments/webhook?x=1", "POST"),
+    ] {
+        let resp = call(&app, request(method, uri, None, None)).await;
+        if allow.is_empty() {
+            // A served pair: refused for its parameter, before authentication.
+            assert_eq!(refusal(&resp).2, json!("bogus"), "{method} {uri}");
+            continue;
+        }
+        assert_eq!(status(&resp), 405, "{method} {uri}: {:?}", json(&resp));
+        assert_eq!(resp.headers()["allow"], allow, "{method} {uri}");
+    }
+    let resp = call(&app, request("GET", "/nowhere?Type=x", None, None)).await;
+    assert_eq!((status(&resp), error_code(&resp)), (404, "not_found".to_string()));
+}

@@ -3,9 +3,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shared::error::{Error, Result};
-use shared::http::{
-    authenticate, check_query, error_response, json_response, method_not_allowed, parse_json, path, respond, segments,
-};
+use shared::http::{authenticate, json_response, method_not_allowed, parse_json, path, respond, segments, served};
 use shared::model::{new_id, normalize_email, validate_name, validate_password, Role, User};
 use shared::{time, App, Store};
 
@@ -20,25 +18,25 @@ static OPENAPI: &str = include_str!("../openapi.json");
 pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     let path = path(&req);
     // No route here takes a query parameter (`/health` and `/openapi.json` included).
-    if let Err(e) = check_query(&req, &[]) {
-        return error_response(&e);
-    }
+    const NONE: &[&str] = &[];
     let result = match (segments(&path).as_slice(), req.method()) {
-        (["auth", "register"], &Method::POST) => register(app, &req).await,
+        (["auth", "register"], &Method::POST) => served(&req, NONE, register(app, &req)).await,
         (["auth", "register"], _) => Err(method_not_allowed("POST")),
-        (["auth", "login"], &Method::POST) => login(app, &req).await,
+        (["auth", "login"], &Method::POST) => served(&req, NONE, login(app, &req)).await,
         (["auth", "login"], _) => Err(method_not_allowed("POST")),
-        (["auth", "me"], &Method::GET) => me(app, &req).await,
+        (["auth", "me"], &Method::GET) => served(&req, NONE, me(app, &req)).await,
         (["auth", "me"], _) => Err(method_not_allowed("GET")),
-        (["auth", "refresh"], &Method::POST) => sessions::refresh(app, &req).await,
+        (["auth", "refresh"], &Method::POST) => served(&req, NONE, sessions::refresh(app, &req)).await,
         (["auth", "refresh"], _) => Err(method_not_allowed("POST")),
-        (["auth", "logout"], &Method::POST) => sessions::logout(app, &req).await,
+        (["auth", "logout"], &Method::POST) => served(&req, NONE, sessions::logout(app, &req)).await,
         (["auth", "logout"], _) => Err(method_not_allowed("POST")),
-        (["auth", "password"], &Method::POST) => sessions::change_password(app, &req).await,
+        (["auth", "password"], &Method::POST) => served(&req, NONE, sessions::change_password(app, &req)).await,
         (["auth", "password"], _) => Err(method_not_allowed("POST")),
-        (["health"], &Method::GET) => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
+        (["health"], &Method::GET) => {
+            served(&req, NONE, async { Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))) }).await
+        }
         (["health"], _) => Err(method_not_allowed("GET")),
-        (["openapi.json"], &Method::GET) => openapi(),
+        (["openapi.json"], &Method::GET) => served(&req, NONE, async { openapi() }).await,
         (["openapi.json"], _) => Err(method_not_allowed("GET")),
         _ => Err(Error::NotFound("route")),
     };

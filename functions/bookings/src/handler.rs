@@ -7,8 +7,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::error::{Error, Result};
 use shared::http::{
-    authenticate, check_query, error_response, json_list_response, json_response, method_not_allowed, parse_json, path,
-    query, resource_id, respond, segments,
+    authenticate, json_list_response, json_response, method_not_allowed, parse_json, path, query, resource_id, respond,
+    segments, served,
 };
 use shared::jwt::AuthUser;
 use shared::model::{
@@ -28,28 +28,18 @@ pub const LIST_PARAMS: &[&str] = &["status"];
 /// The query parameters of `GET /events/{id}/bookings`.
 pub const ATTENDEE_PARAMS: &[&str] = &["limit", "cursor"];
 
-/// The query parameters a route takes; every other route of this router takes none.
-pub fn query_params(route: &[&str], method: &Method) -> &'static [&'static str] {
-    match (route, method) {
-        (["bookings"], &Method::GET) => LIST_PARAMS,
-        (["events", _, "bookings"], &Method::GET) => ATTENDEE_PARAMS,
-        _ => &[],
-    }
-}
-
 pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     let path = path(&req);
-    if let Err(e) = check_query(&req, query_params(&segments(&path), req.method())) {
-        return error_response(&e);
-    }
     let result = match (segments(&path).as_slice(), req.method()) {
-        (["bookings"], &Method::POST) => create(app, &req).await,
-        (["bookings"], &Method::GET) => list(app, &req).await,
+        (["bookings"], &Method::POST) => served(&req, &[], create(app, &req)).await,
+        (["bookings"], &Method::GET) => served(&req, LIST_PARAMS, list(app, &req)).await,
         (["bookings"], _) => Err(method_not_allowed("GET, POST")),
-        (["bookings", id], &Method::GET) => get(app, &req, id).await,
-        (["bookings", id], &Method::DELETE) => cancel(app, &req, id).await,
+        (["bookings", id], &Method::GET) => served(&req, &[], get(app, &req, id)).await,
+        (["bookings", id], &Method::DELETE) => served(&req, &[], cancel(app, &req, id)).await,
         (["bookings", _], _) => Err(method_not_allowed("GET, DELETE")),
-        (["events", id, "bookings"], &Method::GET) => event_bookings(app, &req, id).await,
+        (["events", id, "bookings"], &Method::GET) => {
+            served(&req, ATTENDEE_PARAMS, event_bookings(app, &req, id)).await
+        }
         (["events", _, "bookings"], _) => Err(method_not_allowed("GET")),
         _ => Err(Error::NotFound("route")),
     };

@@ -3,8 +3,8 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::error::{Error, Result};
 use shared::http::{
-    authenticate, check_query, error_response, json_list_response, json_response, method_not_allowed, parse_json, path,
-    query, resource_id, respond, segments,
+    authenticate, json_list_response, json_response, method_not_allowed, parse_json, path, query, resource_id, respond,
+    segments, served,
 };
 use shared::model::{fold_type, rating_text, EventInput};
 use shared::paging;
@@ -18,29 +18,17 @@ pub const LIST_PARAMS: &[&str] = &["from", "to", "limit", "cursor"];
 /// The query parameters of `GET /events/filter`: its own and the list's.
 pub const FILTER_PARAMS: &[&str] = &["type", "rating", "from", "to", "limit", "cursor"];
 
-/// The query parameters a route takes; every other route of this router takes none.
-pub fn query_params(route: &[&str], method: &Method) -> &'static [&'static str] {
-    match (route, method) {
-        (["events"], &Method::GET) => LIST_PARAMS,
-        (["events", "filter"], &Method::GET) => FILTER_PARAMS,
-        _ => &[],
-    }
-}
-
 pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     let path = path(&req);
-    if let Err(e) = check_query(&req, query_params(&segments(&path), req.method())) {
-        return error_response(&e);
-    }
     let result = match (segments(&path).as_slice(), req.method()) {
-        (["events"], &Method::GET) => list(app, &req, &path, false).await,
-        (["events"], &Method::POST) => create(app, &req).await,
+        (["events"], &Method::GET) => served(&req, LIST_PARAMS, list(app, &req, &path, false)).await,
+        (["events"], &Method::POST) => served(&req, &[], create(app, &req)).await,
         (["events"], _) => Err(method_not_allowed("GET, POST")),
-        (["events", "filter"], &Method::GET) => list(app, &req, &path, true).await,
+        (["events", "filter"], &Method::GET) => served(&req, FILTER_PARAMS, list(app, &req, &path, true)).await,
         (["events", "filter"], _) => Err(method_not_allowed("GET")),
-        (["events", id], &Method::GET) => get(app, id).await,
-        (["events", id], &Method::PUT | &Method::PATCH) => update(app, &req, id).await,
-        (["events", id], &Method::DELETE) => delete(app, &req, id).await,
+        (["events", id], &Method::GET) => served(&req, &[], get(app, id)).await,
+        (["events", id], &Method::PUT | &Method::PATCH) => served(&req, &[], update(app, &req, id)).await,
+        (["events", id], &Method::DELETE) => served(&req, &[], delete(app, &req, id)).await,
         (["events", _], _) => Err(method_not_allowed("GET, PUT, PATCH, DELETE")),
         _ => Err(Error::NotFound("route")),
     };

@@ -12,7 +12,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::error::{Error, Result};
-use shared::http::{check_query, error_response, json_response, method_not_allowed, path, respond, segments};
+use shared::http::{json_response, method_not_allowed, path, respond, segments, served};
 use shared::model::{Booking, BookingStatus};
 use shared::payments::{self, CheckoutSession, Refund, StripeEvent, WebhookKind};
 use shared::store::{Settled, Settlement};
@@ -25,11 +25,8 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     // Stripe POSTs to the URL registered for the endpoint, which deploy.md gives without a query:
     // a parameter here is a misregistered URL, refused like on every route so the dashboard's
     // delivery log shows the 400 naming it (the payment sweep still settles holds meanwhile).
-    if let Err(e) = check_query(&req, &[]) {
-        return error_response(&e);
-    }
     let result = match (segments(&path).as_slice(), req.method()) {
-        (["payments", "webhook"], &Method::POST) => webhook(app, &req).await,
+        (["payments", "webhook"], &Method::POST) => served(&req, &[], webhook(app, &req)).await,
         (["payments", "webhook"], _) => Err(method_not_allowed("POST")),
         _ => Err(Error::NotFound("route")),
     };
