@@ -130,6 +130,23 @@ fn tidy(v: &mut Value) {
                     }
                 }
             }
+            // `oneOf: [{"type": "string", "enum": [...]}, {"type": "null"}]` (an optional inlined
+            // enum) is written as the one schema `{"type": ["string", "null"], "enum": [..., null]}`.
+            if let Some(Value::Array(items)) = map.get("oneOf").cloned() {
+                if let [variant, null] = items.as_slice() {
+                    if *null == json!({"type": "null"}) && variant["type"] == "string" && variant.get("enum").is_some()
+                    {
+                        let mut values = variant["enum"].as_array().cloned().unwrap_or_default();
+                        values.push(Value::Null);
+                        map.remove("oneOf");
+                        for (k, v) in variant.as_object().into_iter().flatten() {
+                            map.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                        map.insert("type".into(), json!(["string", "null"]));
+                        map.insert("enum".into(), Value::Array(values));
+                    }
+                }
+            }
             if let Some(Value::String(d)) = map.get_mut("description") {
                 *d = d.replace(".\n\n", "\u{0}").replace('\n', " ").replace('\u{0}', ".\n\n");
             }

@@ -118,7 +118,7 @@ pub struct DeliveryStatus {
     /// followed); permanent, `status` is `failed`. The underlying error text is logged, never
     /// returned.
     #[schema(inline)]
-    pub last_failure: Option<FailureKind>,
+    pub last_failure: Option<shared::model::FailureKind>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub delivered_at: Option<UtcTime>,
 }
@@ -129,15 +129,6 @@ pub enum DeliveryState {
     Delivered,
     Retrying,
     Failed,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum FailureKind {
-    Timeout,
-    Connection,
-    HttpStatus,
-    Rejected,
 }
 
 /// A Stripe event as Stripe sends it (only the fields read here are listed). Acted on:
