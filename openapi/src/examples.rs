@@ -47,6 +47,26 @@ pub fn cancelled_booking() -> Value {
     b
 }
 
+pub fn paid_booking() -> Value {
+    let mut b = booking();
+    b["status"] = json!("pending_payment");
+    b["event"]["title"] = json!("Sound Bath");
+    b["payment"] = json!({
+        "checkout_url": "https://checkout.stripe.com/c/pay/cs_test_a1B2c3D4e5F6", "expires_at": "2025-07-02T09:01:00Z",
+        "amount": 1500, "currency": "eur", "refund_status": null, "settled_by": null
+    });
+    b
+}
+
+pub fn cancelled_paid_booking() -> Value {
+    let mut b = paid_booking();
+    b["status"] = json!("cancelled");
+    b["cancelled_at"] = json!("2025-07-03T12:00:00Z");
+    b["payment"]["refund_status"] = json!("pending");
+    b["payment"]["settled_by"] = json!("evt_1QabcDEFghiJKL");
+    b
+}
+
 pub fn history() -> Value {
     json!({"upcoming": [booking()], "past": []})
 }

@@ -43,7 +43,11 @@ pub fn list_bookings() {}
         (status = 201, description = "Booked: `confirmed` (free event) or `pending_payment` (priced event). With `Idempotent-Replayed: true`, a replay (see `Idempotency-Key`).", body = BookingView<'static>, headers(
                 ("Location" = String, description = "Path of the created resource."),
                 ("Idempotent-Replayed" = String, description = "`true` when this is the stored first response for the `Idempotency-Key`, not a new booking."),
-            ), example = crate::examples::booking),
+            ),
+            examples(
+                ("free" = (summary = "Free event: confirmed", value = json!(crate::examples::booking()))),
+                ("paid" = (summary = "Priced event: seat held, pay at checkout_url", value = json!(crate::examples::paid_booking()))),
+            )),
         (status = 400, description = "`invalid_json`: body empty, not JSON, trailing characters or a field of the wrong type; `unknown_field` (with `field`): a property the body does not define; `validation_failed` (with `field`): `event_id` missing or not 1-64 characters, or a bad `Idempotency-Key` header.", body = inline(BadBody)),
         (status = 404, description = "No event with this id.", body = inline(NotFound)),
         (status = 409, description = "`event_started`: the event has started; `event_full`: no seat left; `already_booked`: the caller already holds a booking for it (confirmed or `pending_payment`); `idempotency_key_reused`: the key was used with a different `event_id`.", body = inline(BookingConflict)),
@@ -70,7 +74,11 @@ pub fn get_booking() {}
     security(("bearerAuth" = [])),
     params(("id" = Id, Path, description = "Booking id.")),
     responses(
-        (status = 200, description = "The booking, now `cancelled`.", body = BookingView<'static>, example = crate::examples::cancelled_booking),
+        (status = 200, description = "The booking, now `cancelled`.", body = BookingView<'static>,
+            examples(
+                ("free" = (summary = "Free booking", value = json!(crate::examples::cancelled_booking()))),
+                ("paid" = (summary = "Paid booking: refund requested", value = json!(crate::examples::cancelled_paid_booking()))),
+            )),
         (status = 404, description = "No such booking, or it belongs to another user.", body = inline(NotFound)),
         (status = 409, description = "`already_cancelled`: cancelled before, or `expired` (the hold ended unpaid); `event_started`: the event has started.", body = inline(CancelConflict)),
     )
