@@ -22,7 +22,7 @@ SELENIUM_VERSION     := 4.51.0
 # priced events are refused.
 PAYMENTS ?=
 
-.PHONY: help run test venv fmt clippy lint package sam-build smoke smoke-local bench clean
+.PHONY: help run test venv fmt clippy lint openapi package sam-build smoke smoke-local bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,10 @@ clippy:
 
 lint: venv ## sam validate --lint and cfn-lint on template.yaml
 	scripts/lint-template.sh
+
+openapi: ## Regenerate functions/auth/openapi.json from the types (a test fails while it is stale)
+	$(CARGO) run --quiet -p openapi --bin gen-openapi > functions/auth/openapi.json.tmp
+	mv functions/auth/openapi.json.tmp functions/auth/openapi.json
 
 package: venv ## arm64 Lambda zips via cargo lambda (target/lambda/<fn>/bootstrap.zip) and their sizes
 	scripts/package.sh

@@ -13,6 +13,8 @@ pub mod jwt;
 pub mod keys;
 pub mod limits;
 pub mod model;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod paging;
 pub mod password;
 pub mod payments;

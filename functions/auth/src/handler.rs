@@ -43,12 +43,24 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     respond(result)
 }
 
+// Fields optional so that a missing one is a `validation_failed` naming it; the schema (feature
+// `openapi`) states what the handler requires.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RegisterInput {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegisterInput {
+    /// Trimmed; 1-100 characters after trimming.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r"\S"))]
     name: Option<String>,
+    /// Trimmed and stored lower-case; unique case-insensitively.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, format = Email, max_length = 254))]
     email: Option<String>,
+    /// 8-128 characters. Hashed with argon2id; never returned.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 8, max_length = 128))]
     password: Option<String>,
+    /// `attendee` (default, also for null) or `facilitator`. `admin` cannot be self-assigned:
+    /// 403 `forbidden`. Any other value: 400 `validation_failed`.
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = Option<shared::openapi::SelfAssignedRole>, default = "attendee"))]
     role: Option<String>,
 }
 
@@ -80,8 +92,11 @@ async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LoginInput {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginInput {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, format = Email, max_length = 254))]
     email: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true))]
     password: Option<String>,
 }
 

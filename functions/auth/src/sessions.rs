@@ -37,9 +37,13 @@ pub async fn start<S: Store>(app: &App<S>, user: &User) -> Result<RefreshToken> 
     Ok(token)
 }
 
+/// Body of `POST /auth/refresh` and `POST /auth/logout`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TokenInput {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenInput {
+    /// The `refresh_token` of the last `POST /auth/login` or `POST /auth/refresh`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true))]
     refresh_token: Option<String>,
 }
 
@@ -107,10 +111,16 @@ pub async fn logout<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Bo
     Ok(json_response(StatusCode::OK, &json!({ "msg": "Logged out" })))
 }
 
+/// Body of `POST /auth/password`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PasswordInput {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasswordInput {
+    /// Checked like a login, and counted by the same failed-login throttle.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true))]
     current_password: Option<String>,
+    /// 8-128 characters, as at registration.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 8, max_length = 128))]
     new_password: Option<String>,
 }
 

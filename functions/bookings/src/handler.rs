@@ -48,7 +48,10 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BookingInput {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BookingInput {
+    /// Trimmed; 1-64 characters.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"\S"))]
     event_id: Option<String>,
 }
 

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// `pending_payment`: a priced event's seat, held until the payment succeeds or
+/// `payment.expires_at`; `confirmed`; `expired`: the hold ended unpaid and its seat was released;
+/// `cancelled`.
 pub enum BookingStatus {
     /// A paid event's seat, held until the payment succeeds or `payment.expires_at`.
     PendingPayment,
@@ -75,14 +79,24 @@ impl Booking {
 
 /// The booking JSON of the API, in the contract's field order.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Booking))]
 pub struct BookingView<'a> {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Id))]
     pub id: &'a str,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Id))]
     pub event_id: &'a str,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Id))]
     pub user_id: &'a str,
     pub status: BookingStatus,
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::openapi::UtcTime))]
     pub created_at: Rfc3339<'a>,
+    /// Set when the booking was cancelled (RFC 3339 UTC), else null.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub cancelled_at: Option<Rfc3339<'a>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = EventSnapshotView))]
     pub event: EventSnapshotView<'a>,
+    /// Null for a free event's booking.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<PaymentView>))]
     pub payment: Option<PaymentView<'a>>,
 }
 

@@ -76,6 +76,7 @@ impl DeliveryStatus {
 /// Category of a failed CRM delivery attempt, as stored and shown in `crm_status.last_failure`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FailureKind {
     /// No answer within the connect or request timeout. Retried.
     Timeout,

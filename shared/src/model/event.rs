@@ -178,31 +178,54 @@ impl EventSnapshot {
 
 /// The event JSON of the API, in the contract's field order.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Event))]
 pub struct EventView<'a> {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Id))]
     pub id: &'a str,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub title: &'a str,
+    #[cfg_attr(feature = "openapi", schema(max_length = 5000))]
     pub description: &'a str,
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::openapi::UtcTime))]
     pub datetime: Rfc3339<'a>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10080))]
     pub duration_minutes: u32,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub facilitator_id: &'a str,
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 50))]
     pub event_type: &'a str,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 5))]
     pub rating: Option<f64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
     pub capacity: Option<u32>,
+    /// Seats taken: confirmed bookings plus unexpired `pending_payment` holds.
     pub seats_booked: u32,
+    /// `capacity - seats_booked`; null when `capacity` is null.
     pub seats_left: Option<u32>,
+    /// The price of a seat, or null for a free event.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Price>))]
     pub price: Option<&'a Price>,
+    /// The user who created the event.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Id))]
     pub owner_id: &'a str,
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::openapi::UtcTime))]
     pub created_at: Rfc3339<'a>,
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::openapi::UtcTime))]
     pub updated_at: Rfc3339<'a>,
 }
 
 /// What a booking shows of its event.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EventSnapshot))]
+/// The booked event: its current details while it exists, else those at booking time.
 pub struct EventSnapshotView<'a> {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Id))]
     pub id: &'a str,
     pub title: &'a str,
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::openapi::UtcTime))]
     pub datetime: Rfc3339<'a>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10080))]
     pub duration_minutes: u32,
     #[serde(rename = "type")]
     pub event_type: &'a str,

@@ -24,40 +24,73 @@ pub fn required<T>(value: Option<T>, field: &str) -> Result<T> {
 /// Body of `POST /events/` and `PUT|PATCH /events/{id}`. Every field optional so that a missing
 /// one is a `validation_failed` naming it, not a serde message; read-only fields are listed so
 /// that sending them is a clear 400 rather than a silent ignore.
+///
+/// In the OpenAPI document (schema `EventUpdate`; the generator derives `EventCreate` from it) the
+/// fields carry the rules `into_patch` enforces, and the read-only fields are left out: with
+/// `additionalProperties: false` a client sees that sending them is refused.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EventUpdate, description = "Partial update"))]
 pub struct EventInput {
+    /// Trimmed; 1-200 characters after trimming.
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 200, pattern = r"\S"))]
     pub title: Option<Option<String>>,
+    /// At most 5000 characters, kept as written. `null` means "".
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, max_length = 5000))]
     pub description: Option<Option<String>>,
+    /// RFC 3339 date-time. An offset is converted to UTC; input without an offset
+    /// (`2025-08-01T10:00:00`, also `2025-08-01T10:00`, `2025-08-01 10:00:00`, fractional seconds)
+    /// is read as UTC. Fractional seconds are truncated.
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, examples("2025-08-01T10:00:00Z", "2025-08-01T10:00:00")))]
     pub datetime: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u32, minimum = 1, maximum = 10080))]
     pub duration_minutes: Option<Option<u32>>,
+    /// The facilitator's reference in the CRM, trimmed, 1-64 characters.
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 64, pattern = r"\S"))]
     pub facilitator_id: Option<Option<String>>,
+    /// Trimmed, 1-50 characters; kept as written, matched case-insensitively by
+    /// `GET /events/filter`.
     #[serde(default, rename = "type", deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 50, pattern = r"\S"))]
     pub event_type: Option<Option<String>>,
+    /// 0.0-5.0 (kept to two decimals), or `null` for no rating.
     #[serde(default, deserialize_with = "rating_field")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, minimum = 0, maximum = 5))]
     pub rating: Option<Option<f64>>,
+    /// Seat limit 1-100000, or `null` for no limit (`seats_left` is then null).
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>, minimum = 1, maximum = 100000))]
     pub capacity: Option<Option<u32>>,
-    /// Checked by [`Price::validate`] rather than serde, for a message that names the rule.
+    // Checked by [`Price::validate`] rather than serde, for a message that names the rule.
+    /// `{amount, currency}` to charge for a seat, or null for free (default). A new price applies
+    /// to bookings made after the change. Refused with 400 `validation_failed` (field `price`)
+    /// when this deployment has no Stripe configuration.
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Price>))]
     pub price: Option<Option<Value>>,
     // Read-only: accepted by the parser only to be rejected with a precise message.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub id: Option<Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub seats_booked: Option<Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub seats_left: Option<Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub owner_id: Option<Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub created_at: Option<Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub updated_at: Option<Value>,
 }
 

@@ -67,8 +67,18 @@ pub fn is_final_refund_status(status: &str) -> bool {
 /// An event's price: an amount in minor units and a lower-case ISO 4217 code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(example = json!({"amount": 1500, "currency": "eur"})))]
+/// A price in the currency's minor unit (cents for `usd`, whole yen for `jpy`).
 pub struct Price {
+    /// Minor units, 1-100000000, and at least Stripe's minimum charge for the currency
+    /// (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts): 50 for usd, eur,
+    /// inr, aud, cad, chf, nzd, sgd, brl, jpy; 30 for gbp; 100 bgn; 200 aed, myr, pln, ron; 250
+    /// dkk; 300 nok, sek; 400 hkd; 1000 mxn, thb; 1500 czk; 17500 huf. Below it → 400
+    /// `validation_failed`, field `price`.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000000))]
     pub amount: u64,
+    /// ISO 4217 code in lower case, as Stripe writes it (`usd`, `eur`, `inr`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z]{3}$", min_length = 3, max_length = 3))]
     pub currency: String,
 }
 
@@ -163,12 +173,27 @@ impl Payment {
 
 /// The booking's `payment` object in the API.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Payment))]
+/// The payment of a booking of a priced event.
 pub struct PaymentView<'a> {
+    /// Stripe Checkout page where the attendee pays; open until `expires_at`. Null only if the
+    /// session could not be recorded, and always null in the event owner's attendee list.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "uri"))]
     pub checkout_url: Option<&'a str>,
+    /// End of the seat hold and of the Checkout Session: 31 minutes after booking (RFC 3339 UTC).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: Rfc3339<'a>,
+    /// The event's price when the booking was made, in minor units.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000000))]
     pub amount: u64,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z]{3}$"))]
     pub currency: &'a str,
+    /// Null until a paid booking is cancelled; then `requested` until Stripe answers the refund
+    /// request, then Stripe's refund status (`pending`, `succeeded`, `failed`,
+    /// `requires_action`, `canceled`).
     pub refund_status: Option<&'a str>,
+    /// What moved the booking out of `pending_payment`: the Stripe event id (`evt_…`) or
+    /// `sweep`; null while pending or when cancelled before settling.
     pub settled_by: Option<&'a str>,
 }
 

@@ -1,0 +1,101 @@
+//! `events` function: browse, filter and manage events.
+
+use crate::errors::*;
+use crate::params::{Filter, Page, Window};
+use crate::schemas::{Deleted, EventCreate};
+use shared::model::{EventInput, EventView};
+use shared::openapi::Id;
+
+#[utoipa::path(
+    get, path = "/events/", operation_id = "listEvents", tag = "events", summary = "List events",
+    description = "All events ascending by `datetime` (ties by id), paged with `limit`/`cursor` and the `Link` header. Public.",
+    params(Page, Window),
+    responses(
+        (status = 200, description = "A page of events.", body = Vec<EventView<'static>>, headers(("Link" = String, description = "Present when more items remain: `<{request path}?{other query parameters, sorted}&cursor=…>; rel=\"next\"`. Following the links visits every item once, in order. With `rating` a page may hold fewer than `limit` items (even none) and still have a next link; stop when there is no `Link` header.")), example = crate::examples::events),
+        (status = 400, description = "Bad `limit`, `cursor`, `from` or `to`, or a query parameter this route does not define (`field` names it).", body = inline(BadParam)),
+    )
+)]
+pub fn list_events() {}
+
+#[utoipa::path(
+    post, path = "/events/", operation_id = "createEvent", tag = "events", summary = "Create an event",
+    description = "Role facilitator or admin. The caller becomes `owner_id`.",
+    security(("bearerAuth" = [])),
+    request_body(content = EventCreate, example = crate::examples::event_input),
+    responses(
+        (status = 201, description = "Event created.", body = EventView<'static>, headers(("Location" = String, description = "Path of the created resource.")), example = crate::examples::event),
+        (status = 400, description = "`invalid_json`: body empty, not JSON, trailing characters or a field of the wrong type; `unknown_field` (with `field`): a property the body does not define; `validation_failed` (with `field`): a required field (`title`, `datetime`, `type`) missing, a bound broken, a non-nullable field null, or a read-only field (`id`, `seats_booked`, `seats_left`, `owner_id`, `created_at`, `updated_at`) sent; `validation_failed` (field `price`): a bad price, or any price while this deployment has no Stripe configuration.", body = inline(BadBody)),
+        (status = 403, description = "The caller is an attendee.", body = inline(Forbidden)),
+    )
+)]
+pub fn create_event() {}
+
+#[utoipa::path(
+    get, path = "/events/filter", operation_id = "filterEvents", tag = "events", summary = "Events by type and minimum rating",
+    description = "Same ordering and paging as `GET /events/`; served by an index query. Either filter may be left out (an empty value counts as absent). Events without a rating never match `rating`. Public.",
+    params(Filter, Page, Window),
+    responses(
+        (status = 200, description = "A page of matching events.", body = Vec<EventView<'static>>, headers(("Link" = String, description = "Present when more items remain: `<{request path}?{other query parameters, sorted}&cursor=…>; rel=\"next\"`. Following the links visits every item once, in order. With `rating` a page may hold fewer than `limit` items (even none) and still have a next link; stop when there is no `Link` header.")), example = crate::examples::events),
+        (status = 400, description = "Bad `type`, `rating`, `limit`, `cursor`, `from` or `to`, or a query parameter this route does not define (`field` names it).", body = inline(BadParam)),
+    )
+)]
+pub fn filter_events() {}
+
+#[utoipa::path(
+    get, path = "/events/{id}", operation_id = "getEvent", tag = "events", summary = "One event",
+    params(("id" = Id, Path, description = "Event id.")),
+    responses(
+        (status = 200, description = "The event.", body = EventView<'static>, example = crate::examples::event),
+        (status = 404, description = "No event with this id.", body = inline(NotFound)),
+    )
+)]
+pub fn get_event() {}
+
+const UPDATE: &str = "Facilitator or admin; facilitators only their own events. Only the fields sent change; `updated_at` is set. PUT and PATCH behave identically.";
+const UPDATE_400: &str = "`invalid_json`: body empty, not JSON, trailing characters or a field of the wrong type; `unknown_field` (with `field`): a property the body does not define; `validation_failed` (with `field`): empty object (field `body`), a bound broken, a non-nullable field null, or a read-only field sent; `validation_failed` (field `price`): a bad price, or any price while this deployment has no Stripe configuration.";
+
+#[utoipa::path(
+    put, path = "/events/{id}", operation_id = "putEvent", tag = "events", summary = "Update an event (partial) - same as PATCH",
+    description = UPDATE,
+    security(("bearerAuth" = [])),
+    params(("id" = Id, Path, description = "Event id.")),
+    request_body(content = EventInput, example = json!({"capacity": 20, "rating": null})),
+    responses(
+        (status = 200, description = "The updated event.", body = EventView<'static>, example = crate::examples::event),
+        (status = 400, description = UPDATE_400, body = inline(BadBody)),
+        (status = 403, description = "The caller is an attendee, or a facilitator who does not own the event.", body = inline(Forbidden)),
+        (status = 404, description = "No event with this id.", body = inline(NotFound)),
+        (status = 409, description = "`capacity` below the seats already booked.", body = inline(CapacityBelowBooked)),
+    )
+)]
+pub fn put_event() {}
+
+#[utoipa::path(
+    patch, path = "/events/{id}", operation_id = "patchEvent", tag = "events", summary = "Update an event (partial) - same as PUT",
+    description = UPDATE,
+    security(("bearerAuth" = [])),
+    params(("id" = Id, Path, description = "Event id.")),
+    request_body(content = EventInput, example = json!({"capacity": 20, "rating": null})),
+    responses(
+        (status = 200, description = "The updated event.", body = EventView<'static>, example = crate::examples::event),
+        (status = 400, description = UPDATE_400, body = inline(BadBody)),
+        (status = 403, description = "The caller is an attendee, or a facilitator who does not own the event.", body = inline(Forbidden)),
+        (status = 404, description = "No event with this id.", body = inline(NotFound)),
+        (status = 409, description = "`capacity` below the seats already booked.", body = inline(CapacityBelowBooked)),
+    )
+)]
+pub fn patch_event() {}
+
+#[utoipa::path(
+    delete, path = "/events/{id}", operation_id = "deleteEvent", tag = "events", summary = "Delete an event",
+    description = "Facilitator or admin; facilitators only their own events. Refused while any booking is confirmed.",
+    security(("bearerAuth" = [])),
+    params(("id" = Id, Path, description = "Event id.")),
+    responses(
+        (status = 200, description = "Deleted.", body = Deleted, example = json!({"msg": "Event deleted successfully"})),
+        (status = 403, description = "The caller is an attendee, or a facilitator who does not own the event.", body = inline(Forbidden)),
+        (status = 404, description = "No event with this id.", body = inline(NotFound)),
+        (status = 409, description = "The event still has confirmed bookings.", body = inline(EventHasBookings)),
+    )
+)]
+pub fn delete_event() {}
