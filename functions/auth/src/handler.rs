@@ -20,23 +20,23 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     // No route here takes a query parameter (`/health` and `/openapi.json` included).
     const NONE: &[&str] = &[];
     let result = match (segments(&path).as_slice(), req.method()) {
-        (["auth", "register"], &Method::POST) => served(&req, NONE, register(app, &req)).await,
+        (["auth", "register"], &Method::POST) => served(&req, NONE, || register(app, &req)).await,
         (["auth", "register"], _) => Err(method_not_allowed("POST")),
-        (["auth", "login"], &Method::POST) => served(&req, NONE, login(app, &req)).await,
+        (["auth", "login"], &Method::POST) => served(&req, NONE, || login(app, &req)).await,
         (["auth", "login"], _) => Err(method_not_allowed("POST")),
-        (["auth", "me"], &Method::GET) => served(&req, NONE, me(app, &req)).await,
+        (["auth", "me"], &Method::GET) => served(&req, NONE, || me(app, &req)).await,
         (["auth", "me"], _) => Err(method_not_allowed("GET")),
-        (["auth", "refresh"], &Method::POST) => served(&req, NONE, sessions::refresh(app, &req)).await,
+        (["auth", "refresh"], &Method::POST) => served(&req, NONE, || sessions::refresh(app, &req)).await,
         (["auth", "refresh"], _) => Err(method_not_allowed("POST")),
-        (["auth", "logout"], &Method::POST) => served(&req, NONE, sessions::logout(app, &req)).await,
+        (["auth", "logout"], &Method::POST) => served(&req, NONE, || sessions::logout(app, &req)).await,
         (["auth", "logout"], _) => Err(method_not_allowed("POST")),
-        (["auth", "password"], &Method::POST) => served(&req, NONE, sessions::change_password(app, &req)).await,
+        (["auth", "password"], &Method::POST) => served(&req, NONE, || sessions::change_password(app, &req)).await,
         (["auth", "password"], _) => Err(method_not_allowed("POST")),
         (["health"], &Method::GET) => {
-            served(&req, NONE, async { Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))) }).await
+            served(&req, NONE, || async { Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))) }).await
         }
         (["health"], _) => Err(method_not_allowed("GET")),
-        (["openapi.json"], &Method::GET) => served(&req, NONE, async { openapi() }).await,
+        (["openapi.json"], &Method::GET) => served(&req, NONE, || async { openapi() }).await,
         (["openapi.json"], _) => Err(method_not_allowed("GET")),
         _ => Err(Error::NotFound("route")),
     };

@@ -31,14 +31,14 @@ pub const ATTENDEE_PARAMS: &[&str] = &["limit", "cursor"];
 pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     let path = path(&req);
     let result = match (segments(&path).as_slice(), req.method()) {
-        (["bookings"], &Method::POST) => served(&req, &[], create(app, &req)).await,
-        (["bookings"], &Method::GET) => served(&req, LIST_PARAMS, list(app, &req)).await,
+        (["bookings"], &Method::POST) => served(&req, &[], || create(app, &req)).await,
+        (["bookings"], &Method::GET) => served(&req, LIST_PARAMS, || list(app, &req)).await,
         (["bookings"], _) => Err(method_not_allowed("GET, POST")),
-        (["bookings", id], &Method::GET) => served(&req, &[], get(app, &req, id)).await,
-        (["bookings", id], &Method::DELETE) => served(&req, &[], cancel(app, &req, id)).await,
+        (["bookings", id], &Method::GET) => served(&req, &[], || get(app, &req, id)).await,
+        (["bookings", id], &Method::DELETE) => served(&req, &[], || cancel(app, &req, id)).await,
         (["bookings", _], _) => Err(method_not_allowed("GET, DELETE")),
         (["events", id, "bookings"], &Method::GET) => {
-            served(&req, ATTENDEE_PARAMS, event_bookings(app, &req, id)).await
+            served(&req, ATTENDEE_PARAMS, || event_bookings(app, &req, id)).await
         }
         (["events", _, "bookings"], _) => Err(method_not_allowed("GET")),
         _ => Err(Error::NotFound("route")),

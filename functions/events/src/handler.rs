@@ -21,14 +21,14 @@ pub const FILTER_PARAMS: &[&str] = &["type", "rating", "from", "to", "limit", "c
 pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     let path = path(&req);
     let result = match (segments(&path).as_slice(), req.method()) {
-        (["events"], &Method::GET) => served(&req, LIST_PARAMS, list(app, &req, &path, false)).await,
-        (["events"], &Method::POST) => served(&req, &[], create(app, &req)).await,
+        (["events"], &Method::GET) => served(&req, LIST_PARAMS, || list(app, &req, &path, false)).await,
+        (["events"], &Method::POST) => served(&req, &[], || create(app, &req)).await,
         (["events"], _) => Err(method_not_allowed("GET, POST")),
-        (["events", "filter"], &Method::GET) => served(&req, FILTER_PARAMS, list(app, &req, &path, true)).await,
+        (["events", "filter"], &Method::GET) => served(&req, FILTER_PARAMS, || list(app, &req, &path, true)).await,
         (["events", "filter"], _) => Err(method_not_allowed("GET")),
-        (["events", id], &Method::GET) => served(&req, &[], get(app, id)).await,
-        (["events", id], &Method::PUT | &Method::PATCH) => served(&req, &[], update(app, &req, id)).await,
-        (["events", id], &Method::DELETE) => served(&req, &[], delete(app, &req, id)).await,
+        (["events", id], &Method::GET) => served(&req, &[], || get(app, id)).await,
+        (["events", id], &Method::PUT | &Method::PATCH) => served(&req, &[], || update(app, &req, id)).await,
+        (["events", id], &Method::DELETE) => served(&req, &[], || delete(app, &req, id)).await,
         (["events", _], _) => Err(method_not_allowed("GET, PUT, PATCH, DELETE")),
         _ => Err(Error::NotFound("route")),
     };

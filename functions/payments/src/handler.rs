@@ -26,7 +26,7 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     // a parameter here is a misregistered URL, refused like on every route so the dashboard's
     // delivery log shows the 400 naming it (the payment sweep still settles holds meanwhile).
     let result = match (segments(&path).as_slice(), req.method()) {
-        (["payments", "webhook"], &Method::POST) => served(&req, &[], webhook(app, &req)).await,
+        (["payments", "webhook"], &Method::POST) => served(&req, &[], || webhook(app, &req)).await,
         (["payments", "webhook"], _) => Err(method_not_allowed("POST")),
         _ => Err(Error::NotFound("route")),
     };
