@@ -53,7 +53,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             s.into_bytes()
         }
     };
-    let config = Config::from_parts(secret)?;
+    let config = Config::from_parts(secret)?.with_previous_jwt_secrets(env("JWT_PREVIOUS_SECRETS").as_deref())?;
     match config.table_name.clone() {
         Some(table) => {
             tracing::info!(%table, "store: DynamoDB");

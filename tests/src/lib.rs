@@ -27,6 +27,7 @@ pub const TEST_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 pub fn config() -> Config {
     Config {
         jwt_secret: Some(TEST_SECRET.as_bytes().to_vec()),
+        jwt_previous_secrets: Vec::new(),
         jwt_issuer: shared::config::DEFAULT_ISSUER.into(),
         jwt_audience: shared::config::DEFAULT_AUDIENCE.into(),
         jwt_ttl_secs: 3600,
