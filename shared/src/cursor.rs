@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::sync::OnceLock;
 
 type HmacSha256 = Hmac<Sha256>;
 const TAG_LEN: usize = 16;
@@ -17,8 +18,11 @@ const TAG_LEN: usize = 16;
 /// than the tokens do, which are accepted under it for as long as it is listed.
 #[derive(Clone)]
 pub struct CursorCodec {
-    /// The signing key first, then the previous ones.
-    keys: Vec<Vec<u8>>,
+    /// The service secrets, the signing one first, then the previous ones.
+    secrets: Vec<Vec<u8>>,
+    /// The cursor keys derived from them, on first use rather than at init (an HMAC each; init
+    /// is measured, and most invocations page nothing).
+    keys: OnceLock<Vec<Vec<u8>>>,
 }
 
 /// Its own key derived from a service secret, so cursor tags can never be replayed as JWTs.
@@ -38,17 +42,22 @@ fn mac(key: &[u8], scope: &str, position: &str) -> HmacSha256 {
 
 impl CursorCodec {
     pub fn new(secret: &[u8]) -> Self {
-        CursorCodec { keys: vec![derive(secret)] }
+        CursorCodec { secrets: vec![secret.to_vec()], keys: OnceLock::new() }
     }
 
     /// Also accepts cursors signed under these secrets; they never sign.
     pub fn with_previous_keys<K: AsRef<[u8]>>(mut self, previous: &[K]) -> Self {
-        self.keys.extend(previous.iter().map(|secret| derive(secret.as_ref())));
+        self.secrets.extend(previous.iter().map(|secret| secret.as_ref().to_vec()));
+        self.keys = OnceLock::new();
         self
     }
 
+    fn keys(&self) -> &[Vec<u8>] {
+        self.keys.get_or_init(|| self.secrets.iter().map(|secret| derive(secret)).collect())
+    }
+
     pub fn encode(&self, scope: &str, position: &str) -> String {
-        let mut raw = mac(&self.keys[0], scope, position).finalize().into_bytes()[..TAG_LEN].to_vec();
+        let mut raw = mac(&self.keys()[0], scope, position).finalize().into_bytes()[..TAG_LEN].to_vec();
         raw.extend_from_slice(position.as_bytes());
         URL_SAFE_NO_PAD.encode(raw)
     }
@@ -63,7 +72,7 @@ impl CursorCodec {
         let position = std::str::from_utf8(position).map_err(|_| bad())?;
         // Constant-time comparison of the truncated tag under each key (which key matched is no
         // secret: every one of them is trusted).
-        if !self.keys.iter().any(|key| mac(key, scope, position).verify_truncated_left(tag).is_ok()) {
+        if !self.keys().iter().any(|key| mac(key, scope, position).verify_truncated_left(tag).is_ok()) {
             return Err(bad());
         }
         Ok(position.to_string())

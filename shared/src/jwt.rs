@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use std::collections::HashMap;
+use std::sync::OnceLock;
 
 pub const MIN_SECRET_BYTES: usize = 32;
 pub const LEEWAY_SECS: u64 = 30;
@@ -56,14 +56,24 @@ pub fn key_id(secret: &[u8]) -> String {
 #[derive(Clone)]
 pub struct TokenService {
     encoding: EncodingKey,
-    /// The signing key's id, put in every token's header.
-    kid: String,
-    /// Every key that verifies, by id: the signing key and the previous ones.
-    decoding: HashMap<String, DecodingKey>,
+    /// The signing key first, then the previous ones.
+    secrets: Vec<Vec<u8>>,
+    /// Derived from `secrets` on first use rather than at init: each id costs an HMAC, and init
+    /// is measured against a floor (docs/benchmarks.md), while the first request pays it once.
+    keys: OnceLock<Keys>,
     validation: Validation,
     issuer: String,
     audience: String,
     ttl_secs: i64,
+}
+
+#[derive(Clone)]
+struct Keys {
+    /// The signing key's id, put in every token's header.
+    kid: String,
+    /// Every key that verifies, with its id, the signing key first. A list, not a map: it holds
+    /// one to three keys.
+    decoding: Vec<(String, DecodingKey)>,
 }
 
 fn check_length(secret: &[u8], name: &str) -> Result<()> {
@@ -86,11 +96,10 @@ impl TokenService {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let kid = key_id(secret);
         Ok(TokenService {
             encoding: EncodingKey::from_secret(secret),
-            decoding: HashMap::from([(kid.clone(), DecodingKey::from_secret(secret))]),
-            kid,
+            secrets: vec![secret.to_vec()],
+            keys: OnceLock::new(),
             validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
@@ -105,9 +114,23 @@ impl TokenService {
         for secret in previous {
             let secret = secret.as_ref();
             check_length(secret, "every key of JWT_PREVIOUS_SECRETS")?;
-            self.decoding.insert(key_id(secret), DecodingKey::from_secret(secret));
+            self.secrets.push(secret.to_vec());
         }
+        self.keys = OnceLock::new();
         Ok(self)
+    }
+
+    fn keys(&self) -> &Keys {
+        self.keys.get_or_init(|| {
+            let mut decoding: Vec<(String, DecodingKey)> = Vec::with_capacity(self.secrets.len());
+            for secret in &self.secrets {
+                let kid = key_id(secret);
+                if !decoding.iter().any(|(known, _)| *known == kid) {
+                    decoding.push((kid, DecodingKey::from_secret(secret)));
+                }
+            }
+            Keys { kid: decoding[0].0.clone(), decoding }
+        })
     }
 
     pub fn ttl_secs(&self) -> i64 {
@@ -116,7 +139,7 @@ impl TokenService {
 
     /// The `kid` of the signing key.
     pub fn kid(&self) -> &str {
-        &self.kid
+        &self.keys().kid
     }
 
     pub fn issue(&self, user: &User) -> Result<String> {
@@ -134,7 +157,7 @@ impl TokenService {
     /// Signs arbitrary claims with the service key (tests use it to forge expired tokens).
     pub fn issue_claims(&self, claims: &Claims) -> Result<String> {
         let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(self.kid().to_string());
         encode(&header, claims, &self.encoding).map_err(Error::internal)
     }
 
@@ -151,7 +174,8 @@ impl TokenService {
             return Err(reject(&"algorithm is not HS256"));
         }
         let kid = header.kid.ok_or_else(|| reject(&"no kid"))?;
-        let key = self.decoding.get(&kid).ok_or_else(|| reject(&"unknown kid"))?;
+        let key = self.keys().decoding.iter().find(|(known, _)| *known == kid).map(|(_, key)| key);
+        let key = key.ok_or_else(|| reject(&"unknown kid"))?;
         let data = decode::<Claims>(token, key, &self.validation).map_err(|e| reject(&e))?;
         Ok(AuthUser { id: data.claims.sub })
     }
