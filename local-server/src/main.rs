@@ -43,7 +43,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             s.into_bytes()
         }
     };
-    let config = Config::from_parts(secret)?;
+    let config = Config::from_parts(secret)?.with_previous_jwt_secrets(env("JWT_PREVIOUS_SECRETS").as_deref())?;
     // Bound before payments are set up: the local checkout's URLs name the actual port.
     let port: u16 = env("PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

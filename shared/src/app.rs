@@ -32,20 +32,21 @@ impl<S: Store> App<S> {
     pub fn new(store: S, config: &Config) -> Result<Self> {
         // A binary given no JWT key (payments: Stripe sends no token) gets a random one: whatever
         // it signed would verify nowhere else, and no token or cursor from elsewhere verifies here.
-        let key = match &config.jwt_secret {
-            Some(key) => key.clone(),
+        let (key, previous) = match &config.jwt_secret {
+            Some(key) => (key.clone(), config.jwt_previous_secrets.as_slice()),
             None => {
                 use rand::RngCore;
                 let mut key = vec![0u8; crate::jwt::MIN_SECRET_BYTES];
                 rand::rngs::OsRng.fill_bytes(&mut key);
-                key
+                (key, &[][..])
             }
         };
         Ok(App {
             store,
-            tokens: TokenService::new(&key, &config.jwt_issuer, &config.jwt_audience, config.jwt_ttl_secs)?,
+            tokens: TokenService::new(&key, &config.jwt_issuer, &config.jwt_audience, config.jwt_ttl_secs)?
+                .with_previous_keys(previous)?,
             passwords: PasswordHasher::new(),
-            cursors: CursorCodec::new(&key),
+            cursors: CursorCodec::new(&key).with_previous_keys(previous),
             on_booking: None,
             payments: None,
             payments_enabled: config.payments_enabled,

@@ -3,7 +3,8 @@
 //! [`Config::from_lookup`]: deployed, that is [`crate::secrets::Secrets::var`], which reads them
 //! from Secrets Manager at init; locally and in tests, plain environment variables.
 //!
-//! The JWT key is separate ([`Config::with_jwt_secret`]): only the functions that issue or verify
+//! The JWT key is separate ([`Config::with_jwt_secret`], and the keys still accepted after a
+//! rotation, [`Config::with_previous_jwt_secrets`]): only the functions that issue or verify
 //! tokens (auth, events, bookings) and the local server are given one; the payments function,
 //! which checks no token, is not.
 
@@ -15,6 +16,9 @@ pub struct Config {
     /// [`crate::App`] then holds a random per-process key, so it can neither verify a token nor
     /// a cursor issued elsewhere.
     pub jwt_secret: Option<Vec<u8>>,
+    /// `JWT_PREVIOUS_SECRETS`: keys whose tokens and cursors are still accepted but that no longer
+    /// sign (key rotation, docs/deploy.md). Empty unless set.
+    pub jwt_previous_secrets: Vec<Vec<u8>>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub jwt_ttl_secs: i64,
@@ -50,6 +54,7 @@ impl Config {
         };
         Ok(Config {
             jwt_secret: None,
+            jwt_previous_secrets: Vec::new(),
             jwt_issuer: var("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
             jwt_audience: var("JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
             jwt_ttl_secs,
@@ -68,6 +73,28 @@ impl Config {
             return Err(Error::Config(format!("JWT_SECRET must be at least {} bytes", crate::jwt::MIN_SECRET_BYTES)));
         }
         self.jwt_secret = Some(secret);
+        Ok(self)
+    }
+
+    /// Sets the previous JWT keys from `JWT_PREVIOUS_SECRETS`: comma-separated, each trimmed, blanks
+    /// ignored (`None` or blank: none). Each must be at least 32 bytes, like the current key.
+    pub fn with_previous_jwt_secrets(mut self, list: Option<&str>) -> Result<Self> {
+        let keys: Vec<Vec<u8>> = list
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| k.as_bytes().to_vec())
+            .collect();
+        if let Some(i) = keys.iter().position(|k| k.len() < crate::jwt::MIN_SECRET_BYTES) {
+            return Err(Error::Config(format!(
+                "JWT_PREVIOUS_SECRETS: key {} of {} is shorter than {} bytes",
+                i + 1,
+                keys.len(),
+                crate::jwt::MIN_SECRET_BYTES
+            )));
+        }
+        self.jwt_previous_secrets = keys;
         Ok(self)
     }
 
@@ -109,5 +136,20 @@ mod tests {
             c.with_jwt_secret("32-bytes-is-enough-for-a-jwt-key").unwrap().jwt_secret.as_deref(),
             Some(&b"32-bytes-is-enough-for-a-jwt-key"[..])
         );
+    }
+
+    #[test]
+    fn previous_jwt_keys_are_a_comma_separated_list() {
+        let c = parse(&[]).unwrap();
+        assert!(c.jwt_previous_secrets.is_empty());
+        let (a, b) = ("a".repeat(32), "b".repeat(40));
+        for none in [None, Some(""), Some(" , ,")] {
+            assert!(c.clone().with_previous_jwt_secrets(none).unwrap().jwt_previous_secrets.is_empty(), "{none:?}");
+        }
+        let list = format!(" {a} ,,{b},{a}\n");
+        let keys = c.clone().with_previous_jwt_secrets(Some(&list)).unwrap().jwt_previous_secrets;
+        assert_eq!(keys, [a.as_bytes(), b.as_bytes(), a.as_bytes()], "duplicates are harmless");
+        let err = c.with_previous_jwt_secrets(Some(&format!("{a},too-short-key"))).unwrap_err().to_string();
+        assert!(err.contains("key 2 of 2 is shorter than 32 bytes") && !err.contains("too-short"), "{err}");
     }
 }

@@ -7,33 +7,57 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::sync::OnceLock;
 
 type HmacSha256 = Hmac<Sha256>;
 const TAG_LEN: usize = 16;
 
+/// Cursors are signed with a key derived from the current JWT key and also accepted under the
+/// previous JWT keys (`JWT_PREVIOUS_SECRETS`): a client paging through a list while the key is
+/// rotated keeps its place instead of getting a 400 halfway. That trusts an old key no further
+/// than the tokens do, which are accepted under it for as long as it is listed.
 #[derive(Clone)]
 pub struct CursorCodec {
-    key: Vec<u8>,
+    /// The service secrets, the signing one first, then the previous ones.
+    secrets: Vec<Vec<u8>>,
+    /// The cursor keys derived from them, on first use rather than at init (an HMAC each; init
+    /// is measured, and most invocations page nothing).
+    keys: OnceLock<Vec<Vec<u8>>>,
+}
+
+/// Its own key derived from a service secret, so cursor tags can never be replayed as JWTs.
+fn derive(secret: &[u8]) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(b"ahoum paging cursor v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn mac(key: &[u8], scope: &str, position: &str) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(scope.as_bytes());
+    mac.update(&[0]);
+    mac.update(position.as_bytes());
+    mac
 }
 
 impl CursorCodec {
-    /// Derives its own key from the service secret so cursor tags can never be replayed as JWTs.
     pub fn new(secret: &[u8]) -> Self {
-        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-        mac.update(b"ahoum paging cursor v1");
-        CursorCodec { key: mac.finalize().into_bytes().to_vec() }
+        CursorCodec { secrets: vec![secret.to_vec()], keys: OnceLock::new() }
     }
 
-    fn mac(&self, scope: &str, position: &str) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(scope.as_bytes());
-        mac.update(&[0]);
-        mac.update(position.as_bytes());
-        mac
+    /// Also accepts cursors signed under these secrets; they never sign.
+    pub fn with_previous_keys<K: AsRef<[u8]>>(mut self, previous: &[K]) -> Self {
+        self.secrets.extend(previous.iter().map(|secret| secret.as_ref().to_vec()));
+        self.keys = OnceLock::new();
+        self
+    }
+
+    fn keys(&self) -> &[Vec<u8>] {
+        self.keys.get_or_init(|| self.secrets.iter().map(|secret| derive(secret)).collect())
     }
 
     pub fn encode(&self, scope: &str, position: &str) -> String {
-        let mut raw = self.mac(scope, position).finalize().into_bytes()[..TAG_LEN].to_vec();
+        let mut raw = mac(&self.keys()[0], scope, position).finalize().into_bytes()[..TAG_LEN].to_vec();
         raw.extend_from_slice(position.as_bytes());
         URL_SAFE_NO_PAD.encode(raw)
     }
@@ -46,8 +70,11 @@ impl CursorCodec {
         }
         let (tag, position) = raw.split_at(TAG_LEN);
         let position = std::str::from_utf8(position).map_err(|_| bad())?;
-        // Constant-time comparison of the truncated tag.
-        self.mac(scope, position).verify_truncated_left(tag).map_err(|_| bad())?;
+        // Constant-time comparison of the truncated tag under each key (which key matched is no
+        // secret: every one of them is trusted).
+        if !self.keys().iter().any(|key| mac(key, scope, position).verify_truncated_left(tag).is_ok()) {
+            return Err(bad());
+        }
         Ok(position.to_string())
     }
 
@@ -79,6 +106,22 @@ mod tests {
         assert!(c.decode("type=yoga", std::str::from_utf8(&t).unwrap()).is_err());
         assert!(c.decode("type=yoga", "!!!").is_err());
         assert!(c.decode("type=yoga", "").is_err());
+    }
+
+    #[test]
+    fn cursors_of_a_previous_key_are_accepted_until_it_is_dropped() {
+        let (old, new) = (b"old-key-0123456789abcdef0123456789abcdef", b"new-key-0123456789abcdef0123456789abcdef");
+        let before = CursorCodec::new(old);
+        let cursor = before.encode("list", "1754042400.01ABC");
+        let rotated = CursorCodec::new(new).with_previous_keys(&[old]);
+        assert_eq!(rotated.decode("list", &cursor).unwrap(), "1754042400.01ABC");
+        assert!(rotated.decode("other", &cursor).is_err(), "still bound to its scope");
+        // Only the current key signs: the old codec cannot read the rotated one's cursors.
+        let fresh = rotated.encode("list", "1754042400.01ABC");
+        assert_ne!(fresh, cursor);
+        assert!(before.decode("list", &fresh).is_err());
+        assert!(CursorCodec::new(new).decode("list", &fresh).is_ok());
+        assert!(CursorCodec::new(new).decode("list", &cursor).is_err(), "old key dropped");
     }
 
     #[test]

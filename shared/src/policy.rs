@@ -17,10 +17,8 @@ pub struct Principal {
 
 impl Principal {
     pub fn from_user(caller: &AuthUser, user: Option<User>) -> Result<Principal> {
-        match user {
-            Some(u) if u.id == caller.id => Ok(Principal { id: u.id, role: u.role }),
-            _ => Err(Error::Unauthorized("account no longer exists")),
-        }
+        let u = account(caller, user)?;
+        Ok(Principal { id: u.id, role: u.role })
     }
 
     /// One GetItem of the caller's account.
@@ -58,6 +56,15 @@ impl Principal {
         } else {
             Err(Error::Forbidden("only the event's owner or an admin sees its bookings"))
         }
+    }
+}
+
+/// The caller's account as read from the store → 401 when it no longer exists: a token outlives
+/// nothing it was issued for.
+pub fn account(caller: &AuthUser, user: Option<User>) -> Result<User> {
+    match user {
+        Some(u) if u.id == caller.id => Ok(u),
+        _ => Err(Error::Unauthorized("account no longer exists")),
     }
 }
 

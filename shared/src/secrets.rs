@@ -24,6 +24,9 @@ use std::time::Instant;
 
 /// The HS256 key of access tokens and list cursors (auth, events, bookings).
 pub const JWT_SECRET: &str = "JWT_SECRET";
+/// Keys still accepted after a rotation, comma-separated (auth, events, bookings; optional:
+/// with neither it nor its `_ID` set, nothing is fetched for it).
+pub const JWT_PREVIOUS_SECRETS: &str = "JWT_PREVIOUS_SECRETS";
 /// Stripe's API key (bookings, payments, crm-sweeper).
 pub const STRIPE_SECRET_KEY: &str = "STRIPE_SECRET_KEY";
 /// The signing secret of Stripe's webhook endpoint (payments).

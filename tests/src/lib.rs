@@ -27,6 +27,7 @@ pub const TEST_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 pub fn config() -> Config {
     Config {
         jwt_secret: Some(TEST_SECRET.as_bytes().to_vec()),
+        jwt_previous_secrets: Vec::new(),
         jwt_issuer: shared::config::DEFAULT_ISSUER.into(),
         jwt_audience: shared::config::DEFAULT_AUDIENCE.into(),
         jwt_ttl_secs: 3600,
@@ -343,8 +344,14 @@ pub async fn call<S: shared::Store>(app: &App<S>, req: Request) -> Response<Body
     local_server::dispatch(app, req).await
 }
 
-/// A valid token for a user that exists only in the token (for load tests of routes that trust
-/// the token's identity and read nothing else of the user).
+/// `n` accounts of `role`, created concurrently, and a token for each (booking reads the
+/// booker's account, so a booking load test needs real ones).
+pub async fn users<S: shared::Store>(app: &App<S>, n: usize, role: shared::model::Role) -> Vec<String> {
+    futures::future::join_all((0..n).map(|_| user(app, role))).await.into_iter().map(|(_, token)| token).collect()
+}
+
+/// A validly signed token for a user that exists only in the token: no route that reads the
+/// caller's account accepts it (401), as for an account deleted since its token was issued.
 pub fn token_only<S: shared::Store>(app: &App<S>, role: shared::model::Role) -> String {
     app.tokens.issue(&fresh_user(role)).expect("issue test token")
 }

@@ -163,8 +163,6 @@ async fn jwt_rejections<S: Store + Clone>(store: S) {
     let claims = |iat: i64, exp: i64, iss: &str, aud: &str| Claims {
         sub: user.id.clone(),
         role: Role::Admin,
-        email: user.email.clone(),
-        name: user.name.clone(),
         iat,
         exp,
         iss: iss.into(),
@@ -178,12 +176,14 @@ async fn jwt_rejections<S: Store + Clone>(store: S) {
     let mut elevated = payload.clone();
     elevated["role"] = json!("admin");
     let none_token = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), parts[1]);
-    let hs512 = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
-        &payload,
-        &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
-    )
-    .unwrap();
+    // With the right kid, so only the algorithm is wrong.
+    let hs512_header = jsonwebtoken::Header {
+        kid: Some(app.tokens.kid().to_string()),
+        ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512)
+    };
+    let hs512 =
+        jsonwebtoken::encode(&hs512_header, &payload, &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()))
+            .unwrap();
     let cases = vec![
         ("alg none", none_token),
         ("alg HS512", hs512),

@@ -126,11 +126,7 @@ async fn two_hundred_users_ten_seats<S: Store + Clone>(store: S) {
     let app = app(store);
     let (_, owner) = user(&app, Role::Facilitator).await;
     let ev = event(&app, &owner, Some(10), 7).await;
-    let mut tokens = Vec::new();
-    // Booking reads nothing of the user but the token, so 200 signed tokens are 200 attendees.
-    for _ in 0..200 {
-        tokens.push(token_only(&app, Role::Attendee));
-    }
+    let tokens = users(&app, 200, Role::Attendee).await;
     let attempts = tokens.into_iter().map(|t| {
         let (app, ev) = (app.clone(), ev.clone());
         tokio::spawn(async move {

@@ -112,12 +112,13 @@ async fn two_hundred_racers_ten_seats_under_conflicts_and_throttling() {
     let app = app(store);
     let (_, owner) = user(&app, Role::Facilitator).await;
     let ev = create_event(&app, &owner, 10).await;
+    // The buyers' accounts exist before DynamoDB starts misbehaving (booking reads them).
+    let tokens = users(&app, 200, Role::Attendee).await;
     inject(&table, json!({"conflict_rate": 0.5, "throttle_rate": 0.1})).await;
     log.take();
 
-    let racers = (0..200).map(|_| {
+    let racers = tokens.into_iter().map(|token| {
         let (app, ev) = (app.clone(), ev.clone());
-        let token = token_only(&app, Role::Attendee);
         tokio::spawn(async move {
             let (code, body, unavailable) = with_retries(&app, "booking", || booking_request(&token, &ev)).await;
             (code, body, unavailable, token)
@@ -187,13 +188,12 @@ async fn every_attempt_conflicting_answers_503_with_retry_after() {
     let app = app(store);
     let (_, owner) = user(&app, Role::Facilitator).await;
     let ev = create_event(&app, &owner, 10).await;
+    let [first, second]: [String; 2] = users(&app, 2, Role::Attendee).await.try_into().unwrap();
     // Every contended request conflicts, and a committed transaction stays open for a minute:
     // the first booking goes through and holds the event's item.
     inject(&table, json!({"conflict_rate": 1.0, "window_ms": 60_000})).await;
-    let first = token_only(&app, Role::Attendee);
     assert_eq!(status(&call(&app, booking_request(&first, &ev)).await), 201);
 
-    let second = token_only(&app, Role::Attendee);
     log.take();
     let resp = call(&app, booking_request(&second, &ev)).await;
     assert_documented_503(&resp, "booking while the event's item is held");
@@ -224,10 +224,11 @@ async fn every_attempt_throttled_answers_503_with_retry_after() {
     let app = app(store);
     let (_, owner) = user(&app, Role::Facilitator).await;
     let ev = create_event(&app, &owner, 10).await;
+    let [first, second]: [String; 2] = users(&app, 2, Role::Attendee).await.try_into().unwrap();
     inject(&table, json!({"throttle_rate": 1.0, "window_ms": 60_000})).await;
-    assert_eq!(status(&call(&app, booking_request(&token_only(&app, Role::Attendee), &ev)).await), 201);
+    assert_eq!(status(&call(&app, booking_request(&first, &ev)).await), 201);
     log.take();
-    let resp = call(&app, booking_request(&token_only(&app, Role::Attendee), &ev)).await;
+    let resp = call(&app, booking_request(&second, &ev)).await;
     assert_documented_503(&resp, "booking on a throttled event");
     let answers: Vec<String> = log
         .take_exchanges()

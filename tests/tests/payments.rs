@@ -327,7 +327,7 @@ async fn stripe_down_during_booking_is_502_and_holds_nothing<S: Store + Clone>(s
 async fn fifty_buyers_ten_seats<S: Store + Clone>(store: S) {
     let p = Arc::new(Paid::new(store).await);
     let ev = p.event(Some(10)).await;
-    let tokens: Vec<String> = (0..50).map(|_| token_only(&p.app, Role::Attendee)).collect();
+    let tokens = users(&p.app, 50, Role::Attendee).await;
     let attempts = tokens.into_iter().map(|t| {
         let (p, ev) = (p.clone(), ev.clone());
         tokio::spawn(async move {

@@ -7,7 +7,9 @@
 //! `shared::aws::lambda_secrets_client` honours like the SDK does).
 
 use shared::config::Config;
-use shared::secrets::{self, Secrets, CRM_WEBHOOK_SECRET, JWT_SECRET, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET};
+use shared::secrets::{
+    self, Secrets, CRM_WEBHOOK_SECRET, JWT_PREVIOUS_SECRETS, JWT_SECRET, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
+};
 use std::collections::HashMap;
 
 const JWT_VALUE: &str = "jwt-key-from-secrets-manager-0123456789abcdef";
@@ -60,6 +62,45 @@ async fn secrets_named_by_id_are_read_at_init_trimmed() {
     assert_eq!(config.stripe_webhook_secret.as_deref(), Some("whsec_from_secrets_manager"));
     let stripe = payments::StripeConfig::from_lookup(|name| secrets.var(name)).unwrap().expect("a Stripe key");
     assert_eq!(stripe.secret_key, "sk_test_from_secrets_manager");
+}
+
+/// `JWT_PREVIOUS_SECRETS_ID` (the template's JwtPreviousSecretsArn) is read like the JWT key, in
+/// the same concurrent fetch: a token signed with a previous key verifies in the App built from
+/// it. Unset, it is simply absent (no call is made for it: nothing names a secret to fetch).
+#[tokio::test]
+async fn previous_jwt_keys_are_read_by_id_and_optional() {
+    let old = "old-key-from-secrets-manager-0123456789abcdef";
+    let older = "older-key-from-secrets-manager-0123456789abcdef";
+    let (jwt_arn, _) = create_secret(JWT_VALUE).await;
+    let (previous_arn, _) = create_secret(&format!("{old}, {older}\n")).await;
+    let vars = lookup(&[("JWT_SECRET_ID", &jwt_arn), ("JWT_PREVIOUS_SECRETS_ID", &previous_arn)]);
+    let secrets = Secrets::load_with(&[JWT_SECRET, JWT_PREVIOUS_SECRETS], vars).await.unwrap();
+    let build = |secrets: &Secrets| {
+        Config::from_lookup(|name| secrets.var(name))?
+            .with_jwt_secret(secrets.require(JWT_SECRET)?)?
+            .with_previous_jwt_secrets(secrets.get(JWT_PREVIOUS_SECRETS))
+    };
+    let config = build(&secrets).unwrap();
+    assert_eq!(config.jwt_previous_secrets, [old.as_bytes(), older.as_bytes()]);
+    let rotated = shared::App::new(tests::memory_store(), &config).unwrap();
+    let signed_with_old =
+        shared::App::new(tests::memory_store(), &tests::config().with_jwt_secret(old).unwrap()).unwrap();
+    let token = tests::token_only(&signed_with_old, shared::model::Role::Attendee);
+    assert!(rotated.tokens.verify(&token).is_ok(), "a token of a previous key");
+
+    // Not configured: absent, and the configuration has no previous key.
+    let vars = lookup(&[("JWT_SECRET_ID", &jwt_arn)]);
+    let secrets = Secrets::load_with(&[JWT_SECRET, JWT_PREVIOUS_SECRETS], vars).await.unwrap();
+    assert_eq!(secrets.get(JWT_PREVIOUS_SECRETS), None);
+    assert!(build(&secrets).unwrap().jwt_previous_secrets.is_empty());
+    assert!(shared::App::new(tests::memory_store(), &build(&secrets).unwrap()).unwrap().tokens.verify(&token).is_err());
+
+    // A short previous key stops start-up without echoing it.
+    let (short, _) = create_secret(&format!("{old},short-old-key")).await;
+    let vars = lookup(&[("JWT_SECRET_ID", &jwt_arn), ("JWT_PREVIOUS_SECRETS_ID", &short)]);
+    let secrets = Secrets::load_with(&[JWT_SECRET, JWT_PREVIOUS_SECRETS], vars).await.unwrap();
+    let err = build(&secrets).expect_err("a short previous key").to_string();
+    assert!(err.contains("JWT_PREVIOUS_SECRETS") && !err.contains("short-old-key"), "{err}");
 }
 
 #[tokio::test]

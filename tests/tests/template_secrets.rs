@@ -1,7 +1,8 @@
 //! `template.yaml`'s secrets: no function's configuration holds a secret value (readable by
 //! anyone allowed `lambda:GetFunctionConfiguration`), each function is given the ids of exactly
 //! the secrets its `main` reads (shared::secrets) and may `GetSecretValue` on those and no other,
-//! and the payments function, which verifies no token, gets no JWT key at all.
+//! the payments function, which verifies no token, gets no JWT key at all, and the previous JWT
+//! keys of a rotation reach every function that verifies tokens, only while one is under way.
 
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,20 +115,32 @@ fn actions(st: &Value) -> Vec<String> {
 /// template parameter holding each one's id.
 fn expected() -> BTreeMap<&'static str, BTreeMap<&'static str, &'static str>> {
     let jwt = ("JWT_SECRET", "JwtSecretName");
+    let previous = ("JWT_PREVIOUS_SECRETS", "JwtPreviousSecretsArn");
     let key = ("STRIPE_SECRET_KEY", "StripeSecretKeyArn");
     let hook = ("STRIPE_WEBHOOK_SECRET", "StripeWebhookSecretArn");
     let crm = ("CRM_WEBHOOK_SECRET", "CrmWebhookSecretName");
     BTreeMap::from([
-        ("AuthFunction", BTreeMap::from([jwt])),
-        ("EventsFunction", BTreeMap::from([jwt])),
-        ("BookingsFunction", BTreeMap::from([jwt, key])),
+        ("AuthFunction", BTreeMap::from([jwt, previous])),
+        ("EventsFunction", BTreeMap::from([jwt, previous])),
+        ("BookingsFunction", BTreeMap::from([jwt, previous, key])),
         ("PaymentsFunction", BTreeMap::from([hook, key])),
         ("CrmNotifierFunction", BTreeMap::from([crm])),
         ("CrmSweeperFunction", BTreeMap::from([crm, key])),
     ])
 }
 
-const SECRET_NAMES: [&str; 4] = ["JWT_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "CRM_WEBHOOK_SECRET"];
+const SECRET_NAMES: [&str; 5] =
+    ["JWT_SECRET", "JWT_PREVIOUS_SECRETS", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "CRM_WEBHOOK_SECRET"];
+
+/// The secret parameters that are optional (full ARNs, empty by default), with the condition
+/// under which a function is told the id and may read the secret.
+fn optional_condition(param: &str) -> Option<&'static str> {
+    match param {
+        "StripeSecretKeyArn" | "StripeWebhookSecretArn" => Some("PaymentsOn"),
+        "JwtPreviousSecretsArn" => Some("HasPreviousJwtSecrets"),
+        _ => None,
+    }
+}
 
 #[test]
 fn no_secret_value_in_any_function_configuration() {
@@ -166,16 +179,17 @@ fn each_function_gets_the_ids_of_its_own_secrets_only() {
             .filter_map(|(name, v)| name.strip_suffix("_ID").map(|secret| (secret, v)))
             .filter(|(secret, _)| SECRET_NAMES.contains(secret))
             .map(|(secret, v)| {
-                let held = match if_parts(v) {
+                let (cond, held) = match if_parts(v) {
                     Some((cond, then, other)) => {
-                        assert_eq!(cond, "PaymentsOn", "{id}.{secret}_ID");
                         assert!(is_no_value(other), "{id}.{secret}_ID");
-                        then
+                        (Some(cond), then)
                     }
-                    None => v,
+                    None => (None, *v),
                 };
                 let param = tag(held, "Ref").and_then(Value::as_str);
-                (secret, param.unwrap_or_else(|| panic!("{id}.{secret}_ID is not a !Ref")).to_string())
+                let param = param.unwrap_or_else(|| panic!("{id}.{secret}_ID is not a !Ref"));
+                assert_eq!(cond, optional_condition(param), "{id}.{secret}_ID: declared only when {param} is given");
+                (secret, param.to_string())
             })
             .collect();
         let want_ids: BTreeMap<&str, String> = want[id.as_str()].iter().map(|(k, v)| (*k, v.to_string())).collect();
@@ -234,18 +248,18 @@ fn each_function_may_read_its_own_secrets_only() {
     }
 }
 
-/// A Stripe ARN parameter is used as given and only with payments on; a name parameter becomes
-/// `arn:…:secret:<name>-??????` unless it is an ARN already.
+/// An optional ARN parameter (Stripe's, the previous JWT keys') is used as given and only under
+/// its condition; a name parameter becomes `arn:…:secret:<name>-??????` unless it is an ARN already.
 fn check_resource(id: &str, param: &str, resource: &Value, policy_condition: Option<&str>) {
-    if param.starts_with("Stripe") {
+    if let Some(want) = optional_condition(param) {
         let inner = match if_parts(resource) {
             Some((cond, then, other)) => {
-                assert_eq!(cond, "PaymentsOn", "{id}: {param}");
+                assert_eq!(cond, want, "{id}: {param}");
                 assert!(is_no_value(other), "{id}: {param}");
                 then
             }
             None => {
-                assert_eq!(policy_condition, Some("PaymentsOn"), "{id}: {param} granted with payments off");
+                assert_eq!(policy_condition, Some(want), "{id}: {param} granted without {want}");
                 resource
             }
         };
@@ -274,10 +288,12 @@ fn the_payments_function_gets_no_jwt_secret() {
         let mut ps = BTreeSet::new();
         params(value, &mut ps);
         assert!(!ps.contains("JwtSecretName"), "PaymentsFunction.{name} refers to the JWT secret");
+        assert!(!ps.contains("JwtPreviousSecretsArn"), "PaymentsFunction.{name} refers to the previous JWT keys");
     }
     let mut ps = BTreeSet::new();
     params(&f["Policies"], &mut ps);
     assert!(!ps.contains("JwtSecretName"), "PaymentsFunction may read the JWT secret");
+    assert!(!ps.contains("JwtPreviousSecretsArn"), "PaymentsFunction may read the previous JWT keys");
     // And with payments off it may read no secret at all: its one secrets policy is conditional.
     assert!(statements(f)
         .iter()
@@ -290,7 +306,13 @@ fn the_payments_function_gets_no_jwt_secret() {
 #[test]
 fn secret_parameters_take_ids_not_values() {
     let t = template();
-    for p in ["JwtSecretName", "CrmWebhookSecretName", "StripeSecretKeyArn", "StripeWebhookSecretArn"] {
+    for p in [
+        "JwtSecretName",
+        "JwtPreviousSecretsArn",
+        "CrmWebhookSecretName",
+        "StripeSecretKeyArn",
+        "StripeWebhookSecretArn",
+    ] {
         let param = &t["Parameters"][p];
         let pattern = param["AllowedPattern"].as_str().unwrap_or_else(|| panic!("{p} has no AllowedPattern"));
         assert!(pattern.contains("secretsmanager"), "{p}: {pattern}");
@@ -301,4 +323,44 @@ fn secret_parameters_take_ids_not_values() {
         let rendered = format!("{:?}", t["Conditions"][cond]);
         assert!(rendered.contains(param) && rendered.contains("\"arn\""), "{cond}: {rendered}");
     }
+}
+
+/// Key rotation: the previous JWT keys' secret is optional (empty by default, so a stack that is
+/// not rotating has neither the variable nor the permission), and when given, every function that
+/// verifies tokens (those with `JWT_SECRET_ID`) gets it, since a token signed before the rotation
+/// may reach any of them.
+#[test]
+fn previous_jwt_keys_reach_every_verifier_only_during_a_rotation() {
+    let t = template();
+    let param = &t["Parameters"]["JwtPreviousSecretsArn"];
+    assert_eq!(param["Default"].as_str(), Some(""), "no rotation unless asked for");
+    let pattern = param["AllowedPattern"].as_str().unwrap();
+    assert!(pattern.starts_with("^$|^arn:aws"), "empty or a full ARN: {pattern}");
+    let cond = format!("{:?}", t["Conditions"]["HasPreviousJwtSecrets"]);
+    assert!(cond.contains("Not") && cond.contains("Equals") && cond.contains("JwtPreviousSecretsArn"), "{cond}");
+    let mut verifiers = BTreeSet::new();
+    for (id, f) in functions(&t) {
+        let vars = env_vars(f);
+        if !vars.contains_key("JWT_SECRET_ID") {
+            assert!(!vars.contains_key("JWT_PREVIOUS_SECRETS_ID"), "{id}");
+            continue;
+        }
+        verifiers.insert(id.clone());
+        let (cond, then, other) = if_parts(vars["JWT_PREVIOUS_SECRETS_ID"]).expect("conditional");
+        assert_eq!(cond, "HasPreviousJwtSecrets", "{id}");
+        assert_eq!(tag(then, "Ref").and_then(Value::as_str), Some("JwtPreviousSecretsArn"), "{id}");
+        assert!(is_no_value(other), "{id}: no variable when not rotating");
+        let grants: Vec<&Value> = statements(f)
+            .into_iter()
+            .filter(|(_, st)| actions(st).iter().any(|a| a == "secretsmanager:GetSecretValue"))
+            .flat_map(|(_, st)| list(&st["Resource"]))
+            .filter(|r| format!("{r:?}").contains("JwtPreviousSecretsArn"))
+            .collect();
+        assert_eq!(grants.len(), 1, "{id}: {grants:?}");
+        let (cond, _, other) = if_parts(grants[0]).expect("a conditional grant");
+        assert_eq!(cond, "HasPreviousJwtSecrets", "{id}");
+        assert!(is_no_value(other), "{id}: no permission when not rotating");
+    }
+    let want: BTreeSet<String> = ["AuthFunction", "EventsFunction", "BookingsFunction"].map(String::from).into();
+    assert_eq!(verifiers, want);
 }

@@ -97,8 +97,8 @@ async fn replay<S: Store>(app: &App<S>, record: &IdempotencyRecord, request_hash
     Ok(resp)
 }
 
-/// `POST /bookings/`: one read (the event, the caller's attendee guard and, when a key is sent, the
-/// idempotency record) and one transaction whose conditions, not the read, decide.
+/// `POST /bookings/`: one read (the event, the caller's account and attendee guard and, when a key
+/// is sent, the idempotency record) and one transaction whose conditions, not the read, decide.
 async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     let input: BookingInput = parse_json(req)?;
@@ -112,6 +112,9 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
     let request_hash = URL_SAFE_NO_PAD.encode(Sha256::digest(event_id.as_bytes()));
     let now = time::now();
     let context = app.store.booking_context(&event_id, &caller.id, key.as_deref()).await?;
+    // Name and email for the booking (the CRM receives them) come from the account, read in the
+    // same call: the token carries neither.
+    let booker = policy::account(&caller, context.user)?;
     if let Some(record) = context.idempotency.filter(|r| r.is_live(now)) {
         return replay(app, &record, &request_hash).await;
     }
@@ -132,8 +135,8 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
         id: new_id(),
         event_id: event.id.clone(),
         user_id: caller.id.clone(),
-        user_name: caller.name.clone(),
-        user_email: caller.email.clone(),
+        user_name: booker.name,
+        user_email: booker.email,
         status: if payment.is_some() { BookingStatus::PendingPayment } else { BookingStatus::Confirmed },
         created_at: now,
         cancelled_at: None,

@@ -89,12 +89,15 @@ pub struct BookingPage {
     pub next: Option<Position>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct BookingContext {
     pub event: Option<Event>,
     /// The user holds a booking of this event that counts (its attendee guard exists).
     pub already_booked: bool,
     pub idempotency: Option<IdempotencyRecord>,
+    /// The booker's account, read in the same call: the booking records their name and email
+    /// (for the CRM), which the token does not carry. `None`: the account no longer exists.
+    pub user: Option<User>,
 }
 
 pub trait Store: Send + Sync + 'static {

@@ -19,7 +19,7 @@ pub(super) async fn booking_context(
     user_id: &str,
     idempotency_key: Option<&str>,
 ) -> Result<BookingContext> {
-    let mut wanted = vec![keys::event(event_id), keys::attendee(event_id, user_id)];
+    let mut wanted = vec![keys::event(event_id), keys::attendee(event_id, user_id), keys::user(user_id)];
     wanted.extend(idempotency_key.map(|k| keys::idempotency(user_id, k)));
     let mut context = BookingContext::default();
     for item in db.batch_get(wanted).await? {
@@ -27,6 +27,7 @@ pub(super) async fn booking_context(
             Some(entity::EVENT) => context.event = Some(from_item(item)?),
             Some(entity::ATTENDEE) => context.already_booked = true,
             Some(entity::IDEMPOTENCY) => context.idempotency = Some(from_item(item)?),
+            Some(entity::USER) => context.user = Some(from_item(item)?),
             _ => {}
         }
     }

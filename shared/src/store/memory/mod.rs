@@ -334,6 +334,7 @@ impl Store for MemoryStore {
             already_booked: db.attendees.contains_key(&(event_id.to_string(), user_id.to_string())),
             idempotency: idempotency_key
                 .and_then(|k| db.idempotency.get(&(user_id.to_string(), k.to_string())).cloned()),
+            user: db.users.get(user_id).cloned(),
         })
     }
 
