@@ -10,7 +10,9 @@
 
 use crate::error::{Error, Result};
 
-#[derive(Clone, Debug)]
+/// `Debug` is written by hand: the keys are shown as their count, never their bytes, so a config
+/// logged while debugging a deploy leaks nothing.
+#[derive(Clone)]
 pub struct Config {
     /// The HS256 key of access tokens and list cursors. `None` in a binary given no key: its
     /// [`crate::App`] then holds a random per-process key, so it can neither verify a token nor
@@ -29,6 +31,22 @@ pub struct Config {
     pub payments_enabled: bool,
     /// `STRIPE_WEBHOOK_SECRET` (`whsec_…`): the key of `POST /payments/webhook`'s signatures.
     pub stripe_webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const HIDDEN: &str = "<redacted>";
+        f.debug_struct("Config")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| HIDDEN))
+            .field("jwt_previous_secrets", &format_args!("{} key(s)", self.jwt_previous_secrets.len()))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_ttl_secs", &self.jwt_ttl_secs)
+            .field("table_name", &self.table_name)
+            .field("payments_enabled", &self.payments_enabled)
+            .field("stripe_webhook_secret", &self.stripe_webhook_secret.as_ref().map(|_| HIDDEN))
+            .finish()
+    }
 }
 
 pub const DEFAULT_ISSUER: &str = "ahoum-booking";
@@ -151,5 +169,18 @@ mod tests {
         assert_eq!(keys, [a.as_bytes(), b.as_bytes(), a.as_bytes()], "duplicates are harmless");
         let err = c.with_previous_jwt_secrets(Some(&format!("{a},too-short-key"))).unwrap_err().to_string();
         assert!(err.contains("key 2 of 2 is shorter than 32 bytes") && !err.contains("too-short"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_shows_no_key() {
+        let c = parse(&[("STRIPE_WEBHOOK_SECRET", "whsec_do_not_print")])
+            .unwrap()
+            .with_jwt_secret("32-bytes-is-enough-for-a-jwt-key")
+            .unwrap();
+        let text = format!("{c:?}");
+        for secret in ["whsec_do_not_print", "32-bytes-is-enough", "51, 50, 45"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("jwt_secret: Some(\"<redacted>\")"), "{text}");
     }
 }
