@@ -1,4 +1,4 @@
-//! The CRM webhook (API.md "CRM webhook"): payload, Standard Webhooks signature, failure
+//! The CRM webhook (docs/api.md, "CRM webhook"): payload, Standard Webhooks signature, failure
 //! classification, stream batch semantics and the local retry hook. The CRM is a wiremock server;
 //! every case runs against the embedded store and DynamoDB on moto.
 

@@ -1,4 +1,4 @@
-//! The CRM webhook on the wire: the payload of API.md and one HTTP client that classifies every
+//! The CRM webhook on the wire: the payload of docs/api.md ("CRM webhook") and one HTTP client that classifies every
 //! answer as delivered, worth retrying, or final.
 
 use crate::config::CrmConfig;
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 const USER_AGENT: &str = concat!("ahoum-crm-notifier/", env!("CARGO_PKG_VERSION"));
 
-/// The body of the POST, exactly the fields of API.md "CRM webhook"; a paid booking's also carries
+/// The body of the POST, exactly the fields of docs/api.md "CRM webhook"; a paid booking's also carries
 /// `amount` (minor units) and `currency`, the price it was paid at. A free booking's has neither
 /// key, so its payload is the one the CRM knew before payments existed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
