@@ -3,6 +3,7 @@
 //! handlers to these shapes through schemathesis's response checks.
 #![allow(dead_code)] // schemas, never built
 
+use payments::handler::Effect;
 use serde_json::json;
 use shared::model::{BookingView, Role};
 use shared::openapi::{Id, UtcTime};
@@ -170,16 +171,6 @@ pub struct WebhookReceived {
     /// Left out when the event names no booking.
     #[schema(nullable = false)]
     pub booking_id: Option<Id>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum Effect {
-    Confirmed,
-    Expired,
-    RefundRequested,
-    RefundUpdated,
-    None,
 }
 
 /// Body of `POST /events/`: `EventInput` (schema `EventUpdate`) with the fields creation requires

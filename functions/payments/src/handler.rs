@@ -36,6 +36,7 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
 /// What a webhook did, in its 200 answer (and the log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(rename_all = "snake_case"))]
 pub enum Effect {
     /// The hold was paid: the booking is `confirmed` (and its CRM notification is due).
     Confirmed,
