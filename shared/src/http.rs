@@ -131,12 +131,15 @@ fn query_pairs(req: &Request) -> Vec<(String, String)> {
 /// list, and a repeat has no one meaning: API Gateway's payload 2.0 joins repeats with commas in
 /// `queryStringParameters` and keeps them in `rawQueryString`
 /// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html),
-/// a naive parser takes the first or the last. Every router calls this before its handlers.
+/// a naive parser takes the first or the last. Routers call it through [`served`].
 pub fn check_query(req: &Request, allowed: &[&str]) -> Result<()> {
-    let takes = if allowed.is_empty() {
-        "this route takes none".to_string()
-    } else {
-        format!("this route takes: {}", allowed.join(", "))
+    // Built only for a refusal: every request passes through here.
+    let takes = || {
+        if allowed.is_empty() {
+            "this route takes none".to_string()
+        } else {
+            format!("this route takes: {}", allowed.join(", "))
+        }
     };
     let mut seen: Vec<String> = Vec::new();
     for (name, _) in query_pairs(req) {
@@ -146,7 +149,7 @@ pub fn check_query(req: &Request, allowed: &[&str]) -> Result<()> {
             } else {
                 format!("unknown query parameter `{name}`")
             };
-            return Err(Error::validation(name, format!("{what}; {takes}")));
+            return Err(Error::validation(name, format!("{what}; {}", takes())));
         }
         if seen.contains(&name) {
             return Err(Error::validation(name.clone(), format!("query parameter `{name}` is given more than once")));
