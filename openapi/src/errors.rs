@@ -25,6 +25,7 @@ pub fn every_error() -> Vec<Error> {
             | Error::EventFull
             | Error::EventStarted
             | Error::EventHasBookings
+            | Error::EventCancelled
             | Error::CapacityBelowBooked
             | Error::AlreadyCancelled
             | Error::IdempotencyKeyReused
@@ -52,6 +53,7 @@ pub fn every_error() -> Vec<Error> {
         Error::EventFull,
         Error::EventStarted,
         Error::EventHasBookings,
+        Error::EventCancelled,
         Error::CapacityBelowBooked,
         Error::AlreadyCancelled,
         Error::IdempotencyKeyReused,

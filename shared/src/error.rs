@@ -32,6 +32,9 @@ pub enum Error {
     EventStarted,
     #[error("the event still has confirmed bookings")]
     EventHasBookings,
+    /// The event was cancelled by its owner: no booking, update or second cancel.
+    #[error("the event is cancelled")]
+    EventCancelled,
     #[error("capacity cannot be lower than the seats already booked")]
     CapacityBelowBooked,
     #[error("the booking is already cancelled")]
@@ -83,7 +86,7 @@ impl Error {
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             EmailTaken | AlreadyBooked | EventFull | EventStarted | EventHasBookings | CapacityBelowBooked
-            | AlreadyCancelled | IdempotencyKeyReused => StatusCode::CONFLICT,
+            | AlreadyCancelled | IdempotencyKeyReused | EventCancelled => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) | Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,6 +111,7 @@ impl Error {
             EventFull => "event_full",
             EventStarted => "event_started",
             EventHasBookings => "event_has_bookings",
+            EventCancelled => "event_cancelled",
             CapacityBelowBooked => "capacity_below_booked",
             AlreadyCancelled => "already_cancelled",
             IdempotencyKeyReused => "idempotency_key_reused",

@@ -129,6 +129,18 @@ pub fn pending_delivery_sort(booked_at: &Timestamp, booking_id: &str) -> String 
     format!("{}#{booking_id}", time::format(booked_at))
 }
 
+/// One CRM message of a booking, in its item collection: `booking.confirmed` is the
+/// [`delivery`] record; a cancellation, offer or expiry happens at most once per booking; a
+/// reschedule once per `sequence` the booking reached.
+pub fn message(booking_id: &str, kind: crate::model::MessageKind, seq: u32) -> Key {
+    use crate::model::MessageKind;
+    match kind {
+        MessageKind::Confirmed => delivery(booking_id),
+        MessageKind::Rescheduled => (format!("BOOKING#{booking_id}"), format!("DELIVERY#RESCHEDULED#{seq:05}")),
+        other => (format!("BOOKING#{booking_id}"), format!("DELIVERY#{}", other.key_name())),
+    }
+}
+
 /// A booking's payment task (seat hold or refund), in the booking's item collection.
 pub fn payment_task(booking_id: &str) -> Key {
     (format!("BOOKING#{booking_id}"), "PAYMENT_TASK".into())

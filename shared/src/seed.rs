@@ -51,6 +51,10 @@ pub fn sample_events(owner_id: &str, now: Timestamp) -> Vec<Event> {
                 owner_id: owner_id.into(),
                 created_at: now,
                 updated_at: now,
+                status: crate::model::EventStatus::Scheduled,
+                cancelled_at: None,
+                cancel_reason: None,
+                revision: 0,
             }
         })
         .collect()

@@ -41,6 +41,10 @@ async fn stored_event<S: Store>(store: &S) -> BookedEvent {
         owner_id: new_id(),
         created_at: now,
         updated_at: now,
+        status: Default::default(),
+        cancelled_at: None,
+        cancel_reason: None,
+        revision: 0,
     };
     store.create_event(&event).await.unwrap();
     event
@@ -78,6 +82,8 @@ fn unsaved_booking(event: &BookedEvent, at: DateTime<Utc>) -> Booking {
         cancelled_at: None,
         event: event.snapshot(),
         payment: None,
+        cancel_reason: None,
+        sequence: 0,
     }
 }
 
@@ -203,7 +209,7 @@ async fn booking_no_stream_consumer_saw_is_delivered_once_by_the_sweeper<S: Stor
     let event = stored_event(&store).await;
     let old = stored_booking(&store, &event, clock.now() - chrono::Duration::minutes(10)).await;
     let cancelled = stored_booking(&store, &event, clock.now() - chrono::Duration::minutes(10)).await;
-    store.cancel_booking(&cancelled, shared::time::now()).await.unwrap();
+    store.cancel_booking(&cancelled, shared::model::CancelReason::Attendee, shared::time::now()).await.unwrap();
     let young = stored_booking(&store, &event, clock.now() - chrono::Duration::minutes(1)).await;
     // Each booking carries a pending record from its own transaction; the API shows no status yet.
     let pending = store.get_delivery(&old.id).await.unwrap().expect("pending record written with the booking");

@@ -37,8 +37,11 @@ fn booking() -> Booking {
             duration_minutes: 60,
             event_type: "Yoga".into(),
             facilitator_id: "FAC001".into(),
+            revision: 0,
         },
         payment: None,
+        cancel_reason: None,
+        sequence: 0,
     }
 }
 
@@ -674,6 +677,10 @@ fn openapi_crm_status_schema_matches_the_view() {
     let schema = &doc["components"]["schemas"]["DeliveryStatus"];
     let d = Delivery {
         booking_id: new_id(),
+        kind: Default::default(),
+        seq: 0,
+        event_datetime: None,
+        previous_event_datetime: None,
         status: DeliveryStatus::Retrying,
         attempts: 1,
         last_http_status: None,

@@ -47,6 +47,7 @@ const ERROR_CODES: &[&str] = &[
     "event_full",
     "event_started",
     "event_has_bookings",
+    "event_cancelled",
     "capacity_below_booked",
     "already_cancelled",
     "idempotency_key_reused",

@@ -12,7 +12,7 @@ use shared::http::{
 };
 use shared::jwt::AuthUser;
 use shared::model::{
-    new_id, Booking, BookingStatus, BookingView, Event, IdempotencyRecord, Payment, IDEMPOTENCY_TTL_SECS,
+    new_id, Booking, BookingStatus, BookingView, CancelReason, Event, IdempotencyRecord, Payment, IDEMPOTENCY_TTL_SECS,
 };
 use shared::paging;
 use shared::payments::{self, CheckoutRequest};
@@ -142,6 +142,8 @@ async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>>
         cancelled_at: None,
         event: event.snapshot(),
         payment,
+        cancel_reason: None,
+        sequence: 0,
     };
     let body = serde_json::to_string(&booking.view()).map_err(Error::internal)?;
     let record = key.as_ref().map(|k| IdempotencyRecord {
@@ -299,9 +301,10 @@ async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
     let now = time::now();
     // A hold may be paid (or expire) between the read and the write; the write's condition on the
     // status notices, and the cancel is retried from the status it now has.
+    let reason = if caller.id == booking.user_id { CancelReason::Attendee } else { CancelReason::Admin };
     let mut cancelled = None;
     for _ in 0..3 {
-        match app.store.cancel_booking(&booking, now).await {
+        match app.store.cancel_booking(&booking, reason, now).await {
             Err(Error::StatusChanged) => {
                 booking = app.store.get_booking(&booking.id).await?.ok_or(Error::NotFound("booking"))?;
             }

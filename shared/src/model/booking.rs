@@ -44,6 +44,29 @@ impl BookingStatus {
     }
 }
 
+/// Who cancelled a booking, as `cancel_reason` in the API and the CRM's `booking.cancelled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum CancelReason {
+    /// The booker cancelled it.
+    Attendee,
+    /// An admin cancelled another user's booking.
+    Admin,
+    /// Its event was cancelled (`POST /events/{id}/cancel`).
+    EventCancelled,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::Attendee => "attendee",
+            CancelReason::Admin => "admin",
+            CancelReason::EventCancelled => "event_cancelled",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Booking {
     pub id: String,
@@ -60,9 +83,30 @@ pub struct Booking {
     /// `None` for a free event's booking.
     #[serde(default)]
     pub payment: Option<Payment>,
+    /// Set with `cancelled_at`; absent on bookings cancelled before reasons were kept.
+    #[serde(default)]
+    pub cancel_reason: Option<CancelReason>,
+    /// Raised by each change attendees must hear of (a reschedule, the cancellation): the
+    /// calendar file's `SEQUENCE`, and the order of the booking's CRM messages.
+    #[serde(default)]
+    pub sequence: u32,
 }
 
 impl Booking {
+    /// This booking as a cancel leaves it: `cancelled` at `now` for `reason`, its sequence raised,
+    /// and a paid confirmed one's refund owed (`refund_status: requested`).
+    pub fn cancelled(&self, reason: CancelReason, now: Timestamp) -> Booking {
+        let mut b = self.clone();
+        if let (BookingStatus::Confirmed, Some(payment)) = (b.status, b.payment.as_mut()) {
+            payment.refund_status = Some(super::REFUND_REQUESTED.into());
+        }
+        b.status = BookingStatus::Cancelled;
+        b.cancelled_at = Some(now);
+        b.cancel_reason = Some(reason);
+        b.sequence += 1;
+        b
+    }
+
     pub fn view(&self) -> BookingView<'_> {
         BookingView {
             id: &self.id,
@@ -71,6 +115,7 @@ impl Booking {
             status: self.status,
             created_at: Rfc3339(&self.created_at),
             cancelled_at: self.cancelled_at.as_ref().map(Rfc3339),
+            cancel_reason: self.cancel_reason,
             event: self.event.view(),
             payment: self.payment.as_ref().map(Payment::view),
         }
@@ -93,6 +138,8 @@ pub struct BookingView<'a> {
     /// Set when the booking was cancelled (RFC 3339 UTC), else null.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub cancelled_at: Option<Rfc3339<'a>>,
+    /// Who cancelled it; null unless cancelled.
+    pub cancel_reason: Option<CancelReason>,
     #[cfg_attr(feature = "openapi", schema(value_type = EventSnapshotView))]
     pub event: EventSnapshotView<'a>,
     /// Null for a free event's booking.

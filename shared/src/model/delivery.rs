@@ -6,7 +6,50 @@ use crate::time::{self, serde_ts, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// Delivery state of the CRM webhook for one booking; keyed by the booking id.
+/// The kinds of CRM message a booking can owe, in the payload's `type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// The booking holds its seat for good (free, or paid): the v2 payload.
+    #[default]
+    Confirmed,
+    /// The event's time or length changed after the booking.
+    Rescheduled,
+    /// A paid waitlist offer: a held seat and its checkout link.
+    Offered,
+    /// A waitlist offer that ended unpaid.
+    Expired,
+    /// The booking was cancelled (by its attendee, an admin, or with its event).
+    Cancelled,
+}
+
+impl MessageKind {
+    /// The payload's `type`.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            MessageKind::Confirmed => "booking.confirmed",
+            MessageKind::Rescheduled => "booking.rescheduled",
+            MessageKind::Offered => "booking.offered",
+            MessageKind::Expired => "booking.expired",
+            MessageKind::Cancelled => "booking.cancelled",
+        }
+    }
+
+    /// Upper case, as the message's sort key spells it.
+    pub fn key_name(self) -> &'static str {
+        match self {
+            MessageKind::Confirmed => "CONFIRMED",
+            MessageKind::Rescheduled => "RESCHEDULED",
+            MessageKind::Offered => "OFFERED",
+            MessageKind::Expired => "EXPIRED",
+            MessageKind::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+/// Delivery state of one CRM message of a booking. The `booking.confirmed` message is keyed by
+/// the booking id alone (its record predates typed messages); the others by booking, kind and,
+/// for a reschedule, the booking's `sequence` ([`crate::keys::message`]).
 ///
 /// Written `pending` in the booking's own transaction, so a booking can never exist without a
 /// record that says it still has to be delivered. While it is not final it sits in the pending
@@ -15,6 +58,18 @@ use serde_json::{json, Value};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     pub booking_id: String,
+    /// Absent on records from before typed messages: they are all `booking.confirmed`.
+    #[serde(default)]
+    pub kind: MessageKind,
+    /// The booking's `sequence` when the message was owed: messages of one booking go out in
+    /// this order (then by kind), and a reschedule's key carries it.
+    #[serde(default)]
+    pub seq: u32,
+    /// A reschedule's new start and the one it replaced (the booking may have moved again since).
+    #[serde(default, with = "serde_ts::option")]
+    pub event_datetime: Option<Timestamp>,
+    #[serde(default, with = "serde_ts::option")]
+    pub previous_event_datetime: Option<Timestamp>,
     pub status: DeliveryStatus,
     /// POSTs started (counted when a sender claims the record, before it sends).
     pub attempts: u32,
@@ -29,8 +84,9 @@ pub struct Delivery {
     pub delivered_at: Option<Timestamp>,
     #[serde(with = "serde_ts")]
     pub updated_at: Timestamp,
-    /// The booking's `created_at`: places a record that is not final in the pending index.
-    /// Absent on records written before the index existed (a claim fills it in).
+    /// The booking's `created_at` for its `booking.confirmed`, the instant it was owed for any
+    /// other message: places a record that is not final in the pending index. Absent on records
+    /// written before the index existed (a claim fills it in).
     #[serde(default, with = "serde_ts::option")]
     pub booked_at: Option<Timestamp>,
     /// No sender may claim the record before this instant: with `lease_owner`, a sender is
@@ -95,6 +151,10 @@ impl Delivery {
     pub fn pending(booking: &Booking, now: Timestamp) -> Delivery {
         Delivery {
             booking_id: booking.id.clone(),
+            kind: MessageKind::Confirmed,
+            seq: booking.sequence,
+            event_datetime: None,
+            previous_event_datetime: None,
             status: DeliveryStatus::Pending,
             attempts: 0,
             last_http_status: None,
@@ -104,6 +164,28 @@ impl Delivery {
             booked_at: Some(booking.created_at),
             lease_until: None,
             lease_owner: None,
+        }
+    }
+
+    /// Another message the booking owes from `now` on (written in the same transaction as the
+    /// change that causes it), in the pending index from that instant; `seq` is the booking's
+    /// `sequence` after the change.
+    pub fn message(booking: &Booking, kind: MessageKind, now: Timestamp) -> Delivery {
+        Delivery { kind, booked_at: Some(now), ..Delivery::pending(booking, now) }
+    }
+
+    /// Its item's sort key within the booking's collection.
+    pub fn key(&self) -> crate::keys::Key {
+        crate::keys::message(&self.booking_id, self.kind, self.seq)
+    }
+
+    /// The Standard Webhooks `webhook-id`: unique per message, the same on every retry of it.
+    /// `booking.confirmed` keeps the booking id, as v2 receivers deduplicate on it.
+    pub fn webhook_id(&self) -> String {
+        match self.kind {
+            MessageKind::Confirmed => self.booking_id.clone(),
+            MessageKind::Rescheduled => format!("{}:rescheduled:{}", self.booking_id, self.seq),
+            kind => format!("{}:{}", self.booking_id, &kind.event_type()["booking.".len()..]),
         }
     }
 

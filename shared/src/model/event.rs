@@ -40,6 +40,25 @@ where
     }
 }
 
+/// `scheduled` until the owner cancels the event (`POST /events/{id}/cancel`); never back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EventStatus {
+    #[default]
+    Scheduled,
+    Cancelled,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Scheduled => "scheduled",
+            EventStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub id: String,
@@ -66,6 +85,17 @@ pub struct Event {
     pub created_at: Timestamp,
     #[serde(with = "serde_ts")]
     pub updated_at: Timestamp,
+    #[serde(default)]
+    pub status: EventStatus,
+    #[serde(default, with = "serde_ts::option")]
+    pub cancelled_at: Option<Timestamp>,
+    /// The owner's words when cancelling (≤ 500 characters), shown to attendees.
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
+    /// Raised by every change of `datetime` or `duration_minutes`: a booking whose snapshot has
+    /// an older revision still shows the old time (the reschedule fan-out brings it up to date).
+    #[serde(default)]
+    pub revision: u32,
 }
 
 /// Bookings close when the event starts: an event is bookable at `now` while it starts after
@@ -86,9 +116,11 @@ pub fn fold_type(event_type: &str) -> String {
 }
 
 impl Event {
-    /// → `EventStarted` once bookings have closed.
+    /// → `EventCancelled` for a cancelled event, `EventStarted` once bookings have closed.
     pub fn bookable_at(&self, now: Timestamp) -> Result<()> {
-        if self.datetime > booking_cutoff(now) {
+        if self.status == EventStatus::Cancelled {
+            Err(Error::EventCancelled)
+        } else if self.datetime > booking_cutoff(now) {
             Ok(())
         } else {
             Err(Error::EventStarted)
@@ -135,6 +167,10 @@ impl Event {
             owner_id: &self.owner_id,
             created_at: Rfc3339(&self.created_at),
             updated_at: Rfc3339(&self.updated_at),
+            status: self.status,
+            cancelled_at: self.cancelled_at.as_ref().map(Rfc3339),
+            cancel_reason: self.cancel_reason.as_deref(),
+            bookings_to_cancel: (self.status == EventStatus::Cancelled).then_some(self.seats_booked),
         }
     }
 
@@ -146,6 +182,7 @@ impl Event {
             duration_minutes: self.duration_minutes,
             event_type: self.event_type.clone(),
             facilitator_id: self.facilitator_id.clone(),
+            revision: self.revision,
         }
     }
 }
@@ -161,6 +198,9 @@ pub struct EventSnapshot {
     #[serde(rename = "type")]
     pub event_type: String,
     pub facilitator_id: String,
+    /// The event's `revision` this snapshot was taken at.
+    #[serde(default)]
+    pub revision: u32,
 }
 
 impl EventSnapshot {
@@ -213,6 +253,16 @@ pub struct EventView<'a> {
     pub created_at: Rfc3339<'a>,
     #[cfg_attr(feature = "openapi", schema(inline, value_type = crate::openapi::UtcTime))]
     pub updated_at: Rfc3339<'a>,
+    pub status: EventStatus,
+    /// When the owner cancelled it (RFC 3339 UTC); null unless cancelled.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub cancelled_at: Option<Rfc3339<'a>>,
+    /// The owner's reason, if given; null unless cancelled.
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
+    pub cancel_reason: Option<&'a str>,
+    /// Bookings of a cancelled event still holding a seat, which the cancellation has yet to
+    /// cancel (and refund); 0 once done. Null unless cancelled.
+    pub bookings_to_cancel: Option<u32>,
 }
 
 /// What a booking shows of its event.
@@ -264,10 +314,14 @@ mod tests {
             owner_id: "O".into(),
             created_at: crate::time::parse("2025-07-01T10:00:00Z").unwrap(),
             updated_at: crate::time::parse("2025-07-02T10:00:00Z").unwrap(),
+            status: EventStatus::Scheduled,
+            cancelled_at: None,
+            cancel_reason: None,
+            revision: 0,
         };
         assert_eq!(
             serde_json::to_string(&e.view()).unwrap(),
-            r#"{"id":"E","title":"t","description":"","datetime":"2025-08-01T10:00:00Z","duration_minutes":60,"facilitator_id":"F","type":"Yoga","rating":4.5,"capacity":3,"seats_booked":1,"seats_left":2,"price":null,"owner_id":"O","created_at":"2025-07-01T10:00:00Z","updated_at":"2025-07-02T10:00:00Z"}"#
+            r#"{"id":"E","title":"t","description":"","datetime":"2025-08-01T10:00:00Z","duration_minutes":60,"facilitator_id":"F","type":"Yoga","rating":4.5,"capacity":3,"seats_booked":1,"seats_left":2,"price":null,"owner_id":"O","created_at":"2025-07-01T10:00:00Z","updated_at":"2025-07-02T10:00:00Z","status":"scheduled","cancelled_at":null,"cancel_reason":null,"bookings_to_cancel":null}"#
         );
         for bad in [-0.01, 5.01, 6.0, f64::NAN, f64::INFINITY, f64::MAX, -1e300] {
             assert!(rating(bad).is_err(), "{bad} accepted");

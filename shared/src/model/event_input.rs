@@ -252,6 +252,10 @@ impl EventInput {
             owner_id: owner_id.to_string(),
             created_at: now,
             updated_at: now,
+            status: crate::model::EventStatus::Scheduled,
+            cancelled_at: None,
+            cancel_reason: None,
+            revision: 0,
         })
     }
 }

@@ -10,11 +10,11 @@ mod session;
 mod throttle;
 mod user;
 
-pub use booking::{Booking, BookingStatus, BookingView, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
-pub use delivery::{Delivery, DeliveryStatus, FailureKind};
+pub use booking::{Booking, BookingStatus, BookingView, CancelReason, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
+pub use delivery::{Delivery, DeliveryStatus, FailureKind, MessageKind};
 pub use event::{
-    booking_cutoff, cancel_cutoff, fold_type, rating, rating_text, Event, EventSnapshot, EventSnapshotView, EventView,
-    RATING_RULE,
+    booking_cutoff, cancel_cutoff, fold_type, rating, rating_text, Event, EventSnapshot, EventSnapshotView,
+    EventStatus, EventView, RATING_RULE,
 };
 pub use event_input::{present, required, EventInput, EventPatch};
 pub use payment::{

@@ -7,7 +7,8 @@ pub mod memory;
 
 use crate::error::Result;
 use crate::model::{
-    Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, PaymentTask, Role, Session, User,
+    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, PaymentTask, Role, Session,
+    User,
 };
 pub use crate::policy::Actor;
 use crate::time::Timestamp;
@@ -194,12 +195,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     fn get_booking(&self, id: &str) -> impl Future<Output = Result<Option<Booking>>> + Send;
     /// One atomic write from the status `booking` has (`confirmed` or `pending_payment`) to
-    /// `cancelled`: guard removed, seat released exactly once; a pending booking's hold task is
-    /// dropped, and a paid confirmed booking gets `refund_status: requested` and a refund task
-    /// → `AlreadyCancelled` (cancelled or expired already), `EventStarted`, `NotFound`.
-    /// When the status changed since `booking` was read (a hold just paid), the caller reads the
-    /// booking again and retries.
-    fn cancel_booking(&self, booking: &Booking, now: Timestamp) -> impl Future<Output = Result<Booking>> + Send;
+    /// `cancelled` for `reason` ([`Booking::cancelled`]): guard removed, seat released exactly
+    /// once; a pending booking's hold task is dropped; a paid confirmed booking gets
+    /// `refund_status: requested` and a refund task; a confirmed one owes its CRM a
+    /// `booking.cancelled` message (its record written here) → `AlreadyCancelled` (cancelled or
+    /// expired already), `EventStarted` (not for `EventCancelled`: the event's cancellation
+    /// frees seats even once it started), `NotFound`. When the status or the sequence changed
+    /// since `booking` was read (a hold just paid, a reschedule) → `StatusChanged`: the caller
+    /// reads the booking again and retries.
+    fn cancel_booking(
+        &self,
+        booking: &Booking,
+        reason: CancelReason,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Booking>> + Send;
 
     /// A pending booking's Checkout Session, recorded while the booking is still pending
     /// → `false` when it no longer is (nothing written).

@@ -6,8 +6,8 @@ use super::{events, failed, sdk_error, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity};
 use crate::model::{
-    booking_cutoff, cancel_cutoff, Booking, BookingStatus, Delivery, IdempotencyRecord, PaymentTask, PaymentTaskKind,
-    REFUND_REQUESTED,
+    booking_cutoff, cancel_cutoff, Booking, BookingStatus, CancelReason, Delivery, IdempotencyRecord, MessageKind,
+    PaymentTask, PaymentTaskKind, REFUND_REQUESTED,
 };
 use crate::store::{BookingContext, BookingPage, Position};
 use crate::time::{self, Timestamp};
@@ -127,39 +127,48 @@ pub(super) async fn get_bookings(db: &DynamoStore, ids: &[String]) -> Result<Vec
     items.into_iter().map(from_item).collect()
 }
 
-pub(super) async fn cancel_booking(db: &DynamoStore, booking: &Booking, now: Timestamp) -> Result<Booking> {
+pub(super) async fn cancel_booking(
+    db: &DynamoStore,
+    booking: &Booking,
+    reason: CancelReason,
+    now: Timestamp,
+) -> Result<Booking> {
     let from = booking.status;
     if !from.holds_seat() {
         return Err(Error::AlreadyCancelled);
     }
-    let mut cancelled = booking.clone();
-    cancelled.status = BookingStatus::Cancelled;
-    cancelled.cancelled_at = Some(now);
+    let cancelled = booking.cancelled(reason, now);
     // A paid booking's refund is owed from the moment it is cancelled: recorded in the same
     // transaction, with a task the payment sweep finds if the refund request is lost.
     let refund = from == BookingStatus::Confirmed && booking.payment.is_some();
-    if let Some(payment) = cancelled.payment.as_mut().filter(|_| refund) {
-        payment.refund_status = Some(REFUND_REQUESTED.into());
-    }
     // The user's list is keyed by status: the cancelled booking moves to its cancelled entry.
     let moved = cancelled.index_attrs().into_iter().find(|(name, _)| *name == keys::GSI1SK);
     let (gsk_name, gsk) = moved.ok_or_else(|| Error::internal("bookings have a GSI1 sort key"))?;
+    // The status and the sequence as read: a reschedule of the booking in between raised its
+    // sequence (and owes its own message), so this write would reuse its number.
+    let sequence_as_read =
+        if booking.sequence == 0 { "(attribute_not_exists(#seq) OR #seq = :seq)" } else { "#seq = :seq" };
     let status = Update::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::booking(&booking.id))))
         .update_expression(if refund {
-            "SET #st = :cancelled, #cat = :now, #gsk = :gsk, #pay.#rs = :requested"
+            "SET #st = :cancelled, #cat = :now, #gsk = :gsk, #cr = :reason, #seq = :next, #pay.#rs = :requested"
         } else {
-            "SET #st = :cancelled, #cat = :now, #gsk = :gsk"
+            "SET #st = :cancelled, #cat = :now, #gsk = :gsk, #cr = :reason, #seq = :next"
         })
-        .condition_expression("#st = :from")
+        .condition_expression(format!("#st = :from AND {sequence_as_read}"))
         .expression_attribute_names("#st", attr::STATUS)
         .expression_attribute_names("#cat", attr::CANCELLED_AT)
         .expression_attribute_names("#gsk", gsk_name)
+        .expression_attribute_names("#cr", attr::CANCEL_REASON)
+        .expression_attribute_names("#seq", attr::SEQUENCE)
         .expression_attribute_values(":cancelled", s(BookingStatus::Cancelled.as_str()))
         .expression_attribute_values(":from", s(from.as_str()))
         .expression_attribute_values(":now", s(time::format(&now)))
         .expression_attribute_values(":gsk", s(gsk))
+        .expression_attribute_values(":reason", s(reason.as_str()))
+        .expression_attribute_values(":seq", n(booking.sequence))
+        .expression_attribute_values(":next", n(cancelled.sequence))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
     let status = if refund {
         status
@@ -175,20 +184,24 @@ pub(super) async fn cancel_booking(db: &DynamoStore, booking: &Booking, now: Tim
         .set_key(Some(key_item(keys::attendee(&booking.event_id, &booking.user_id))))
         .build()
         .map_err(Error::internal)?;
-    // `Event::cancellable_at`, as a condition on the event item.
+    // `Event::cancellable_at`, as a condition on the event item; the event's own cancellation
+    // releases seats whenever it gets to them, started or not.
     let seat = Update::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::event(&booking.event_id))))
         .update_expression("ADD #seats :minus")
-        .condition_expression(format!("{EXISTS} AND #dt > :cutoff AND #seats > :zero"))
         .expression_attribute_names("#seats", attr::SEATS_BOOKED)
-        .expression_attribute_names("#dt", attr::DATETIME)
         .expression_attribute_values(":minus", n(-1))
         .expression_attribute_values(":zero", n(0))
-        .expression_attribute_values(":cutoff", s(time::format(&cancel_cutoff(now))))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .build()
-        .map_err(Error::internal)?;
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    let seat = if reason == CancelReason::EventCancelled {
+        seat.condition_expression(format!("{EXISTS} AND #seats > :zero"))
+    } else {
+        seat.condition_expression(format!("{EXISTS} AND #dt > :cutoff AND #seats > :zero"))
+            .expression_attribute_names("#dt", attr::DATETIME)
+            .expression_attribute_values(":cutoff", s(time::format(&cancel_cutoff(now))))
+    };
+    let seat = seat.build().map_err(Error::internal)?;
     let mut items = vec![
         TransactWriteItem::builder().update(status).build(),
         TransactWriteItem::builder().delete(guard).build(),
@@ -206,6 +219,11 @@ pub(super) async fn cancel_booking(db: &DynamoStore, booking: &Booking, now: Tim
         let put =
             Put::builder().table_name(&db.table).set_item(Some(task.to_item()?)).build().map_err(Error::internal)?;
         items.push(TransactWriteItem::builder().put(put).build());
+    }
+    // The CRM heard of a confirmed booking, so it hears of its end, in the same write.
+    if from == BookingStatus::Confirmed {
+        let message = Delivery::message(&cancelled, MessageKind::Cancelled, now);
+        items.push(TransactWriteItem::builder().put(db.put(&message, ABSENT)?).build());
     }
     // A token per cancel request, not per booking: a second request to cancel must hear
     // `already_cancelled`, not the first request's success replayed.

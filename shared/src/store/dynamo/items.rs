@@ -49,6 +49,8 @@ pub(super) mod attr {
     pub const TOKEN_HASH: &str = "token_hash";
     pub const REVOKED: &str = "revoked";
     pub const EXPIRES_AT: &str = "expires_at";
+    pub const SEQUENCE: &str = "sequence";
+    pub const CANCEL_REASON: &str = "cancel_reason";
 }
 
 /// Conditions on the item's existence, by its partition key.
@@ -227,7 +229,7 @@ impl Entity for IdempotencyRecord {
 impl Entity for Delivery {
     const TAG: &'static str = entity::DELIVERY;
     fn key(&self) -> Key {
-        keys::delivery(&self.booking_id)
+        Delivery::key(self)
     }
     /// GSI1, sparse: the pending deliveries of the booking's day, while the record is not final.
     /// A final record is written without them (a whole-item put), which takes it out of the index.
@@ -302,6 +304,10 @@ mod tests {
             owner_id: "U".into(),
             created_at: now,
             updated_at: now,
+            status: crate::model::EventStatus::Scheduled,
+            cancelled_at: None,
+            cancel_reason: None,
+            revision: 0,
         }
     }
 
@@ -337,6 +343,8 @@ mod tests {
             cancelled_at: Some(e.created_at),
             event: e.snapshot(),
             payment: None,
+            cancel_reason: None,
+            sequence: 0,
         })
         .unwrap();
         let user = serde_json::to_value(User {
@@ -409,6 +417,8 @@ mod tests {
             cancelled_at: None,
             event: e.snapshot(),
             payment: None,
+            cancel_reason: None,
+            sequence: 0,
         };
         let mut d = Delivery::pending(&booking, e.created_at);
         let item = d.to_item().unwrap();

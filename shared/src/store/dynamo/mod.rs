@@ -22,7 +22,9 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::keys::Key;
-use crate::model::{Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, Role, Session, User};
+use crate::model::{
+    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Role, Session, User,
+};
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -380,8 +382,8 @@ impl Store for DynamoStore {
         bookings::get_booking(self, id).await
     }
 
-    async fn cancel_booking(&self, booking: &Booking, now: Timestamp) -> Result<Booking> {
-        bookings::cancel_booking(self, booking, now).await
+    async fn cancel_booking(&self, booking: &Booking, reason: CancelReason, now: Timestamp) -> Result<Booking> {
+        bookings::cancel_booking(self, booking, reason, now).await
     }
 
     async fn list_user_bookings(&self, user_id: &str, status: BookingStatus, limit: usize) -> Result<Vec<Booking>> {

@@ -4,7 +4,7 @@
 use super::{Inner, MemoryStore, SWEEP_EVERY_SECS};
 use crate::error::{Error, Result};
 use crate::model::{
-    Booking, BookingStatus, Delivery, Event, IdempotencyRecord, PaymentTask, PaymentTaskKind, REFUND_REQUESTED,
+    Booking, BookingStatus, CancelReason, Delivery, Event, IdempotencyRecord, MessageKind, PaymentTask, PaymentTaskKind,
 };
 use crate::store::{BookingContext, BookingPage, Position};
 use crate::time::Timestamp;
@@ -85,29 +85,37 @@ pub(super) fn get_booking(store: &MemoryStore, id: &str) -> Result<Option<Bookin
     Ok(store.read()?.bookings.get(id).cloned())
 }
 
-pub(super) fn cancel_booking(store: &MemoryStore, booking: &Booking, now: Timestamp) -> Result<Booking> {
+pub(super) fn cancel_booking(
+    store: &MemoryStore,
+    booking: &Booking,
+    reason: CancelReason,
+    now: Timestamp,
+) -> Result<Booking> {
     let mut db = store.lock()?;
     let current = db.bookings.get(&booking.id).ok_or(Error::NotFound("booking"))?;
     if !current.status.holds_seat() {
         return Err(Error::AlreadyCancelled);
     }
-    if current.status != booking.status {
+    if current.status != booking.status || current.sequence != booking.sequence {
         return Err(Error::StatusChanged);
     }
     let event = db.events.get(&current.event_id).ok_or(Error::NotFound("event"))?;
-    event.cancellable_at(now)?;
+    if reason != CancelReason::EventCancelled {
+        event.cancellable_at(now)?;
+    }
     if event.seats_booked == 0 {
         return Err(Error::internal("confirmed booking on an event with no seats booked"));
     }
-    let mut b = current.clone();
+    let from = current.status;
+    let b = current.cancelled(reason, now);
     db.release_seat(&b);
     db.drop_task(&b.id);
-    if let (BookingStatus::Confirmed, Some(payment)) = (b.status, b.payment.as_mut()) {
-        payment.refund_status = Some(REFUND_REQUESTED.into());
-        db.put_task(PaymentTask { booking_id: b.id.clone(), kind: PaymentTaskKind::Refund, due_at: now });
+    if from == BookingStatus::Confirmed {
+        if b.payment.is_some() {
+            db.put_task(PaymentTask { booking_id: b.id.clone(), kind: PaymentTaskKind::Refund, due_at: now });
+        }
+        db.put_delivery(Delivery::message(&b, MessageKind::Cancelled, now));
     }
-    b.status = BookingStatus::Cancelled;
-    b.cancelled_at = Some(now);
     db.put_booking(b.clone());
     Ok(b)
 }
@@ -194,6 +202,10 @@ mod tests {
             owner_id: "O".into(),
             created_at: t0,
             updated_at: t0,
+            status: crate::model::EventStatus::Scheduled,
+            cancelled_at: None,
+            cancel_reason: None,
+            revision: 0,
         };
         store.create_event(&event).await.unwrap();
         let book = |user: &str, at: Timestamp| Booking {
@@ -207,6 +219,8 @@ mod tests {
             cancelled_at: None,
             event: event.snapshot(),
             payment: None,
+            cancel_reason: None,
+            sequence: 0,
         };
         store.create_booking(&book("a", t0), None, t0 + Duration::hours(23)).await.unwrap();
         assert_eq!(store.lock().unwrap().idempotency.len(), 1, "a live record was evicted");

@@ -148,6 +148,8 @@ mod tests {
             cancelled_at: None,
             event: event.snapshot(),
             payment: None,
+            cancel_reason: None,
+            sequence: 0,
         };
         store.create_booking(&booking, None, now).await.unwrap();
         assert_eq!(before.seats_booked, 0, "the page taken before the booking changed");

@@ -17,11 +17,11 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Booking, BookingStatus, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, PaymentTask, Role, Session,
-    User,
+    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, MessageKind,
+    PaymentTask, Role, Session, User,
 };
 use crate::time::Timestamp;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[derive(Clone, Default)]
@@ -52,6 +52,8 @@ struct Inner {
     attendees: HashMap<(String, String), String>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
     deliveries: HashMap<String, Delivery>,
+    /// Every other CRM message of a booking, by (booking id, its key's sort key).
+    messages: BTreeMap<(String, String), Delivery>,
     /// Delivery records without a final outcome, by (booked_at, booking id): the pending index.
     pending_deliveries: BTreeSet<Position>,
     /// At most one payment task per booking, and the due-payments index by (due_at, booking id).
@@ -111,7 +113,11 @@ impl Inner {
                 self.pending_deliveries.insert(p);
             }
         }
-        self.deliveries.insert(d.booking_id.clone(), d);
+        if d.kind == MessageKind::Confirmed {
+            self.deliveries.insert(d.booking_id.clone(), d);
+        } else {
+            self.messages.insert((d.booking_id.clone(), d.key().1), d);
+        }
     }
 }
 
@@ -230,8 +236,8 @@ impl Store for MemoryStore {
         bookings::get_booking(self, id)
     }
 
-    async fn cancel_booking(&self, booking: &Booking, now: Timestamp) -> Result<Booking> {
-        bookings::cancel_booking(self, booking, now)
+    async fn cancel_booking(&self, booking: &Booking, reason: CancelReason, now: Timestamp) -> Result<Booking> {
+        bookings::cancel_booking(self, booking, reason, now)
     }
 
     async fn attach_checkout(&self, booking_id: &str, session_id: &str, url: &str) -> Result<bool> {
