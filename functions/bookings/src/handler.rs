@@ -37,6 +37,10 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
         (["bookings", id], &Method::GET) => served(&req, &[], || get(app, &req, id)).await,
         (["bookings", id], &Method::DELETE) => served(&req, &[], || cancel(app, &req, id)).await,
         (["bookings", _], _) => Err(method_not_allowed("GET, DELETE")),
+        (["bookings", id, "calendar.ics"], &Method::GET) => {
+            served(&req, &[], || crate::calendar::calendar(app, &req, id)).await
+        }
+        (["bookings", _, "calendar.ics"], _) => Err(method_not_allowed("GET")),
         (["events", id, "bookings"], &Method::GET) => {
             served(&req, ATTENDEE_PARAMS, || event_bookings(app, &req, id)).await
         }

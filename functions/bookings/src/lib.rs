@@ -1,6 +1,9 @@
-//! The `bookings` function: book a seat atomically, booking history, cancel, and an event's
-//! attendee list. `router` is what the Lambda binary and the local server both call.
+//! The `bookings` function: book a seat atomically, booking history, cancel, a booking's
+//! calendar file, and an event's attendee list. `router` is what the Lambda binary and the local
+//! server both call.
 
+pub mod calendar;
 pub mod handler;
+mod ics;
 
 pub use handler::router;
