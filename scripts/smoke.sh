@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # scripts/smoke.sh API_URL — the contract end to end against a running API: every route in both
 # slash forms, then register → login → create an event (as a facilitator) → book → history → the
-# event's bookings → cancel → refresh, reuse, logout, password change, and removal of what it
-# created. One PASS/FAIL line per step; exits 1
-# if any step failed.
+# booking's calendar file → the event's bookings → cancel → refresh, reuse, logout, password
+# change, and removal of what it created. One PASS/FAIL line per step; exits 1 if any step failed.
 #
 #   scripts/smoke.sh https://abc123.execute-api.eu-west-1.amazonaws.com    # deployed (ApiUrl output)
 #   scripts/smoke.sh http://127.0.0.1:3000                                 # make run
@@ -145,6 +144,18 @@ step "POST /bookings again" 409 "$(is_error already_booked)" "error code already
 
 req GET "/bookings/$BOOKING" "$ATT"; step "GET /bookings/{id}" 200 "d['id'] == '$BOOKING'" "the booking"
 req GET "/bookings/$BOOKING/" "$ATT"; step "GET /bookings/{id}/" 200 "d['id'] == '$BOOKING'" "the booking"
+# calendar_step NAME WANT: the last body is the booking's calendar file (CRLF lines) and holds WANT.
+calendar_step() {
+  if [ "$STATUS" = 200 ] && grep -q "^UID:$BOOKING@ahoum"$'\r$' "$BODY" && grep -q "^$2"$'\r$' "$BODY"; then
+    pass "$1"
+  else
+    fail "$1" "status $STATUS, want 200 with UID:$BOOKING@ahoum and $2 on CRLF lines"
+  fi
+}
+for slash in '' /; do
+  req GET "/bookings/$BOOKING/calendar.ics$slash" "$ATT"
+  calendar_step "GET /bookings/{id}/calendar.ics$slash" "STATUS:CONFIRMED"
+done
 for p in /bookings /bookings/; do
   req GET "$p" "$ATT"
   step "GET $p (history)" 200 "[b['id'] for b in d['upcoming']] == ['$BOOKING']" "upcoming holds the booking"
@@ -159,6 +170,8 @@ req GET "/events/$EVENT" ; step "GET /events/{id} (a seat taken)" 200 "d['seats_
 
 req DELETE "/bookings/$BOOKING" "$ATT"; step "DELETE /bookings/{id} (cancel)" 200 "d['status'] == 'cancelled'" "status cancelled"
 req DELETE "/bookings/$BOOKING/" "$ATT"; step "DELETE /bookings/{id}/ again" 409 "$(is_error already_cancelled)" "error code already_cancelled"
+req GET "/bookings/$BOOKING/calendar.ics" "$ATT"
+calendar_step "GET /bookings/{id}/calendar.ics (cancelled)" "STATUS:CANCELLED"
 req GET '/bookings/?status=cancelled' "$ATT"
 step "GET /bookings/?status=cancelled" 200 "'$BOOKING' in [b['id'] for b in d['upcoming'] + d['past']]" "the cancelled booking listed"
 req GET "/events/$EVENT/" ; step "GET /events/{id}/ (seat freed)" 200 "d['seats_left'] == 5" "5 seats left"

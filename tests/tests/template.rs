@@ -1277,7 +1277,8 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     assert_eq!(wire.send(req("DELETE", &format!("/events/{spare}"), Some(&owner), None)).await.0, 200);
 
     // bookings: book (plain, with an Idempotency-Key, its replay, a double booking), list, get
-    // (own, admin), an event's bookings, cancel (twice), and an event with bookings is kept.
+    // (own, admin), the calendar file (own, admin, another's), an event's bookings, cancel
+    // (twice), and an event with bookings is kept.
     let (status, booked) = wire.send(req("POST", "/bookings", Some(&attendee), Some(json!({"event_id": ev})))).await;
     assert_eq!(status, 201, "{booked}");
     let booking_id = booked["id"].as_str().unwrap().to_string();
@@ -1293,6 +1294,10 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     assert_eq!(wire.send(req("GET", &format!("/bookings/{booking_id}"), Some(&attendee), None)).await.0, 200);
     assert_eq!(wire.send(req("GET", &format!("/bookings/{booking_id}"), Some(&admin), None)).await.0, 200);
     assert_eq!(wire.send(req("GET", &format!("/bookings/{booking_id}"), Some(&second), None)).await.0, 404);
+    let calendar = format!("/bookings/{booking_id}/calendar.ics");
+    assert_eq!(wire.send(req("GET", &calendar, Some(&attendee), None)).await.0, 200);
+    assert_eq!(wire.send(req("GET", &calendar, Some(&admin), None)).await.0, 200);
+    assert_eq!(wire.send(req("GET", &calendar, Some(&second), None)).await.0, 404);
     assert_eq!(wire.send(req("GET", &format!("/events/{ev}/bookings"), Some(&owner), None)).await.0, 200);
     assert_eq!(wire.send(req("DELETE", &format!("/bookings/{booking_id}"), Some(&attendee), None)).await.0, 200);
     assert_eq!(wire.send(req("DELETE", &format!("/bookings/{booking_id}"), Some(&attendee), None)).await.0, 409);

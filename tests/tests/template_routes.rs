@@ -51,6 +51,7 @@ const CONTRACT_PATHS: &[(&str, &str)] = &[
     ("/events/{id}/bookings", "BookingsFunction"),
     ("/bookings", "BookingsFunction"),
     ("/bookings/{id}", "BookingsFunction"),
+    ("/bookings/{id}/calendar.ics", "BookingsFunction"),
 ];
 
 /// The request forms whose function depends on behaviour AWS does not document (the
@@ -64,6 +65,7 @@ const PAPER_ONLY: &[&str] = &[
     "/events/{id}/bookings/",
     "/bookings/",
     "/bookings/{id}/",
+    "/bookings/{id}/calendar.ics/",
 ];
 
 fn concrete(path: &str) -> String {
@@ -127,7 +129,20 @@ fn route_key_checks_refuse_what_api_gateway_refuses() {
     assert_eq!(check_route_keys(["GET /products/{id}", "GET /products/{productId}"]).len(), 1);
     assert_eq!(check_route_keys(["GET /a/{x}/b", "GET /a/{y+}"]).len(), 1, "a greedy variable is a variable");
     assert_eq!(check_route_keys(["GET /a", "GET /a"]).len(), 1, "duplicate key");
-    for bad in ["GET /events/", "GET /events//x", "GET /{proxy+}/x", "GET events", "FETCH /x", "/x", "GET /{a-b}"] {
+    // The calendar file's own route key beside the greedy bookings route: `{id}` and `{proxy+}`
+    // under `/bookings`. It needs none (`calendar_file_reaches_the_bookings_function_without_a_route_key`).
+    let calendar = ["ANY /bookings", "ANY /bookings/{proxy+}", "GET /bookings/{id}/calendar.ics"];
+    assert_eq!(check_route_keys(calendar).len(), 1, "{:#?}", check_route_keys(calendar));
+    for bad in [
+        "GET /events/",
+        "GET /events//x",
+        "GET /{proxy+}/x",
+        "GET events",
+        "FETCH /x",
+        "/x",
+        "GET /{a-b}",
+        "GET /b/{id}.ics",
+    ] {
         assert_eq!(check_route_keys([bad]).len(), 1, "{bad} accepted");
     }
     assert!(parse_path("/x/{bad name}").is_err() && parse_path("/x/{a}}").is_err());
@@ -212,6 +227,26 @@ fn future_event_subresources_reach_the_events_function_without_a_new_route() {
     }
     let p = concrete("/events/{id}/bookings");
     assert_eq!(function_by_documentation(&routes, "GET", &p), Ok("BookingsFunction".into()));
+}
+
+/// `GET /bookings/{id}/calendar.ics` reaches the bookings function through `ANY /bookings/{proxy+}`
+/// by documentation ([ROUTES]: a greedy path variable "catches all child resources of a route";
+/// no full match and no other greedy route matches it), so it needs no route key; one would be
+/// refused (`route_key_checks_refuse_what_api_gateway_refuses`). A dot inside a literal segment is
+/// an ordinary character (`ANY /openapi.json` is deployed). Its `/` form is a remainder ending in
+/// `/`: paper only, like `/bookings/{id}/`.
+///
+/// [ROUTES]: https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
+#[test]
+fn calendar_file_reaches_the_bookings_function_without_a_route_key() {
+    let routes = routes(&template());
+    let p = concrete("/bookings/{id}/calendar.ics");
+    assert_eq!(function_by_documentation(&routes, "GET", &p), Ok("BookingsFunction".into()));
+    assert_eq!(select(&routes, "GET", &p, Behaviour::REPORTED).unwrap().key, "ANY /bookings/{proxy+}");
+    assert!(routes.iter().all(|r| !r.key.contains("calendar")), "no route key of its own");
+    let slash = format!("{p}/");
+    assert!(function_by_documentation(&routes, "GET", &slash).is_err(), "the `/` form is undocumented behaviour");
+    assert_eq!(select(&routes, "GET", &slash, Behaviour::REPORTED).unwrap().function, "BookingsFunction");
 }
 
 /// Stripe's webhook: a path this service chooses and registers in Stripe, so only its exact form
