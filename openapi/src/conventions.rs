@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 const DESCRIPTION: &str = "Contract v3 of the Ahoum booking API.
 
 Conventions:
-- JSON in and out (`Content-Type: application/json`).
+- JSON in and out (`Content-Type: application/json`), but for one success body: `GET /bookings/{id}/calendar.ics` answers `text/calendar` (its errors are JSON).
 - **Every path also answers with a trailing slash**: `/events` and `/events/`, `/auth/login` and `/auth/login/`, `/bookings/{id}` and `/bookings/{id}/` are the same route. Each path is listed once here.
 - IDs are opaque strings (ULIDs); do not assume integers.
 - Times are RFC 3339. Input without an offset (`2025-08-01T10:00:00`) is read as UTC; output is always UTC with `Z` and whole seconds.

@@ -106,3 +106,22 @@ pub fn stripe_event() -> Value {
         }}
     })
 }
+
+/// The calendar file of [`booking`], as the route writes it (its own renderer, so the example
+/// cannot drift from the code): CRLF lines, the description folded at 75 octets and escaped.
+pub fn calendar() -> Value {
+    let booking: shared::model::Booking = serde_json::from_value(json!({
+        "id": "01J8Z5B1C2D3E4F5G6H7J8K9M0", "event_id": "01J8Z4A1B2C3D4E5F6G7H8J9K0",
+        "user_id": "01J8Z3V4W5X6Y7Z8A9B0C1D2E3", "user_name": "Ann Lee", "user_email": "ann@example.com",
+        "status": "confirmed", "created_at": "2025-07-02T08:30:00Z", "sequence": 0,
+        "event": {
+            "id": "01J8Z4A1B2C3D4E5F6G7H8J9K0", "title": "Morning Yoga", "datetime": "2025-08-01T10:00:00Z",
+            "duration_minutes": 60, "type": "Yoga", "facilitator_id": "FAC001"
+        }
+    }))
+    .expect("the example booking deserialises");
+    let mut event: shared::model::Event = serde_json::from_value(event()).expect("the example event deserialises");
+    event.description = "A gentle start to the day: bring a mat, water; a towel.\nAll levels welcome.".into();
+    let stamp = shared::time::parse("2025-07-02T08:31:00Z").expect("a valid time");
+    json!(bookings::calendar::render(&booking, Some(&event), stamp))
+}

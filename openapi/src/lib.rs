@@ -37,6 +37,7 @@ use utoipa::OpenApi;
         bookings::create_booking,
         bookings::get_booking,
         bookings::cancel_booking,
+        bookings::get_booking_calendar,
         operations::stripe_webhook,
     ),
     components(schemas(shared::openapi::Id, shared::model::Role, schemas::EventBooking, schemas::EventCreate))

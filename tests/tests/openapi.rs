@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/bookings/", "post"),
     ("/bookings/{id}", "get"),
     ("/bookings/{id}", "delete"),
+    ("/bookings/{id}/calendar.ics", "get"),
     ("/payments/webhook", "post"),
 ];
 

@@ -1,4 +1,5 @@
-//! `bookings` function: book, list and cancel seats; an event's attendee list.
+//! `bookings` function: book, list and cancel seats, a booking's calendar file; an event's
+//! attendee list.
 
 use crate::errors::*;
 use crate::params::{History, IdempotencyKey, Page};
@@ -84,3 +85,15 @@ pub fn get_booking() {}
     )
 )]
 pub fn cancel_booking() {}
+
+#[utoipa::path(
+    get, path = "/bookings/{id}/calendar.ics", operation_id = "getBookingCalendar", tag = "bookings", summary = "A booking as a calendar file",
+    description = "The booker's (an admin: any) booking as an RFC 5545 iCalendar file for calendar apps: a VCALENDAR (`PRODID`, `VERSION:2.0`, `METHOD:PUBLISH`) holding one VEVENT. `UID` is `{booking id}@ahoum` for every version of the file, so an app replaces its copy; `SEQUENCE` is the booking's, raised by each reschedule and by the cancellation; `DTSTART`/`DTEND` are UTC (`YYYYMMDDTHHMMSSZ`), the event's start and start plus its duration as the booking shows them; `SUMMARY` and `DESCRIPTION` are the event's title and description (the title the booking remembers once the event is deleted; no `DESCRIPTION` when there is none); `STATUS` is `CONFIRMED`, `TENTATIVE` while the payment is pending, or `CANCELLED` (cancelled, or a hold that ended unpaid). Lines end with CRLF and are folded at 75 octets (never inside a UTF-8 character); text is escaped as RFC 5545 section 3.3.11 says. The one success body of this API that is not JSON; its errors are JSON like every other.",
+    security(("bearerAuth" = [])),
+    params(("id" = Id, Path, description = "Booking id.")),
+    responses(
+        (status = 200, description = "The calendar file (`Content-Type: text/calendar; charset=utf-8`).", content_type = "text/calendar", body = String, example = crate::examples::calendar),
+        (status = 404, description = "No such booking, or it belongs to another user (its existence is not revealed).", body = inline(NotFound)),
+    )
+)]
+pub fn get_booking_calendar() {}
