@@ -101,6 +101,7 @@ async fn every_route_refuses_parameters_it_does_not_define<S: Store + Clone>(sto
         ("POST", "/bookings".into(), Some(&att), Some(json!({"event_id": event_id.clone()})), none),
         ("GET", "/bookings/".into(), Some(&att), None, "this route takes: status"),
         ("GET", format!("/bookings/{booking_id}"), Some(&att), None, none),
+        ("GET", format!("/bookings/{booking_id}/calendar.ics"), Some(&att), None, none),
         ("DELETE", format!("/bookings/{booking_id}"), Some(&att), None, none),
         ("POST", "/payments/webhook".into(), None, Some(json!({})), none),
     ];

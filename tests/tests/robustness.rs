@@ -74,6 +74,7 @@ async fn hostile_requests_never_get_a_5xx<S: Store + Clone>(store: S) {
         paths.push(format!("/events/{id}"));
         paths.push(format!("/events/{id}/bookings?limit=0&cursor={id}"));
         paths.push(format!("/bookings/{id}"));
+        paths.push(format!("/bookings/{id}/calendar.ics"));
     }
     let mut sent = 0;
     for path in &paths {
