@@ -308,6 +308,9 @@ get-booking                   bookings  bookings-get                         200
 get-booking-other-user        bookings  bookings-get                         404       TOKEN=OTH_TOKEN                   -
 get-booking-as-admin          bookings  bookings-get                         200       TOKEN=ADM_TOKEN                   -
 get-unknown-booking           bookings  bookings-get-unknown                 404       TOKEN=ATT_TOKEN                   -
+get-calendar                  bookings  bookings-calendar                    200       TOKEN=ATT_TOKEN                   -
+get-calendar-other-user       bookings  bookings-calendar                    404       TOKEN=OTH_TOKEN                   -
+get-calendar-as-admin         bookings  bookings-calendar                    200       TOKEN=ADM_TOKEN                   -
 bookings-wrong-method         bookings  bookings-method-not-allowed          405       TOKEN=ATT_TOKEN                   -
 cancel-booking                bookings  bookings-cancel                      200       TOKEN=ATT_TOKEN                   CANCELLED_STATUS=status
 cancel-booking-again          bookings  bookings-cancel                      409       TOKEN=ATT_TOKEN                   -
@@ -326,6 +329,18 @@ done <<<"$SCENARIO"
 [ "$RETRY_BOOKING_ID" = "$OTH_BOOKING_ID" ] || fail "idempotent retry booked again ($RETRY_BOOKING_ID != $OTH_BOOKING_ID)"
 [ "$LISTED_BOOKING_ID" = "$BOOKING_ID" ] || fail "GET /bookings/ upcoming[0] is $LISTED_BOOKING_ID, expected $BOOKING_ID"
 [ "$CANCELLED_STATUS" = "cancelled" ] || fail "cancelled booking has status $CANCELLED_STATUS"
+# The calendar file as the runtime sends it back to API Gateway: plain text (API Gateway decodes
+# nothing unless isBase64Encoded), its own Content-Type, CRLF lines, the booking's UID.
+"$PY" - "$WORK/get-calendar.resp.json" "$BOOKING_ID" <<'PY' || fail "get-calendar: not the booking's calendar file as plain text"
+import json, sys
+resp = json.load(open(sys.argv[1]))
+headers = {k.lower(): v for k, v in (resp.get("headers") or {}).items()}
+body = resp.get("body") or ""
+assert resp.get("isBase64Encoded") is False, resp.get("isBase64Encoded")
+assert headers.get("content-type") == "text/calendar; charset=utf-8", headers
+assert body.startswith("BEGIN:VCALENDAR\r\n") and body.endswith("END:VCALENDAR\r\n"), body[:80]
+assert f"\r\nUID:{sys.argv[2]}@ahoum\r\n" in body, body
+PY
 [ "$FILTER_FIRST" = "$PAST_EVENT_ID" ] || fail "filter type=yoga&rating=4.5: first is $FILTER_FIRST, expected the earliest ($PAST_EVENT_ID)"
 
 # ------------------------------------------------------------------ stream consumer
