@@ -60,14 +60,14 @@ pub fn render(booking: &Booking, event: Option<&Event>, now: time::Timestamp) ->
     let description = event.map_or("", |e| e.description.as_str());
     let mut w = Writer::new();
     w.raw("BEGIN", "VCALENDAR");
-    w.raw("PRODID", PRODID);
+    w.text("PRODID", PRODID);
     w.raw("VERSION", "2.0");
     w.raw("CALSCALE", "GREGORIAN");
     w.raw("METHOD", "PUBLISH");
     w.raw("BEGIN", "VEVENT");
     // §3.8.4.7: globally unique and the same for every version of this booking's event entry,
-    // so a calendar app replaces its copy instead of adding a second one.
-    w.raw("UID", &format!("{}@ahoum", booking.id));
+    // so a calendar app replaces its copy instead of adding a second one. TEXT, like PRODID.
+    w.text("UID", &format!("{}@ahoum", booking.id));
     // §3.8.7.2: with a METHOD, when this calendar object was created.
     w.utc("DTSTAMP", &now);
     w.utc("DTSTART", &start);

@@ -20,8 +20,8 @@ impl Writer {
     }
 
     /// `NAME:value` with `value` written as given: for values whose type admits no character that
-    /// needs escaping (§3.3.5 DATE-TIME, §3.3.8 INTEGER, enumerated values such as STATUS) and
-    /// for `BEGIN`/`END`. `name` and `value` are this module's callers' constants or digits.
+    /// needs escaping (§3.3.5 DATE-TIME, §3.3.8 INTEGER, enumerated values such as STATUS and
+    /// METHOD, VERSION) and for `BEGIN`/`END`. Never for user text: that is [`Writer::text`].
     pub fn raw(&mut self, name: &str, value: &str) {
         self.line(&format!("{name}:{value}"));
     }
