@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use shared::error::{Error, Result};
 use shared::http::{authenticate, resource_id};
 use shared::model::{Booking, BookingStatus, Event};
-use shared::policy::Principal;
+use shared::policy;
 use shared::{time, App, Store};
 
 pub const CONTENT_TYPE: &str = "text/calendar; charset=utf-8";
@@ -15,9 +15,9 @@ pub const CONTENT_TYPE: &str = "text/calendar; charset=utf-8";
 /// §3.7.3: "the identifier for the product that created the iCalendar object", in the FPI form.
 const PRODID: &str = "-//Ahoum//Booking API//EN";
 
-/// Two DynamoDB reads whoever asks: the booking, then its event (its booker) or its event and the
-/// caller's account in one BatchGetItem (anyone else: only an admin sees another's booking, and
-/// everyone else gets the same 404 as `GET /bookings/{id}`).
+/// Visible as `GET /bookings/{id}` is (`policy::visible_booking`), in two DynamoDB reads whoever
+/// asks: the booking, then its event (its booker), or its event and the caller's account in one
+/// BatchGetItem (anyone else: an admin sees it, everyone else hears the same 404).
 pub async fn calendar<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     let id = resource_id(id, "booking")?;
@@ -26,9 +26,7 @@ pub async fn calendar<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result
         app.store.get_event(&booking.event_id).await?
     } else {
         let (event, user) = app.store.event_and_user(&booking.event_id, &caller.id).await?;
-        if !Principal::from_user(&caller, user)?.is_admin() {
-            return Err(Error::NotFound("booking"));
-        }
+        policy::may_see_others_booking(&caller, user)?;
         event
     };
     let mut resp = Response::new(Body::Text(render(&booking, event.as_ref(), time::now())));
