@@ -141,6 +141,33 @@ pub fn message(booking_id: &str, kind: crate::model::MessageKind, seq: u32) -> K
     }
 }
 
+/// The sort-key range of a booking's item collection that holds the booking and every CRM
+/// message of it (`BOOKING` < `DELIVERY` < `DELIVERY#…` < [`MESSAGES_END`]), and not its
+/// payment task: what one Query reads to deliver the booking's messages in order.
+pub const MESSAGES_START: &str = "BOOKING";
+/// Above every `DELIVERY#<KIND>…` sort key (`~` sorts after every upper-case letter and digit),
+/// below `PAYMENT_TASK`.
+pub const MESSAGES_END: &str = "DELIVERY#~";
+
+/// A message's id in the pending index: the booking id for `booking.confirmed` (its entries
+/// predate typed messages and keep their place), else `<booking id>#<sort key after DELIVERY#>`
+/// (`…#CANCELLED`, `…#RESCHEDULED#00002`), so that two messages of one booking are two entries,
+/// and a position names the item it stands for ([`pending_message_key`]).
+pub fn pending_message_id(booking_id: &str, sort_key: &str) -> String {
+    match sort_key.strip_prefix("DELIVERY#") {
+        Some(rest) => format!("{booking_id}#{rest}"),
+        None => booking_id.to_string(),
+    }
+}
+
+/// The primary key of the message a [`pending_message_id`] names.
+pub fn pending_message_key(id: &str) -> Key {
+    match id.split_once('#') {
+        Some((booking_id, rest)) => (format!("BOOKING#{booking_id}"), format!("DELIVERY#{rest}")),
+        None => delivery(id),
+    }
+}
+
 /// A booking's payment task (seat hold or refund), in the booking's item collection.
 pub fn payment_task(booking_id: &str) -> Key {
     (format!("BOOKING#{booking_id}"), "PAYMENT_TASK".into())

@@ -235,18 +235,19 @@ impl Entity for Delivery {
     /// A final record is written without them (a whole-item put), which takes it out of the index.
     fn index_attrs(&self) -> Vec<(&'static str, String)> {
         match self.booked_at {
-            Some(at) if !self.status.is_final() => pending_delivery_index_attrs(&self.booking_id, &at).to_vec(),
+            Some(at) if !self.status.is_final() => pending_delivery_index_attrs(&self.pending_id(), &at).to_vec(),
             _ => Vec::new(),
         }
     }
 }
 
-/// The pending-index entry of a delivery record: GSI1 in the `CRM#PENDING#<day>` bucket of the
-/// day the booking was made, sorted by that instant, then the booking id.
-pub(super) fn pending_delivery_index_attrs(booking_id: &str, booked_at: &Timestamp) -> [(&'static str, String); 2] {
+/// The pending-index entry of a message record: GSI1 in the `CRM#PENDING#<day>` bucket of the
+/// day it was owed (a confirmation: the booking was made), sorted by that instant, then the
+/// message id ([`keys::pending_message_id`]: unique per message, so it also names the item).
+pub(super) fn pending_delivery_index_attrs(message_id: &str, booked_at: &Timestamp) -> [(&'static str, String); 2] {
     [
         (keys::GSI1PK, keys::pending_deliveries(booked_at.date_naive())),
-        (keys::GSI1SK, keys::pending_delivery_sort(booked_at, booking_id)),
+        (keys::GSI1SK, keys::pending_delivery_sort(booked_at, message_id)),
     ]
 }
 
