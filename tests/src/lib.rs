@@ -20,6 +20,7 @@ use shared::App;
 use std::sync::{Arc, Mutex};
 
 pub mod apigw;
+pub mod crm;
 pub mod streams;
 pub mod stripe_stub;
 

@@ -8,7 +8,7 @@
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use chrono::Duration as Span;
-use crm_notifier::{handle_batch, sweep, BookingOutcome, Budget, Clock, CrmConfig, ManualClock, Notifier, SweepConfig};
+use crm_notifier::{handle_batch, sweep, BookingOutcome, Budget, Clock, ManualClock, SweepConfig};
 use serde_dynamo::AttributeValue;
 use serde_json::{json, Value};
 use shared::model::{
@@ -16,86 +16,9 @@ use shared::model::{
 };
 use shared::store::{PendingQuery, Settled, Settlement, Store};
 use shared::time::format as rfc3339;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tests::{verify_signature, WEBHOOK_SECRET};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-// ---------------------------------------------------------------- the CRM stand-in
-
-/// Answers 503 while `down`, else 200.
-#[derive(Clone, Default)]
-struct Switch(Arc<AtomicBool>);
-
-impl Respond for Switch {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        ResponseTemplate::new(if self.0.load(Ordering::SeqCst) { 503 } else { 200 })
-    }
-}
-
-struct Crm {
-    server: MockServer,
-    down: Switch,
-}
-
-/// One POST as the CRM received it, its signature checked as a Standard Webhooks receiver does.
-#[derive(Debug)]
-struct Posted {
-    webhook_id: String,
-    body: Value,
-}
-
-impl Crm {
-    async fn start() -> Crm {
-        let server = MockServer::start().await;
-        let down = Switch::default();
-        Mock::given(method("POST")).respond_with(down.clone()).mount(&server).await;
-        Crm { server, down }
-    }
-
-    fn set_down(&self, down: bool) {
-        self.down.0.store(down, Ordering::SeqCst);
-    }
-
-    async fn posted(&self) -> Vec<Posted> {
-        let requests = self.server.received_requests().await.unwrap();
-        requests
-            .iter()
-            .map(|r| {
-                let header = |n: &str| r.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-                let id = header("webhook-id");
-                let signed = verify_signature(
-                    WEBHOOK_SECRET,
-                    &id,
-                    &header("webhook-timestamp"),
-                    &r.body,
-                    &header("webhook-signature"),
-                );
-                assert!(signed, "a POST whose signature does not verify for webhook-id {id}");
-                Posted { webhook_id: id, body: r.body_json().unwrap() }
-            })
-            .collect()
-    }
-
-    /// (webhook-id, type) of every POST, in order.
-    async fn sent(&self) -> Vec<(String, String)> {
-        self.posted().await.into_iter().map(|p| (p.webhook_id, p.body["type"].as_str().unwrap().to_string())).collect()
-    }
-}
-
-/// No retries inside an invocation: each handed batch is one attempt per message.
-fn notifier<S: Store>(store: S, crm: &Crm) -> Notifier<S> {
-    let vars = HashMap::from([
-        ("CRM_WEBHOOK_URL", format!("{}/hooks", crm.server.uri())),
-        ("CRM_WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
-        ("CRM_TIMEOUT_MS", "2000".to_string()),
-        ("CRM_RETRY_BUDGET_SECONDS", "0".to_string()),
-    ]);
-    Notifier::from_config(store, &CrmConfig::from_lookup(|name| vars.get(name).cloned()).unwrap()).unwrap()
-}
+use tests::crm::{notifier, Crm};
 
 fn unlimited() -> Budget {
     Budget { retry_until: chrono::DateTime::<chrono::Utc>::MIN_UTC, stop_at: None }
@@ -416,7 +339,25 @@ async fn both_messages_of_a_booking_sit_in_the_pending_index_and_the_sweep_sends
     assert_eq!(crm.posted().await.len(), 2);
 }
 
+async fn local_hook_sends_the_cancellation_after_the_attendee_cancels<S: Store + Clone>(store: S) {
+    // GIVEN the local server's wiring: the notifier runs in the background after each commit
+    let crm = Crm::start().await;
+    let pending = crm_notifier::PendingDeliveries::new();
+    let hook = pending.hook(Arc::new(notifier(store.clone(), &crm)), Default::default());
+    let app = shared::App::new(store.clone(), &tests::config()).unwrap().with_booking_hook(hook);
+    let (_, event_id) = event(&app).await;
+    // WHEN a booking is made, its confirmation sent, and its attendee cancels it
+    let (b, token) = booked(&app, &event_id).await;
+    assert_eq!(pending.drain(Duration::from_secs(10)).await, 0);
+    cancel(&app, &b.id, &token).await;
+    assert_eq!(pending.drain(Duration::from_secs(10)).await, 0);
+    // THEN the CRM heard of both, in order
+    let sent: Vec<String> = crm.sent().await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(sent, [b.id.clone(), format!("{}:cancelled", b.id)]);
+}
+
 tests::store_tests!(
+    local_hook_sends_the_cancellation_after_the_attendee_cancels,
     cancellation_goes_out_after_the_confirmation_once_and_the_owner_sees_both,
     paid_booking_cancellation_carries_price_and_refund_status,
     cancelled_hold_sends_nothing,

@@ -138,3 +138,99 @@ impl Decided for BookingOutcome {
         self.last()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::WebhookPayload;
+    use shared::model::{CancelReason, DeliveryStatus, EventSnapshot};
+    use shared::time::parse;
+
+    fn booking() -> Booking {
+        Booking {
+            id: "01KBK3ZQ7M4XR2D9T6VW8YHN5B".into(),
+            event_id: "01KBK3Y1C2D3E4F5G6H7J8K9MN".into(),
+            user_id: "U".into(),
+            user_name: "Asha Rao".into(),
+            user_email: "asha@example.com".into(),
+            status: BookingStatus::Confirmed,
+            created_at: parse("2026-01-05T09:30:00Z").unwrap(),
+            cancelled_at: None,
+            event: EventSnapshot {
+                id: "01KBK3Y1C2D3E4F5G6H7J8K9MN".into(),
+                title: "Morning Yoga".into(),
+                // Moved twice since it was booked: 07:00 → 08:00 → 09:00.
+                datetime: parse("2026-02-01T09:00:00Z").unwrap(),
+                duration_minutes: 60,
+                event_type: "Yoga".into(),
+                facilitator_id: "FAC001".into(),
+                revision: 2,
+            },
+            payment: None,
+            cancel_reason: None,
+            sequence: 2,
+        }
+    }
+
+    fn rescheduled(b: &Booking, seq: u32, from: &str, to: &str) -> Delivery {
+        let mut at = b.clone();
+        at.sequence = seq;
+        Delivery {
+            event_datetime: parse(to),
+            previous_event_datetime: parse(from),
+            ..Delivery::message(&at, MessageKind::Rescheduled, parse("2026-01-10T00:00:00Z").unwrap())
+        }
+    }
+
+    #[test]
+    fn each_message_shows_the_start_the_booking_had_when_it_was_owed() {
+        let b = booking();
+        let now = parse("2026-01-20T00:00:00Z").unwrap();
+        let second = rescheduled(&b, 2, "2026-02-01T08:00:00Z", "2026-02-01T09:00:00Z");
+        let first = rescheduled(&b, 1, "2026-02-01T07:00:00Z", "2026-02-01T08:00:00Z");
+        let mut stored = vec![second, first];
+        stored.sort_by_key(Delivery::send_order);
+        // A confirmation from before the records: created first, before every reschedule.
+        let all = owed(&b, stored, now);
+        let kinds: Vec<_> = all.iter().map(|m| (m.kind, m.seq)).collect();
+        assert_eq!(kinds, [(MessageKind::Confirmed, 0), (MessageKind::Rescheduled, 1), (MessageKind::Rescheduled, 2)]);
+        let at: Vec<String> = (0..3).map(|i| shared::time::format(&event_datetime_as_of(&b, &all, i))).collect();
+        assert_eq!(at, ["2026-02-01T07:00:00Z", "2026-02-01T08:00:00Z", "2026-02-01T09:00:00Z"]);
+        // Nothing is owed by a booking that never was confirmed.
+        let mut hold = b.clone();
+        hold.status = BookingStatus::Cancelled;
+        assert!(owed(&hold, Vec::new(), now).is_empty());
+    }
+
+    #[test]
+    fn rescheduled_and_cancelled_payloads_are_exactly_the_contracts() {
+        let b = booking();
+        let m = rescheduled(&b, 2, "2026-02-01T08:00:00Z", "2026-02-01T09:00:00Z");
+        assert_eq!(m.webhook_id(), "01KBK3ZQ7M4XR2D9T6VW8YHN5B:rescheduled:2");
+        let payload = serde_json::to_value(WebhookPayload::of_message(&b, &m, m.event_datetime.unwrap())).unwrap();
+        assert_eq!(
+            payload,
+            serde_json::json!({
+                "type": "booking.rescheduled",
+                "booking_id": "01KBK3ZQ7M4XR2D9T6VW8YHN5B",
+                "user": {"name": "Asha Rao", "email": "asha@example.com"},
+                "event_id": "01KBK3Y1C2D3E4F5G6H7J8K9MN",
+                "facilitator_id": "FAC001",
+                "event_title": "Morning Yoga",
+                "event_datetime": "2026-02-01T09:00:00Z",
+                "previous_event_datetime": "2026-02-01T08:00:00Z",
+                "booked_at": "2026-01-05T09:30:00Z",
+            })
+        );
+        let cancelled = b.cancelled(CancelReason::EventCancelled, parse("2026-01-25T12:00:00Z").unwrap());
+        let m = Delivery::message(&cancelled, MessageKind::Cancelled, parse("2026-01-25T12:00:00Z").unwrap());
+        assert_eq!((m.status, m.seq, m.webhook_id()), (DeliveryStatus::Pending, 3, format!("{}:cancelled", b.id)));
+        let payload = serde_json::to_value(WebhookPayload::of_message(&cancelled, &m, b.event.datetime)).unwrap();
+        assert_eq!(payload["type"], "booking.cancelled");
+        assert_eq!(
+            (&payload["reason"], &payload["cancelled_at"]),
+            (&serde_json::json!("event_cancelled"), &serde_json::json!("2026-01-25T12:00:00Z"))
+        );
+        assert!(payload.get("refund_status").is_none() && payload.get("amount").is_none(), "free: {payload}");
+    }
+}
