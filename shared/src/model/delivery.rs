@@ -242,7 +242,7 @@ pub struct MessageView<'a> {
     /// The payload's `type`: `booking.confirmed`, `booking.rescheduled`, `booking.cancelled`
     /// (`booking.offered`, `booking.expired` with waitlists).
     #[serde(rename = "type")]
-    #[cfg_attr(feature = "openapi", schema(rename = "type", example = "booking.cancelled"))]
+    #[cfg_attr(feature = "openapi", schema(example = "booking.cancelled"))]
     pub event_type: &'static str,
     /// `pending`: owed, no answer yet (or waiting for an earlier message of the booking);
     /// `delivered`: 2xx; `retrying`: a retryable failure so far; `failed`: the CRM answered a
