@@ -185,3 +185,37 @@ pub fn due_payments(day: chrono::NaiveDate) -> String {
 pub fn due_payment_sort(due_at: &Timestamp, booking_id: &str) -> String {
     format!("{}#{booking_id}", time::format(due_at))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MessageKind;
+
+    /// A pending-index position names its message's item: the sweep's `ExclusiveStartKey` must
+    /// carry the primary key of the entry the previous page ended on (DynamoDB accepts only what
+    /// a `LastEvaluatedKey` would hold), and two messages of one booking are two entries.
+    #[test]
+    fn a_pending_message_id_names_its_item_and_sorts_inside_the_messages_range() {
+        let id = "01KBK3ZQ7M4XR2D9T6VW8YHN5A";
+        let mut seen = std::collections::BTreeSet::new();
+        for (kind, seq) in [
+            (MessageKind::Confirmed, 0),
+            (MessageKind::Rescheduled, 1),
+            (MessageKind::Rescheduled, 12),
+            (MessageKind::Offered, 0),
+            (MessageKind::Expired, 0),
+            (MessageKind::Cancelled, 3),
+        ] {
+            let key = message(id, kind, seq);
+            let pending = pending_message_id(id, &key.1);
+            assert_eq!(pending_message_key(&pending), key, "{kind:?}");
+            assert!(seen.insert(pending.clone()), "{pending} twice");
+            let sort = pending_delivery_sort(&crate::time::now(), &pending);
+            assert_eq!(position_from_sort(&sort).map(|p| p.id), Some(pending));
+            assert!(MESSAGES_START < key.1.as_str() && key.1.as_str() < MESSAGES_END, "{key:?}");
+        }
+        assert_eq!(pending_message_id(id, "DELIVERY"), id, "booking.confirmed keeps its entry");
+        assert!(MESSAGES_END < payment_task(id).1.as_str(), "the payment task stays out of the read");
+        assert!(MESSAGES_START <= booking(id).1.as_str());
+    }
+}
