@@ -1,10 +1,7 @@
-//! Typed CRM messages (docs/api.md, "CRM webhook"): `booking.cancelled` after the booking's
-//! `booking.confirmed`, never for a booking the CRM never heard of; exact payloads; one POST per
-//! message through replayed stream batches and a CRM outage; a `webhook-id` per message, stable
-//! across its retries; both messages of a booking in the pending index; `crm_messages` for the
-//! event's owner; the DynamoDB calls of one stream delivery. The CRM stand-in is a real HTTP
-//! server (wiremock) whose every request must carry a valid Standard Webhooks signature; every
-//! case runs on the embedded store and on DynamoDB (moto).
+//! Typed CRM messages (docs/api.md, "CRM webhook"): order per booking, exact payloads, nothing
+//! for a booking the CRM never heard of, one POST per message through replays and outages, a
+//! stable `webhook-id` per message, the pending index, `crm_messages`, DynamoDB calls. The CRM is a
+//! real HTTP stand-in checking every signature (`tests::crm`); both stores (DynamoDB on moto).
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use chrono::Duration as Span;
@@ -16,6 +13,7 @@ use shared::model::{
 };
 use shared::store::{PendingQuery, Settled, Settlement, Store};
 use shared::time::format as rfc3339;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tests::crm::{notifier, Crm};
@@ -401,4 +399,53 @@ async fn one_stream_delivery_dynamodb_calls() {
     assert!(failures(&handle_batch(&n, batch(vec![both.clone(), both])).await).is_empty());
     assert_eq!(log.take(), ["Query"], "a replayed batch: one read, nothing sent");
     assert_eq!(crm.posted().await.len(), 4);
+}
+
+/// GIVEN a confirmed booking, not yet announced, whose event was then moved an hour later (its
+/// `booking.rescheduled` record put as the reschedule's write puts it: the record, its keys and
+/// its pending-index entry) WHEN the stream hands that record THEN the CRM hears
+/// `booking.confirmed` with the start as booked, then `booking.rescheduled` with both starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rescheduled_message_goes_out_after_the_confirmation_with_both_starts() {
+    let store = tests::dynamo_store().await;
+    let app = tests::app(store.clone());
+    let (_, event_id) = event(&app).await;
+    let (b, _) = booked(&app, &event_id).await;
+    let (old, new) = (b.event.datetime, b.event.datetime + Span::hours(1));
+    let mut moved = b.clone();
+    moved.sequence = 1;
+    let message = Delivery {
+        event_datetime: Some(new),
+        previous_event_datetime: Some(old),
+        ..Delivery::message(&moved, MessageKind::Rescheduled, shared::time::now())
+    };
+    let mut item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = serde_dynamo::to_item(&message).unwrap();
+    let (pk, sk) = message.key();
+    let at = message.booked_at.unwrap();
+    for (name, value) in [
+        ("PK", pk),
+        ("SK", sk),
+        ("entity", "delivery".to_string()),
+        ("GSI1PK", shared::keys::pending_deliveries(at.date_naive())),
+        ("GSI1SK", shared::keys::pending_delivery_sort(&at, &message.pending_id())),
+    ] {
+        item.insert(name.into(), aws_sdk_dynamodb::types::AttributeValue::S(value));
+    }
+    item.retain(|_, v| !v.is_null());
+    store.client().put_item().table_name(store.table()).set_item(Some(item)).send().await.unwrap();
+    let crm = Crm::start().await;
+    let n = notifier(store.clone(), &crm);
+
+    assert!(failures(&handle_batch(&n, batch(vec![message_insert(&message, "5")])).await).is_empty());
+
+    let posted = crm.posted().await;
+    let ids: Vec<&str> = posted.iter().map(|p| p.webhook_id.as_str()).collect();
+    assert_eq!(ids, [b.id.clone(), format!("{}:rescheduled:1", b.id)]);
+    assert_eq!(posted[0].body, v2(&b, "booking.confirmed"));
+    let mut want = v2(&b, "booking.rescheduled");
+    want["event_datetime"] = json!(rfc3339(&new));
+    want["previous_event_datetime"] = json!(rfc3339(&old));
+    assert_eq!(posted[1].body, want);
+    let read = store.booking_messages(&b.id).await.unwrap();
+    assert!(read.messages.iter().all(|m| m.status == DeliveryStatus::Delivered), "{:?}", read.messages);
 }
