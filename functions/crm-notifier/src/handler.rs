@@ -37,7 +37,7 @@ pub async fn handle_batch_within<S: Store>(
     // right after) has nothing left to send.
     let mut settled = HashSet::new();
     for record in event.records {
-        let step = match entity(&record) {
+        let step = match entity_of(&record) {
             Some(entity::BOOKING) => match confirmed_booking(&record) {
                 Some(booking) => confirmation(notifier, &booking, budget).await,
                 None => Step::Done,
@@ -75,7 +75,7 @@ enum Step {
 }
 
 /// The record's item kind (`entity` of its new image).
-fn entity(record: &EventRecord) -> Option<&str> {
+fn entity_of(record: &EventRecord) -> Option<&str> {
     match record.change.new_image.get(keys::ENTITY) {
         Some(AttributeValue::S(entity)) => Some(entity),
         _ => None,
