@@ -1,10 +1,11 @@
-//! One booking → one POST at a time, and no POST once the CRM has answered for good.
+//! One message → one POST at a time, and no POST once the CRM has answered for good (a booking's
+//! messages and their order: [`crate::messages`]).
 //!
-//! Every attempt first **claims** the booking's delivery record: one conditional write that takes a
+//! Every attempt first **claims** the message's record: one conditional write that takes a
 //! short lease (`lease_owner`, `lease_until`) only if the record is not final and nobody else holds
 //! it. Only the winner POSTs; then it writes the outcome, which releases the lease. So the stream
 //! handler, its retries, the sweeper and an operator's redelivery can all run at once for the same
-//! booking and the CRM still gets one POST at a time, and none after a 2xx or a permanent 4xx. The
+//! message and the CRM still gets one POST at a time, and none after a 2xx or a permanent 4xx. The
 //! lease outlives the longest possible POST ([`CrmConfig::lease`]), so it only expires for a sender
 //! that died mid-attempt; the sweeper then finds the record again.
 //!
@@ -13,7 +14,8 @@
 //! outcome is still returned as final, so nobody re-POSTs because of a store hiccup (the SDK has
 //! already retried transient DynamoDB errors). The lease then blocks other senders for its length
 //! and the record stays in the pending index, so the sweeper sends it once more later: the CRM gets
-//! the same `webhook-id` again and can drop the duplicate. Delivery is at-least-once, never lost.
+//! the same `webhook-id` again and can drop the duplicate (the booking's next message may have gone
+//! out in between: the CRM did accept this one first). Delivery is at-least-once, never lost.
 
 use crate::clock::{self, Clock, SystemClock};
 use crate::config::CrmConfig;
