@@ -5,7 +5,7 @@
 //! and sends each that is not final, one after another: a message goes out only once every
 //! earlier message of the booking is final (delivered, or rejected for good), so the CRM never
 //! hears of a cancellation before the confirmation it cancels. Each message is claimed, sent and
-//! recorded on its own record ([`Notifier::attempt`]): one POST at a time, none once final, the
+//! recorded on its own record (`Notifier::attempt`): one POST at a time, none once final, the
 //! same `webhook-id` on every retry ([`Delivery::webhook_id`]).
 
 use crate::error::Result;
