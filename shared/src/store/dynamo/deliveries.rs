@@ -52,13 +52,16 @@ pub(super) async fn claim_message(db: &DynamoStore, message: &Delivery, claim: &
         .table_name(&db.table)
         .set_key(Some(key_item(message.key())))
         .update_expression(
-            "SET #entity = :entity, #bid = :bid, #st = if_not_exists(#st, :pending), \
+            "SET #entity = :entity, #bid = :bid, #kind = if_not_exists(#kind, :kind), \
+             #seq = if_not_exists(#seq, :seq), #st = if_not_exists(#st, :pending), \
              #bat = if_not_exists(#bat, :bat), #gpk = :gpk, #gsk = :gsk, #lu = :until, #lo = :owner, \
              #upd = :now ADD #att :one",
         )
         .condition_expression(condition)
         .expression_attribute_names("#entity", keys::ENTITY)
         .expression_attribute_names("#bid", attr::BOOKING_ID)
+        .expression_attribute_names("#kind", attr::KIND)
+        .expression_attribute_names("#seq", attr::SEQ)
         .expression_attribute_names("#st", attr::STATUS)
         .expression_attribute_names("#bat", attr::BOOKED_AT)
         .expression_attribute_names("#gpk", gpk_name)
@@ -69,6 +72,8 @@ pub(super) async fn claim_message(db: &DynamoStore, message: &Delivery, claim: &
         .expression_attribute_names("#att", attr::ATTEMPTS)
         .expression_attribute_values(":entity", s(entity::DELIVERY))
         .expression_attribute_values(":bid", s(&message.booking_id))
+        .expression_attribute_values(":kind", s(serde_kind(message.kind)?))
+        .expression_attribute_values(":seq", n(message.seq))
         .expression_attribute_values(":pending", status(DeliveryStatus::Pending))
         .expression_attribute_values(":retrying", status(DeliveryStatus::Retrying))
         .expression_attribute_values(":bat", s(time::format(&booked_at)))
@@ -100,6 +105,14 @@ pub(super) async fn claim_message(db: &DynamoStore, message: &Delivery, claim: &
             Ok(Claimed::refused(current, claim.now))
         }
         Err(e) => Err(sdk_error("UpdateItem", e)),
+    }
+}
+
+/// The message kind as serde stores it in the record.
+fn serde_kind(kind: MessageKind) -> Result<String> {
+    match serde_json::to_value(kind).map_err(Error::internal)? {
+        serde_json::Value::String(text) => Ok(text),
+        other => Err(Error::internal(format!("message kind serialised as {other}"))),
     }
 }
 

@@ -50,6 +50,7 @@ pub(super) mod attr {
     pub const REVOKED: &str = "revoked";
     pub const EXPIRES_AT: &str = "expires_at";
     pub const SEQUENCE: &str = "sequence";
+    pub const SEQ: &str = "seq";
     pub const CANCEL_REASON: &str = "cancel_reason";
 }
 
@@ -391,9 +392,16 @@ mod tests {
         delivery.lease_until = Some(e.created_at);
         delivery.lease_owner = Some("claim".into());
         let delivery = serde_json::to_value(&delivery).unwrap();
-        for name in
-            [attr::STATUS, attr::ATTEMPTS, attr::BOOKING_ID, attr::BOOKED_AT, attr::UPDATED_AT, attr::LEASE_UNTIL]
-        {
+        for name in [
+            attr::STATUS,
+            attr::ATTEMPTS,
+            attr::BOOKING_ID,
+            attr::BOOKED_AT,
+            attr::UPDATED_AT,
+            attr::LEASE_UNTIL,
+            attr::KIND,
+            attr::SEQ,
+        ] {
             assert!(delivery.get(name).is_some(), "Delivery has no field {name}");
         }
         assert!(delivery.get(attr::LEASE_OWNER).is_some(), "Delivery has no field {}", attr::LEASE_OWNER);
