@@ -65,9 +65,9 @@ pub async fn handle_batch_within<S: Store>(
     response
 }
 
-/// What became of one stream record.
+/// What became of one stream record (every branch of the dispatch answers one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
+pub(crate) enum Step {
     /// Nothing left to do for it (sent, final, or not ours).
     Done,
     /// Report it: Lambda resumes the shard from it.
