@@ -39,6 +39,7 @@ const VIEWS: &[&str] = &[
     "Booking",
     "Payment",
     "DeliveryStatus",
+    "CrmMessage",
     "BookingHistory",
     "Health",
     "Deleted",

@@ -78,6 +78,10 @@ pub fn event_bookings() -> Value {
         "status": "delivered", "attempts": 1, "last_http_status": 200, "last_failure": null,
         "delivered_at": "2025-07-02T08:30:01Z"
     });
+    b["crm_messages"] = json!([{
+        "type": "booking.confirmed", "status": "delivered", "attempts": 1, "last_http_status": 200,
+        "last_failure": null, "delivered_at": "2025-07-02T08:30:01Z"
+    }]);
     json!([b])
 }
 

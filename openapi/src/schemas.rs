@@ -87,8 +87,13 @@ pub struct BookingHistory {
 pub struct EventBooking {
     #[schema(inline)]
     pub attendee: Attendee,
-    /// null while no delivery attempt has been recorded, or when no CRM is configured.
+    /// The booking's `booking.confirmed` message (the v2 field): null while no delivery attempt
+    /// has been recorded, or when no CRM is configured.
     pub crm_status: Option<DeliveryStatus>,
+    /// Every CRM message of the booking (`booking.confirmed`, `booking.rescheduled` per
+    /// reschedule (the last 10), `booking.cancelled`), in send order: each goes out only once the
+    /// ones before it are final. Empty for a booking the CRM never hears of (a hold, unpaid).
+    pub crm_messages: Vec<shared::model::MessageView<'static>>,
 }
 
 #[derive(ToSchema)]

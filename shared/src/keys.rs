@@ -141,6 +141,33 @@ pub fn message(booking_id: &str, kind: crate::model::MessageKind, seq: u32) -> K
     }
 }
 
+/// The sort-key range of a booking's item collection that holds the booking and every CRM
+/// message of it (`BOOKING` < `DELIVERY` < `DELIVERY#…` < [`MESSAGES_END`]), and not its
+/// payment task: what one Query reads to deliver the booking's messages in order.
+pub const MESSAGES_START: &str = "BOOKING";
+/// Above every `DELIVERY#<KIND>…` sort key (`~` sorts after every upper-case letter and digit),
+/// below `PAYMENT_TASK`.
+pub const MESSAGES_END: &str = "DELIVERY#~";
+
+/// A message's id in the pending index: the booking id for `booking.confirmed` (its entries
+/// predate typed messages and keep their place), else `<booking id>#<sort key after DELIVERY#>`
+/// (`…#CANCELLED`, `…#RESCHEDULED#00002`), so that two messages of one booking are two entries,
+/// and a position names the item it stands for ([`pending_message_key`]).
+pub fn pending_message_id(booking_id: &str, sort_key: &str) -> String {
+    match sort_key.strip_prefix("DELIVERY#") {
+        Some(rest) => format!("{booking_id}#{rest}"),
+        None => booking_id.to_string(),
+    }
+}
+
+/// The primary key of the message a [`pending_message_id`] names.
+pub fn pending_message_key(id: &str) -> Key {
+    match id.split_once('#') {
+        Some((booking_id, rest)) => (format!("BOOKING#{booking_id}"), format!("DELIVERY#{rest}")),
+        None => delivery(id),
+    }
+}
+
 /// A booking's payment task (seat hold or refund), in the booking's item collection.
 pub fn payment_task(booking_id: &str) -> Key {
     (format!("BOOKING#{booking_id}"), "PAYMENT_TASK".into())
@@ -157,4 +184,38 @@ pub fn due_payments(day: chrono::NaiveDate) -> String {
 /// `<due_at>#<booking_id>` (so [`position_from_sort`] reads it).
 pub fn due_payment_sort(due_at: &Timestamp, booking_id: &str) -> String {
     format!("{}#{booking_id}", time::format(due_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MessageKind;
+
+    /// A pending-index position names its message's item: the sweep's `ExclusiveStartKey` must
+    /// carry the primary key of the entry the previous page ended on (DynamoDB accepts only what
+    /// a `LastEvaluatedKey` would hold), and two messages of one booking are two entries.
+    #[test]
+    fn a_pending_message_id_names_its_item_and_sorts_inside_the_messages_range() {
+        let id = "01KBK3ZQ7M4XR2D9T6VW8YHN5A";
+        let mut seen = std::collections::BTreeSet::new();
+        for (kind, seq) in [
+            (MessageKind::Confirmed, 0),
+            (MessageKind::Rescheduled, 1),
+            (MessageKind::Rescheduled, 12),
+            (MessageKind::Offered, 0),
+            (MessageKind::Expired, 0),
+            (MessageKind::Cancelled, 3),
+        ] {
+            let key = message(id, kind, seq);
+            let pending = pending_message_id(id, &key.1);
+            assert_eq!(pending_message_key(&pending), key, "{kind:?}");
+            assert!(seen.insert(pending.clone()), "{pending} twice");
+            let sort = pending_delivery_sort(&crate::time::now(), &pending);
+            assert_eq!(position_from_sort(&sort).map(|p| p.id), Some(pending));
+            assert!(MESSAGES_START < key.1.as_str() && key.1.as_str() < MESSAGES_END, "{key:?}");
+        }
+        assert_eq!(pending_message_id(id, "DELIVERY"), id, "booking.confirmed keeps its entry");
+        assert!(MESSAGES_END < payment_task(id).1.as_str(), "the payment task stays out of the read");
+        assert!(MESSAGES_START <= booking(id).1.as_str());
+    }
 }

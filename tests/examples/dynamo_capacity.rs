@@ -23,7 +23,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 use shared::model::Role;
-use shared::store::DynamoStore;
+use shared::store::{DynamoStore, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tests::{app, call, request, status, user, CallLog, Exchange};
@@ -239,6 +239,25 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// Runs `work` (not a route: the stream function's) and records what it cost.
+    async fn step(&mut self, name: &str, work: impl std::future::Future<Output = ()>) {
+        let before = snapshot(&self.plain, &self.table).await;
+        self.recorder.take();
+        work.await;
+        let calls = self.recorder.take_exchanges();
+        let after = snapshot(&self.plain, &self.table).await;
+        let mut total = Units::default();
+        for c in &calls {
+            let u = cost(c, &before, &after);
+            total.read += u.read;
+            total.write += u.write;
+            total.index += u.index;
+        }
+        self.rows.push((name.to_string(), calls, total));
+    }
+}
+
 fn plain_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(sdk)
 }
@@ -301,7 +320,24 @@ async fn main() {
     b.route("GET /bookings/{id}", "GET", &format!("/bookings/{booking}"), Some(&token), None).await;
     let attendees = format!("/events/{mine}/bookings");
     b.route("GET /events/{id}/bookings (1 booking)", "GET", &attendees, Some(&facilitator), None).await;
+    // The stream function's part: the booking's confirmation from its image (claim + outcome).
+    let crm = tests::crm::Crm::start().await;
+    let notifier = tests::crm::notifier(store.clone(), &crm);
+    let image = store.get_booking(&booking).await.expect("read").expect("booked");
+    b.step("stream: booking.confirmed (booking image)", async {
+        assert!(!notifier.deliver(&image).await.expect("delivered").is_retryable());
+    })
+    .await;
     b.route("DELETE /bookings/{id}", "DELETE", &format!("/bookings/{booking}"), Some(&token), None).await;
+    // Its booking.cancelled record's INSERT: the booking's collection read, then the message.
+    b.step("stream: booking.cancelled (message record)", async {
+        assert_eq!(notifier.deliver_booking(&booking).await.expect("delivered").sent().count(), 1);
+    })
+    .await;
+    b.step("stream: the same record again", async {
+        assert_eq!(notifier.deliver_booking(&booking).await.expect("read").sent().count(), 0);
+    })
+    .await;
     b.route("DELETE /events/{id}", "DELETE", &format!("/events/{}", ids[7]), Some(&facilitator), None).await;
 
     println!();

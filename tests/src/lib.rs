@@ -20,6 +20,8 @@ use shared::App;
 use std::sync::{Arc, Mutex};
 
 pub mod apigw;
+pub mod crm;
+pub mod streams;
 pub mod stripe_stub;
 
 pub const TEST_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";

@@ -223,14 +223,25 @@ async fn booking_no_stream_consumer_saw_is_delivered_once_by_the_sweeper<S: Stor
     let n = simulated(store.clone(), &crm, &clock);
     // WHEN the sweeper runs
     let first = sweep(&n, &SweepConfig::default(), None, unlimited()).await.unwrap();
-    // THEN both old bookings are POSTed once (the cancelled one too: it was confirmed when made),
-    // the young one is left to the stream
+    // THEN both old bookings' confirmations are POSTed once (the cancelled one too: it was
+    // confirmed when made), the cancelled one's cancellation right after its confirmation (the
+    // sweep goes through the booking's messages in order), the young one is left to the stream
     let mut posted = posted_ids(&crm).await;
     posted.sort();
-    let mut want = vec![old.id.clone(), cancelled.id.clone()];
+    let mut want = vec![old.id.clone(), cancelled.id.clone(), cancelled.id.clone()];
     want.sort();
     assert_eq!(posted, want, "{first:?}");
-    assert_eq!((first.found, first.delivered, first.stopped.as_deref()), (2, 2, None), "{first:?}");
+    let types: Vec<String> = crm
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.body_json::<Value>().unwrap())
+        .filter(|body| body["booking_id"] == cancelled.id.as_str())
+        .map(|body| body["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types, ["booking.confirmed", "booking.cancelled"]);
+    assert_eq!((first.found, first.delivered, first.stopped.as_deref()), (2, 3, None), "{first:?}");
     for b in [&old, &cancelled] {
         let d = store.get_delivery(&b.id).await.unwrap().unwrap();
         assert_eq!((d.status, d.attempts, d.lease_owner.as_deref()), (DeliveryStatus::Delivered, 1, None));
@@ -240,7 +251,7 @@ async fn booking_no_stream_consumer_saw_is_delivered_once_by_the_sweeper<S: Stor
     // AND a second sweep finds nothing (delivered records left the index) and sends nothing
     let second = sweep(&n, &SweepConfig::default(), None, unlimited()).await.unwrap();
     assert_eq!((second.found, second.delivered), (0, 0), "{second:?}");
-    assert_eq!(crm.received_requests().await.unwrap().len(), 2);
+    assert_eq!(crm.received_requests().await.unwrap().len(), 3);
 
     // AND once the young booking is old enough, the next sweep delivers it
     clock.advance(5 * MINUTE);
@@ -579,8 +590,9 @@ fn count(calls: &[String]) -> BTreeMap<&str, usize> {
 }
 
 /// GIVEN 105 undelivered bookings of two days ago and 3 of five days ago WHEN the sweeper runs
-/// THEN it makes one Query per day bucket (plus one per further page of 100), one BatchGetItem
-/// per 100 bookings, one UpdateItem (claim) and one PutItem (outcome) per booking, and no Scan.
+/// THEN it makes one Query per day bucket (plus one per further page of 100), one Query of each
+/// booking's collection (the booking and its messages, strongly consistent), one UpdateItem
+/// (claim) and one PutItem (outcome) per message, and no Scan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sweep_dynamodb_calls() {
     let (store, log) = tests::dynamo_counted().await;
@@ -613,21 +625,23 @@ async fn sweep_dynamodb_calls() {
     assert!(!calls.iter().any(|c| c == "Scan"), "the sweep scanned");
     assert_eq!(report.delivered, 108, "{report:?}");
     assert_eq!(crm.received_requests().await.unwrap().len(), 108);
-    let want =
-        BTreeMap::from([("Query", report.buckets + 1), ("BatchGetItem", 3), ("UpdateItem", 108), ("PutItem", 108)]);
+    let want = BTreeMap::from([("Query", report.buckets + 1 + 108), ("UpdateItem", 108), ("PutItem", 108)]);
     assert_eq!(counts, want);
     assert_eq!(report.queries, report.buckets + 1);
+    let (mut index_queries, mut booking_queries) = (0, 0);
     for (op, body) in &requests {
         if op == "Query" {
-            assert_eq!(body["IndexName"], "GSI1");
             let pk = body["ExpressionAttributeValues"][":pk"]["S"].as_str().unwrap();
-            assert!(pk.starts_with("CRM#PENDING#"), "{pk}");
-        }
-        if op == "BatchGetItem" {
-            let keys = body["RequestItems"][store.table()]["Keys"].as_array().unwrap();
-            assert!(keys.len() <= 100 && keys.iter().all(|k| k["PK"]["S"].as_str().unwrap().starts_with("BOOKING#")));
+            if body["IndexName"] == "GSI1" {
+                assert!(pk.starts_with("CRM#PENDING#"), "{pk}");
+                index_queries += 1;
+            } else {
+                assert!(pk.starts_with("BOOKING#") && body["ConsistentRead"] == true, "{body}");
+                booking_queries += 1;
+            }
         }
     }
+    assert_eq!((index_queries, booking_queries), (report.buckets + 1, 108));
     let delivered = store.get_deliveries(&made.iter().map(|b| b.id.clone()).collect::<Vec<_>>()).await.unwrap();
     assert!(delivered.iter().all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1));
 

@@ -266,6 +266,7 @@ fn iam_is_least_privilege() {
                 "dynamodb:GetShardIterator",
                 "dynamodb:ListStreams",
                 "dynamodb:PutItem",
+                "dynamodb:Query",
                 "dynamodb:UpdateItem",
                 "sqs:SendMessage",
             ][..],
@@ -621,9 +622,11 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
         (
             "CrmNotifierFunction",
             vec![
+                // the booking's collection: one Query (booking + messages), a claim and an
+                // outcome per message, a refused claim's record re-read
                 scoped(
                     "DeliveryRecords",
-                    &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                    &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                     "table",
                     vec![delivery(id).0],
                 ),
@@ -643,11 +646,12 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
         (
             "CrmSweeperFunction",
             vec![
-                // a page's bookings; a refused claim's record when not returned; the booking a
-                // settlement re-reads
+                // a due-payments page's bookings; a booking with pending CRM messages and its
+                // messages (one Query of its collection); a refused claim's record when not
+                // returned; the booking a settlement re-reads
                 scoped(
                     "ReadBookings",
-                    &["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+                    &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
                     "table",
                     vec![booking(id).0, delivery(id).0],
                 ),
@@ -1378,6 +1382,13 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
         notifier.deliver(&booking).await.unwrap_or_else(|e| panic!("{round}: {e}"));
         wire.check("CrmNotifierFunction", round);
     }
+    // Its cancellation's record on the stream: the booking's messages (one Query of its
+    // collection, the cancellation claimed and finished), then again (the Query alone).
+    for round in ["messages", "messages again"] {
+        let outcome = notifier.deliver_booking(&booking.id).await.unwrap_or_else(|e| panic!("{round}: {e}"));
+        assert_eq!(outcome.sent().count(), usize::from(round == "messages"), "{round}: {outcome:?}");
+        wire.check("CrmNotifierFunction", round);
+    }
 
     // crm-sweeper, CRM part: a sweep ten minutes later finds the bookings never delivered in the
     // pending index, reads them, claims and delivers them; a second sweep only queries.
@@ -1391,9 +1402,10 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
         let report = crm_notifier::sweep(&sweeper, &crm_notifier::SweepConfig::default(), None, budget)
             .await
             .unwrap_or_else(|e| panic!("{round}: {e}"));
-        // The second attendee's free booking and the two paid ones confirmed by their webhook
-        // (cancelled since: they were confirmed); never the holds that expired or were released.
-        assert_eq!(report.delivered, if round == "sweep" { 3 } else { 0 }, "{round}: {report:?}");
+        // The second attendee's free booking and the two paid ones confirmed by their webhook,
+        // then those two's cancellations (they were confirmed); never the holds that expired or
+        // were released.
+        assert_eq!(report.delivered, if round == "sweep" { 5 } else { 0 }, "{round}: {report:?}");
         wire.check("CrmSweeperFunction", round);
     }
 
@@ -1456,11 +1468,16 @@ fn filter_matches(pattern: &serde_json::Value, record: &serde_json::Value) -> bo
     }
 }
 
-fn stream_filter(t: &Value) -> serde_json::Value {
+/// The mapping's filter patterns; a record that matches any of them invokes the function (the
+/// same page: "If an event satisfies any one of the filters, Lambda sends the event").
+fn stream_filters(t: &Value) -> Vec<serde_json::Value> {
     let m = at(t, &["Resources", "CrmStreamMapping", "Properties"]);
     let filters = seq(at(m, &["FilterCriteria", "Filters"]));
-    assert_eq!(filters.len(), 1, "one pattern (several would be OR-ed)");
-    serde_json::from_str(str_at(&filters[0], &["Pattern"])).expect("filter is JSON")
+    filters.iter().map(|f| serde_json::from_str(str_at(f, &["Pattern"])).expect("filter is JSON")).collect()
+}
+
+fn passes(filters: &[serde_json::Value], record: &serde_json::Value) -> bool {
+    filters.iter().any(|p| filter_matches(p, record))
 }
 
 #[test]
@@ -1474,24 +1491,40 @@ fn filter_model_follows_the_documented_semantics() {
 }
 
 /// The notifier is invoked for booking items whose new image is `confirmed` (a free booking's
-/// INSERT, a paid booking's confirming MODIFY) and for nothing else: not a seat hold, not its
-/// expiry, a cancellation, a refund, a removal or another entity. Checked field by field against
-/// the names the code writes, and by running the pattern over every stream fixture in `events/`
-/// (`tests/tests/crm_notifier.rs` checks the handler POSTs for exactly the same ones).
+/// INSERT, a paid booking's confirming MODIFY) and for the INSERT of every CRM message record but
+/// the confirmation's (which the booking's image already sends), and for nothing else: not a seat
+/// hold, its expiry, a cancellation's booking MODIFY, a refund, a claim, a removal or another
+/// entity. Checked field by field against the names and values the code writes, and by running
+/// the patterns over every stream fixture in `events/` (`tests/tests/crm_notifier.rs` and
+/// `crm_messages.rs` check what the handler sends for them).
 #[test]
-fn stream_mapping_selects_confirmed_booking_items_only() {
+fn stream_mapping_selects_confirmed_bookings_and_new_messages_only() {
     use serde_json::json;
+    use shared::model::MessageKind;
     let t = template();
-    let pattern = stream_filter(&t);
-    assert_eq!(pattern["eventName"], json!(["INSERT", "MODIFY"]));
-    let image = &pattern["dynamodb"]["NewImage"];
+    let filters = stream_filters(&t);
+    assert_eq!(filters.len(), 2, "{filters:?}");
+    let (booking, message) = (&filters[0], &filters[1]);
+    assert_eq!(booking["eventName"], json!(["INSERT", "MODIFY"]));
+    let image = &booking["dynamodb"]["NewImage"];
     assert_eq!(image[shared::keys::ENTITY]["S"], json!([shared::keys::entity::BOOKING]));
     assert_eq!(image["status"]["S"], json!([shared::model::BookingStatus::Confirmed.as_str()]));
-    assert_eq!(pattern.as_object().map(|o| o.len()), Some(2), "{pattern}");
-    assert_eq!(image.as_object().map(|o| o.len()), Some(2), "{pattern}");
+    assert_eq!(booking.as_object().map(|o| o.len()), Some(2), "{booking}");
+    assert_eq!(image.as_object().map(|o| o.len()), Some(2), "{booking}");
     // The attribute is the booking's `status` as stored (serde name), with that value.
     let stored = serde_json::to_value(shared::model::BookingStatus::Confirmed).unwrap();
     assert_eq!(image["status"]["S"][0], stored);
+    // New message records, by their `kind` as serde stores it: every kind but the confirmation.
+    assert_eq!(message["eventName"], json!(["INSERT"]));
+    let image = &message["dynamodb"]["NewImage"];
+    assert_eq!(image[shared::keys::ENTITY]["S"], json!([shared::keys::entity::DELIVERY]));
+    let others: Vec<serde_json::Value> =
+        [MessageKind::Rescheduled, MessageKind::Offered, MessageKind::Expired, MessageKind::Cancelled]
+            .iter()
+            .map(|k| serde_json::to_value(k).unwrap())
+            .collect();
+    assert_eq!(image["kind"]["S"], json!(others));
+    assert_eq!(image.as_object().map(|o| o.len()), Some(2), "{message}");
 
     let dir = tests::workspace_root().join("events");
     let mut seen = BTreeMap::new();
@@ -1502,7 +1535,7 @@ fn stream_mapping_selects_confirmed_booking_items_only() {
             serde_json::from_str(&std::fs::read_to_string(dir.join(&name)).unwrap()).unwrap();
         let records = event["Records"].as_array().expect("Records");
         assert_eq!(records.len(), 1, "{name}");
-        seen.insert(stem.to_string(), filter_matches(&pattern, &records[0]));
+        seen.insert(stem.to_string(), passes(&filters, &records[0]));
     }
     let want = BTreeMap::from([
         ("booking-insert".to_string(), true),
@@ -1510,6 +1543,8 @@ fn stream_mapping_selects_confirmed_booking_items_only() {
         ("booking-paid-pending".to_string(), false),
         ("booking-modify".to_string(), false),
         ("booking-remove".to_string(), false),
+        ("delivery-cancelled-insert".to_string(), true),
+        ("delivery-confirmed-insert".to_string(), false),
         ("other-entity".to_string(), false),
         // a refresh-token rotation, and the family's TTL deletion (a REMOVE by the service)
         ("session-rotate".to_string(), false),

@@ -12,7 +12,8 @@ use shared::http::{
 };
 use shared::jwt::AuthUser;
 use shared::model::{
-    new_id, Booking, BookingStatus, BookingView, CancelReason, Event, IdempotencyRecord, Payment, IDEMPOTENCY_TTL_SECS,
+    new_id, Booking, BookingStatus, BookingView, CancelReason, Delivery, Event, IdempotencyRecord, MessageKind,
+    MessageView, Payment, IDEMPOTENCY_TTL_SECS,
 };
 use shared::paging;
 use shared::payments::{self, CheckoutRequest};
@@ -232,7 +233,10 @@ struct AttendeeBooking<'a> {
     #[serde(flatten)]
     booking: BookingView<'a>,
     attendee: Attendee<'a>,
+    /// The `booking.confirmed` message, in the v2 shape.
     crm_status: Option<&'a Value>,
+    /// Every message, in send order.
+    crm_messages: Vec<MessageView<'a>>,
 }
 
 #[derive(Serialize)]
@@ -320,6 +324,9 @@ async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
     }
     let mut cancelled = cancelled.ok_or(Error::StatusChanged)?;
     tracing::info!(booking_id = %id, by = %caller.id, "booking cancelled");
+    if let Some(hook) = &app.on_booking {
+        hook(&cancelled);
+    }
     if let (Some(payment), Some(provider)) = (&booking.payment, app.payments.as_deref()) {
         match booking.status {
             // Nobody may pay for it any more. Stripe answers with the session as it ends: paid just
@@ -396,15 +403,28 @@ async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -
         .transpose()?;
     let page = app.store.list_event_bookings(event_id, after.as_ref(), limit).await?;
     let bookings = page.items;
-    let ids: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
-    let deliveries: HashMap<String, Value> =
-        app.store.get_deliveries(&ids).await?.into_iter().map(|d| (d.booking_id.clone(), d.view())).collect();
+    // One read for every message each booking can have (its status and sequence say which).
+    let records = app.store.get_messages(&bookings).await?;
+    let mut messages: HashMap<&str, Vec<&Delivery>> = HashMap::new();
+    for d in &records {
+        messages.entry(d.booking_id.as_str()).or_default().push(d);
+    }
+    let confirmed: HashMap<&str, Value> = records
+        .iter()
+        .filter(|d| d.kind == MessageKind::Confirmed)
+        .map(|d| (d.booking_id.as_str(), d.view()))
+        .collect();
     let items: Vec<AttendeeBooking> = bookings
         .iter()
         .map(|b| AttendeeBooking {
             booking: attendee_view(b),
             attendee: Attendee { name: &b.user_name, email: &b.user_email },
-            crm_status: deliveries.get(&b.id),
+            crm_status: confirmed.get(b.id.as_str()),
+            crm_messages: messages.get(b.id.as_str()).map_or_else(Vec::new, |m| {
+                let mut m = m.clone();
+                m.sort_by_key(|d| d.send_order());
+                m.into_iter().map(Delivery::message_view).collect()
+            }),
         })
         .collect();
     let mut resp = json_list_response(StatusCode::OK, &items);

@@ -1,13 +1,17 @@
 //! DynamoDB stream batch → CRM webhooks, with partial batch responses
-//! (`FunctionResponseTypes: [ReportBatchItemFailures]`).
+//! (`FunctionResponseTypes: [ReportBatchItemFailures]`). Each record goes by its item's `entity`:
+//! a confirmed booking's image sends its `booking.confirmed`; a new message record (`delivery`
+//! INSERT: a cancellation, a reschedule) sends its booking's messages in order. Anything else is
+//! not this function's.
 
 use crate::notifier::{Budget, Notifier};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde_dynamo::AttributeValue;
-use shared::keys;
+use shared::keys::{self, entity};
 use shared::model::{Booking, BookingStatus};
 use shared::store::Store;
+use std::collections::HashSet;
 
 /// [`handle_batch_within`] with the notifier's retry budget from now, and no Lambda deadline.
 pub async fn handle_batch<S: Store>(notifier: &Notifier<S>, event: Event) -> DynamoDbEventResponse {
@@ -27,23 +31,29 @@ pub async fn handle_batch_within<S: Store>(
     budget: Budget,
 ) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
+    // Bookings whose messages this invocation has already gone through: every record of the
+    // batch was written before that read (a record reaches the stream once its write commits),
+    // so a second record of the same booking (its INSERT and its confirmation's, a cancellation
+    // right after) has nothing left to send.
+    let mut settled = HashSet::new();
     for record in event.records {
-        let Some(booking) = confirmed_booking(&record) else {
-            continue;
-        };
-        let retry = if !budget.can_start(notifier.clock().now()) {
-            tracing::warn!(booking_id = %booking.id, "invocation deadline reached; record left for the retry");
-            true
-        } else {
-            match notifier.deliver_until(&booking, budget).await {
-                Ok(outcome) => outcome.is_retryable(),
-                Err(e) => {
-                    tracing::warn!(booking_id = %booking.id, error = %e, "delivery record unavailable; will retry");
-                    true
+        let step = match entity_of(&record) {
+            Some(entity::BOOKING) => match confirmed_booking(&record) {
+                Some(booking) => confirmation(notifier, &booking, budget).await,
+                None => Step::Done,
+            },
+            Some(entity::DELIVERY) if record.event_name == "INSERT" => match booking_of_message(&record) {
+                Some(id) if settled.contains(&id) => Step::Done,
+                Some(id) => {
+                    let step = messages(notifier, &id, budget).await;
+                    settled.insert(id);
+                    step
                 }
-            }
+                None => Step::Done,
+            },
+            _ => Step::Done,
         };
-        if retry {
+        if step == Step::Retry {
             let mut failure = DynamoDbBatchItemFailure::default();
             // A record without a sequence number yields a null identifier, which Lambda treats as
             // a failure of the whole batch: still a retry, never a loss.
@@ -53,6 +63,67 @@ pub async fn handle_batch_within<S: Store>(
         }
     }
     response
+}
+
+/// What became of one stream record (every branch of the dispatch answers one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing left to do for it (sent, final, or not ours).
+    Done,
+    /// Report it: Lambda resumes the shard from it.
+    Retry,
+}
+
+/// The record's item kind (`entity` of its new image).
+fn entity_of(record: &EventRecord) -> Option<&str> {
+    match record.change.new_image.get(keys::ENTITY) {
+        Some(AttributeValue::S(entity)) => Some(entity),
+        _ => None,
+    }
+}
+
+/// A confirmed booking's image: its `booking.confirmed`, built from the image (the booking as
+/// it was confirmed), with the in-invocation retries.
+async fn confirmation<S: Store>(notifier: &Notifier<S>, booking: &Booking, budget: Budget) -> Step {
+    if !budget.can_start(notifier.clock().now()) {
+        tracing::warn!(booking_id = %booking.id, "invocation deadline reached; record left for the retry");
+        return Step::Retry;
+    }
+    match notifier.deliver_until(booking, budget).await {
+        Ok(outcome) if outcome.is_retryable() => Step::Retry,
+        Ok(_) => Step::Done,
+        Err(e) => {
+            tracing::warn!(booking_id = %booking.id, error = %e, "delivery record unavailable; will retry");
+            Step::Retry
+        }
+    }
+}
+
+/// A new message record: every message of its booking that is not final, in order.
+async fn messages<S: Store>(notifier: &Notifier<S>, booking_id: &str, budget: Budget) -> Step {
+    if !budget.can_start(notifier.clock().now()) {
+        tracing::warn!(booking_id, "invocation deadline reached; record left for the retry");
+        return Step::Retry;
+    }
+    match notifier.deliver_booking_until(booking_id, budget).await {
+        Ok(outcome) if outcome.is_retryable() => Step::Retry,
+        Ok(_) => Step::Done,
+        Err(e) => {
+            tracing::warn!(booking_id, error = %e, "CRM message records unavailable; will retry");
+            Step::Retry
+        }
+    }
+}
+
+/// The booking id of a message record's INSERT.
+fn booking_of_message(record: &EventRecord) -> Option<String> {
+    match record.change.new_image.get("booking_id") {
+        Some(AttributeValue::S(id)) if !id.is_empty() => Some(id.clone()),
+        _ => {
+            tracing::error!(event_id = %record.event_id, "CRM message record without a booking id; skipped");
+            None
+        }
+    }
 }
 
 /// The booking of an INSERT or MODIFY whose new image is a `confirmed` booking; `None` for every
@@ -68,12 +139,7 @@ fn confirmed_booking(record: &EventRecord) -> Option<Booking> {
     if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
         return None;
     }
-    let image = &record.change.new_image;
-    match image.get(keys::ENTITY) {
-        Some(AttributeValue::S(entity)) if entity == keys::entity::BOOKING => {}
-        _ => return None,
-    }
-    match serde_dynamo::from_item::<_, Booking>(image.clone()) {
+    match serde_dynamo::from_item::<_, Booking>(record.change.new_image.clone()) {
         Ok(booking) if booking.status == BookingStatus::Confirmed => Some(booking),
         Ok(_) => None,
         Err(e) => {

@@ -1,9 +1,10 @@
 //! The `crm-notifier` function: tells the facilitator's CRM about every booking once it is confirmed
-//! (a free one when it is made, a paid one when its payment succeeds)
+//! (a free one when it is made, a paid one when its payment succeeds), and of each later change it
+//! owes a message for (a cancellation, a reschedule), in order ([`messages`])
 //! (docs/api.md, "CRM webhook"). Deployed it consumes the table's DynamoDB stream ([`handle_batch`]),
 //! and `crm-sweeper` runs [`run_sweeps`] (the payment sweep, then [`sweep`]) every 10 minutes for
 //! whatever the stream did not deliver; locally the same [`Notifier`] runs in the background after
-//! each booking ([`booking_hook`]), and `make run` runs the same [`run_sweeps`] on a shorter
+//! each booking and cancellation ([`booking_hook`]), and `make run` runs the same [`run_sweeps`] on a shorter
 //! interval.
 
 pub mod clock;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod local;
+pub mod messages;
 pub mod notifier;
 pub mod scheduled;
 pub mod signing;
@@ -22,6 +24,7 @@ pub use config::CrmConfig;
 pub use error::{Error, Result};
 pub use handler::{handle_batch, handle_batch_within};
 pub use local::{booking_hook, PendingDeliveries, RetryPolicy};
+pub use messages::{BookingOutcome, MessageOutcome};
 pub use notifier::{Backoff, Budget, Notifier, Outcome};
 pub use scheduled::{run_sweeps, PaymentSweep, SweepsReport};
 pub use signing::SigningKey;

@@ -1,10 +1,10 @@
-//! The local server's stand-in for the stream: after a booking commits, the same [`Notifier`]
+//! The local server's stand-in for the stream: after a booking commits (or is cancelled), the same [`Notifier`]
 //! runs in a background task with its own bounded retries, so the request never waits. The tasks
 //! are counted in [`PendingDeliveries`], so that the server can let them finish when it stops.
 
 use crate::notifier::Notifier;
 use shared::app::BookingHook;
-use shared::model::Booking;
+use shared::model::{Booking, BookingStatus};
 use shared::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,12 +105,21 @@ impl Drop for InFlight {
     }
 }
 
-/// Returns whether the booking ended in a final state (delivered, rejected, or nothing to do).
+/// The stream's dispatch, locally: a confirmed booking just committed sends its
+/// `booking.confirmed` as it was made (the stream's booking image); any other change (a
+/// cancellation) sends the booking's messages in order, as the stream does for a new message
+/// record. Returns whether the booking ended in a final state (delivered, rejected, or nothing
+/// to do).
 pub async fn deliver_with_retries<S: Store>(notifier: &Notifier<S>, booking: &Booking, policy: RetryPolicy) -> bool {
     for attempt in 1..=policy.max_attempts.max(1) {
-        match notifier.deliver(booking).await {
-            Ok(outcome) if !outcome.is_retryable() => return true,
-            Ok(_) => {}
+        let retryable = if booking.status == BookingStatus::Confirmed {
+            notifier.deliver(booking).await.map(|o| o.is_retryable())
+        } else {
+            notifier.deliver_booking(&booking.id).await.map(|o| o.is_retryable())
+        };
+        match retryable {
+            Ok(false) => return true,
+            Ok(true) => {}
             Err(e) => {
                 tracing::warn!(booking_id = %booking.id, error = %e, "CRM delivery record unavailable")
             }

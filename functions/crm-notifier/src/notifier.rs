@@ -1,10 +1,11 @@
-//! One booking → one POST at a time, and no POST once the CRM has answered for good.
+//! One message → one POST at a time, and no POST once the CRM has answered for good (a booking's
+//! messages and their order: [`crate::messages`]).
 //!
-//! Every attempt first **claims** the booking's delivery record: one conditional write that takes a
+//! Every attempt first **claims** the message's record: one conditional write that takes a
 //! short lease (`lease_owner`, `lease_until`) only if the record is not final and nobody else holds
 //! it. Only the winner POSTs; then it writes the outcome, which releases the lease. So the stream
 //! handler, its retries, the sweeper and an operator's redelivery can all run at once for the same
-//! booking and the CRM still gets one POST at a time, and none after a 2xx or a permanent 4xx. The
+//! message and the CRM still gets one POST at a time, and none after a 2xx or a permanent 4xx. The
 //! lease outlives the longest possible POST ([`CrmConfig::lease`]), so it only expires for a sender
 //! that died mid-attempt; the sweeper then finds the record again.
 //!
@@ -13,12 +14,13 @@
 //! outcome is still returned as final, so nobody re-POSTs because of a store hiccup (the SDK has
 //! already retried transient DynamoDB errors). The lease then blocks other senders for its length
 //! and the record stays in the pending index, so the sweeper sends it once more later: the CRM gets
-//! the same `webhook-id` again and can drop the duplicate. Delivery is at-least-once, never lost.
+//! the same `webhook-id` again and can drop the duplicate (the booking's next message may have gone
+//! out in between: the CRM did accept this one first). Delivery is at-least-once, never lost.
 
 use crate::clock::{self, Clock, SystemClock};
 use crate::config::CrmConfig;
 use crate::error::Result;
-use crate::webhook::{SendOutcome, WebhookClient};
+use crate::webhook::{SendOutcome, WebhookClient, WebhookPayload};
 use chrono::{DateTime, Utc};
 use shared::model::{new_id, Booking, BookingStatus, Delivery, DeliveryStatus};
 use shared::store::{Claim, Claimed, Store};
@@ -182,15 +184,16 @@ impl<S: Store> Notifier<S> {
         Budget { retry_until: stop_at.map_or(wanted, |stop| wanted.min(stop)), stop_at }
     }
 
-    /// One attempt: claims the booking's delivery record, POSTs if the claim was won, records the
-    /// CRM's answer. `Err` only when the store could not be asked, or a retryable failure could not
-    /// be recorded; both mean "try this booking again".
+    /// One attempt at the booking's `booking.confirmed` message, the booking as given (a stream
+    /// image): claims its record, POSTs if the claim was won, records the CRM's answer. `Err`
+    /// only when the store could not be asked, or a retryable failure could not be recorded;
+    /// both mean "try this booking again". [`Notifier::deliver_booking`] sends every message.
     pub async fn deliver(&self, booking: &Booking) -> Result<Outcome> {
         let Some(client) = &self.client else {
             tracing::info!(booking_id = %booking.id, "CRM_WEBHOOK_URL is not set; CRM notification skipped");
             return Ok(Outcome::NotConfigured);
         };
-        if matches!(booking.status, BookingStatus::PendingPayment | BookingStatus::Expired) {
+        if booking.status != BookingStatus::Confirmed && booking.status != BookingStatus::Cancelled {
             tracing::info!(
                 booking_id = %booking.id,
                 status = booking.status.as_str(),
@@ -198,22 +201,39 @@ impl<S: Store> Notifier<S> {
             );
             return Ok(Outcome::NotConfirmed);
         }
+        let now = clock::whole_seconds(self.clock.now());
+        let message = Delivery::pending(booking, now);
+        self.attempt(client, booking, &message, booking.event.datetime).await
+    }
+
+    /// One attempt at one message of `booking`: claims its record, POSTs its payload (with
+    /// `event_datetime` as given: the booking's time as of this message) if the claim was won,
+    /// records the CRM's answer.
+    pub(crate) async fn attempt(
+        &self,
+        client: &WebhookClient,
+        booking: &Booking,
+        message: &Delivery,
+        event_datetime: Timestamp,
+    ) -> Result<Outcome> {
+        let webhook_id = message.webhook_id();
         let owner = new_id();
         let now = clock::whole_seconds(self.clock.now());
         let claim = Claim { owner: &owner, now, until: clock::add(now, self.lease) };
-        let record = match self.store.claim_delivery(booking, &claim).await? {
+        let record = match self.store.claim_message(message, &claim).await? {
             Claimed::Won(record) => record,
             Claimed::Final(d) if d.status == DeliveryStatus::Delivered => {
-                tracing::info!(booking_id = %booking.id, "CRM already notified; not sent again");
+                tracing::info!(booking_id = %booking.id, %webhook_id, "CRM already notified; not sent again");
                 return Ok(Outcome::AlreadyDelivered);
             }
             Claimed::Final(_) => {
-                tracing::info!(booking_id = %booking.id, "CRM rejected this booking before; not sent again");
+                tracing::info!(booking_id = %booking.id, %webhook_id, "CRM rejected this message before; not sent again");
                 return Ok(Outcome::AlreadyFailed);
             }
             Claimed::Busy { until } => {
                 tracing::info!(
                     booking_id = %booking.id,
+                    %webhook_id,
                     until = %shared::time::format(&until),
                     "CRM notification in flight elsewhere (or the CRM asked to wait); not sent now"
                 );
@@ -221,15 +241,19 @@ impl<S: Store> Notifier<S> {
             }
         };
         let attempts = record.attempts;
-        let sent = client.send(booking).await;
+        let payload = WebhookPayload::of_message(booking, &record, event_datetime);
+        let sent = client.send(&webhook_id, &payload).await;
         let record = outcome_record(record, &sent, self.clock.now());
+        let kind = message.kind.event_type();
         match &sent {
             SendOutcome::Delivered { status } => {
-                tracing::info!(booking_id = %booking.id, status, attempts, "CRM notified");
+                tracing::info!(booking_id = %booking.id, %webhook_id, kind, status, attempts, "CRM notified");
             }
             SendOutcome::Retryable { status, failure, detail, retry_after } => {
                 tracing::warn!(
                     booking_id = %booking.id,
+                    %webhook_id,
+                    kind,
                     ?status,
                     ?failure,
                     ?retry_after,
@@ -239,7 +263,7 @@ impl<S: Store> Notifier<S> {
                 );
             }
             SendOutcome::Permanent { status } => {
-                tracing::warn!(booking_id = %booking.id, status, attempts, "CRM rejected the notification; not retried");
+                tracing::warn!(booking_id = %booking.id, %webhook_id, kind, status, attempts, "CRM rejected the notification; not retried");
             }
         }
         match self.store.finish_delivery(&record, &owner).await {
@@ -248,46 +272,73 @@ impl<S: Store> Notifier<S> {
             // took over, or already delivered: its record stands.
             Ok(false) => tracing::warn!(
                 booking_id = %booking.id,
+                %webhook_id,
                 outcome = ?sent,
                 "delivery record changed hands during the attempt; outcome not recorded"
             ),
             Err(e) if sent.is_retryable() => return Err(e.into()),
             Err(e) => tracing::error!(
                 booking_id = %booking.id,
+                %webhook_id,
                 error = %e,
                 outcome = ?sent,
                 "CRM answered but the delivery record could not be written; the sweeper will POST \
-                 this booking again with the same webhook-id once the lease expires"
+                 this message again with the same webhook-id once the lease expires"
             ),
         }
         Ok(Outcome::Sent(sent))
+    }
+
+    pub(crate) fn client(&self) -> Option<&WebhookClient> {
+        self.client.as_ref()
     }
 
     /// [`Notifier::deliver`] again after each retryable result, waiting a jittered exponential
     /// backoff (or the CRM's `Retry-After`, or until another sender's lease ends), as long as the
     /// wait ends within `budget`. Returns the last result: still retryable when the budget ran out.
     pub async fn deliver_until(&self, booking: &Booking, budget: Budget) -> Result<Outcome> {
+        self.retry_until(&booking.id, budget, || self.deliver(booking)).await
+    }
+
+    /// `attempt` again while its result is an error or its deciding outcome is retryable, with
+    /// the waits of [`Notifier::deliver_until`].
+    pub(crate) async fn retry_until<T: Decided, F, Fut>(
+        &self,
+        booking_id: &str,
+        budget: Budget,
+        attempt: F,
+    ) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let mut failures = 0u32;
         loop {
-            let result = self.deliver(booking).await;
+            let result = attempt().await;
             let now = self.clock.now();
             failures += 1;
-            let wait = match &result {
-                Ok(outcome) if !outcome.is_retryable() => return result,
-                Ok(Outcome::Sent(SendOutcome::Retryable { retry_after: Some(after), .. })) => {
+            let outcome = match &result {
+                Ok(t) => match t.deciding() {
+                    Some(o) if o.is_retryable() => Some(o),
+                    _ => return result,
+                },
+                Err(_) => None,
+            };
+            let wait = match outcome {
+                Some(Outcome::Sent(SendOutcome::Retryable { retry_after: Some(after), .. })) => {
                     // To the second the record's not-before says (see `outcome_record`).
                     clock::until(now, ceil_seconds(clock::add(now, after.delay_from(now).min(MAX_RETRY_AFTER))))
                 }
                 // Another sender is on it: look again soon (it usually finishes in well under a
                 // second), at the latest when its lease or the CRM's not-before ends.
-                Ok(Outcome::InFlight { until }) => {
+                Some(Outcome::InFlight { until }) => {
                     self.backoff.delay(failures).min(clock::until(now, *until).max(MIN_POLL))
                 }
                 _ => self.backoff.delay(failures),
             };
             if clock::add(now, wait) > budget.retry_until {
                 tracing::warn!(
-                    booking_id = %booking.id,
+                    booking_id = %booking_id,
                     tries = failures,
                     next_wait_ms = wait.as_millis() as u64,
                     "CRM notification not done within this invocation's retry budget; left for a retry"
@@ -296,6 +347,17 @@ impl<S: Store> Notifier<S> {
             }
             self.clock.sleep(wait).await;
         }
+    }
+}
+
+/// A result whose retry is decided by one outcome.
+pub(crate) trait Decided {
+    fn deciding(&self) -> Option<&Outcome>;
+}
+
+impl Decided for Outcome {
+    fn deciding(&self) -> Option<&Outcome> {
+        Some(self)
     }
 }
 

@@ -1,34 +1,35 @@
-//! The sweeper: delivers every booking whose delivery record has no final outcome some minutes
-//! after it was made, whatever happened to its stream record: made before the stream mapping
-//! existed (`StartingPosition: LATEST`), its batch sent to the dead-letter queue, its record aged
-//! out of the stream (24 h), the CRM down longer than the stream retries last.
+//! The sweeper: delivers every CRM message that has no final outcome some minutes after it was
+//! owed, whatever happened to its stream record: made before the stream mapping existed
+//! (`StartingPosition: LATEST`), its batch sent to the dead-letter queue, its record aged out of
+//! the stream (24 h), the CRM down longer than the stream retries last.
 //!
-//! Every confirmed booking is written with a `pending` delivery record (same transaction: the
-//! booking's for a free one, the payment's confirmation for a paid one), which sits in a
-//! sparse index partition per day of booking (`CRM#PENDING#<yyyy-mm-dd>` on GSI1) until the CRM has
-//! answered for good. A sweep queries the buckets of the last `lookback` days for entries older
-//! than `min_age` (never a Scan), loads their bookings with BatchGetItem and delivers each through
-//! the same [`Notifier`] and its lease, so a sweep running next to the stream handler (or another
-//! sweep) never POSTs a booking twice at the same time, nor after it was delivered. Runs every 10
-//! minutes (`crm-sweeper`), or by hand: `admin crm-redeliver [--since …]`.
+//! Every message is written `pending` by the write that owes it (a free booking's transaction,
+//! a paid one's confirmation, a cancellation, a reschedule), and sits in a sparse index partition
+//! per day it was owed (`CRM#PENDING#<yyyy-mm-dd>` on GSI1, one entry per message) until the CRM
+//! has answered for good. A sweep queries the buckets of the last `lookback` days for entries
+//! older than `min_age` (never a Scan) and delivers each of their bookings once through
+//! [`Notifier::deliver_booking`] (one Query of the booking's collection, then its messages in
+//! order) and the same lease as the stream, so a sweep running next to the stream handler (or
+//! another sweep) never POSTs a message twice at the same time, nor after it was delivered, nor
+//! before an earlier message of its booking. Runs every 10 minutes (`crm-sweeper`), or by hand:
+//! `admin crm-redeliver [--since …]`.
 //!
-//! Cancelled bookings are delivered too: the contract promises one POST per booking once it is
-//! confirmed, and a later cancellation does not unmake that. A paid booking has no delivery record
-//! (so no index entry) while it is `pending_payment`: the record is written by the transaction
-//! that confirms it, so the sweep never sees a hold, nor one that expired unpaid; the notifier
-//! refuses both anyway ([`Outcome::NotConfirmed`]).
+//! Cancelled bookings get their `booking.confirmed` too (the contract promises it once a booking
+//! is confirmed, and a later cancellation does not unmake that), then their `booking.cancelled`.
+//! A paid booking has no message record (so no index entry) while it is `pending_payment`: the
+//! record is written by the transaction that confirms it, so the sweep never sees a hold, nor one
+//! that expired unpaid or was cancelled unpaid.
 
 use crate::clock::whole_seconds;
 use crate::error::{Error, Result};
+use crate::messages::BookingOutcome;
 use crate::notifier::{Budget, Notifier, Outcome};
 use crate::webhook::SendOutcome;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use shared::model::Booking;
 use shared::store::{PendingQuery, Store};
 use shared::time::{self, Timestamp};
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -36,7 +37,7 @@ use std::time::Duration;
 pub const DEFAULT_MIN_AGE: Duration = Duration::from_secs(300);
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 14;
 pub const DEFAULT_CONCURRENCY: usize = 4;
-/// Index entries per Query, and so bookings per BatchGetItem (its limit is 100 keys).
+/// Index entries per Query.
 pub const PAGE_SIZE: usize = 100;
 /// Retryable failures in a row after which a sweep stops: the CRM is down, and the next sweep
 /// (10 minutes later) tries again rather than sending every pending booking into a timeout.
@@ -179,16 +180,19 @@ pub async fn sweep<S: Store>(
             let query = PendingQuery { day, from, before, after, limit: PAGE_SIZE };
             let page = notifier.store().pending_deliveries(&query).await?;
             let at = whole_seconds(clock.now());
-            let mut ids = Vec::new();
+            let mut ids: Vec<String> = Vec::new();
             {
                 let mut t = lock(&tally);
                 t.queries += 1;
                 t.found += page.items.len();
                 for d in &page.items {
-                    // The index may lag; the claim decides. This only saves a write per record
-                    // that is visibly held by someone else already.
+                    // The index may lag; the booking's read and the claim decide. This only
+                    // saves a read per record that is visibly held by someone else already.
                     if d.claimable_at(at) {
-                        ids.push(d.booking_id.clone());
+                        // Two messages of one booking: one pass over the booking sends both.
+                        if !ids.contains(&d.booking_id) {
+                            ids.push(d.booking_id.clone());
+                        }
                     } else if d.status.is_final() {
                         t.already_final += 1;
                     } else {
@@ -196,14 +200,8 @@ pub async fn sweep<S: Store>(
                     }
                 }
             }
-            let bookings = if ids.is_empty() { Vec::new() } else { notifier.store().get_bookings(&ids).await? };
-            let loaded: HashSet<&str> = bookings.iter().map(|b| b.id.as_str()).collect();
-            for id in ids.iter().filter(|id| !loaded.contains(id.as_str())) {
-                tracing::error!(booking_id = %id, "pending CRM delivery record without its booking; skipped");
-                lock(&tally).missing_bookings += 1;
-            }
-            stream::iter(bookings)
-                .map(|booking| deliver_one(notifier, booking, budget, &stop, &consecutive_failures, config, &tally))
+            stream::iter(ids)
+                .map(|id| deliver_one(notifier, id, budget, &stop, &consecutive_failures, config, &tally))
                 .buffer_unordered(config.concurrency.max(1))
                 .collect::<Vec<()>>()
                 .await;
@@ -227,7 +225,7 @@ pub async fn sweep<S: Store>(
 
 async fn deliver_one<S: Store>(
     notifier: &Notifier<S>,
-    booking: Booking,
+    booking_id: String,
     budget: Budget,
     stop: &AtomicBool,
     consecutive_failures: &AtomicUsize,
@@ -242,32 +240,30 @@ async fn deliver_one<S: Store>(
         lock(tally).stopped.get_or_insert_with(|| "deadline".into());
         return;
     }
-    let result = notifier.deliver(&booking).await;
+    let result = notifier.deliver_booking(&booking_id).await;
     let mut t = lock(tally);
     let failed = match &result {
-        Ok(Outcome::Sent(SendOutcome::Delivered { .. })) => {
-            t.delivered += 1;
+        Ok(BookingOutcome::Messages(messages)) => {
+            for m in messages {
+                match &m.outcome {
+                    Outcome::Sent(SendOutcome::Delivered { .. }) => t.delivered += 1,
+                    Outcome::Sent(SendOutcome::Permanent { .. }) => t.rejected += 1,
+                    Outcome::Sent(SendOutcome::Retryable { .. }) => t.retrying += 1,
+                    Outcome::AlreadyDelivered | Outcome::AlreadyFailed => t.already_final += 1,
+                    Outcome::InFlight { .. } => t.in_flight += 1,
+                    Outcome::NotConfigured | Outcome::NotConfirmed => {}
+                }
+            }
+            messages.last().is_some_and(|m| matches!(m.outcome, Outcome::Sent(SendOutcome::Retryable { .. })))
+        }
+        Ok(BookingOutcome::Missing { .. }) => {
+            tracing::error!(booking_id = %booking_id, "pending CRM message record without its booking; skipped");
+            t.missing_bookings += 1;
             false
         }
-        Ok(Outcome::Sent(SendOutcome::Permanent { .. })) => {
-            t.rejected += 1;
-            false
-        }
-        Ok(Outcome::Sent(SendOutcome::Retryable { .. })) => {
-            t.retrying += 1;
-            true
-        }
-        Ok(Outcome::AlreadyDelivered | Outcome::AlreadyFailed) => {
-            t.already_final += 1;
-            false
-        }
-        Ok(Outcome::InFlight { .. }) => {
-            t.in_flight += 1;
-            false
-        }
-        Ok(Outcome::NotConfigured | Outcome::NotConfirmed) => false,
+        Ok(BookingOutcome::NotConfigured) => false,
         Err(e) => {
-            tracing::warn!(booking_id = %booking.id, error = %e, "CRM sweep: delivery record unavailable");
+            tracing::warn!(booking_id = %booking_id, error = %e, "CRM sweep: message records unavailable");
             t.errors += 1;
             true
         }

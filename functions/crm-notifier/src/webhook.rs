@@ -9,28 +9,40 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{redirect, StatusCode, Url};
 use serde::Serialize;
 use shared::https_client::https_client_builder;
-use shared::model::{Booking, FailureKind};
-use shared::time;
+use shared::model::{Booking, CancelReason, Delivery, FailureKind, MessageKind};
+use shared::time::{self, Timestamp};
 use std::time::Duration;
 
 const USER_AGENT: &str = concat!("ahoum-crm-notifier/", env!("CARGO_PKG_VERSION"));
 
-/// The body of the POST, exactly the fields of docs/api.md "CRM webhook"; a paid booking's also carries
-/// `amount` (minor units) and `currency`, the price it was paid at. A free booking's has neither
-/// key, so its payload is the one the CRM knew before payments existed.
+/// The body of the POST, exactly the fields of docs/api.md "CRM webhook": `type` and the v2
+/// fields in every message; a paid booking's also carries `amount` (minor units) and `currency`,
+/// the price it was paid at (a free booking's has neither key, so its `booking.confirmed` is the
+/// v2 payload plus `type`). `booking.rescheduled` adds `previous_event_datetime`;
+/// `booking.cancelled` adds `reason`, `cancelled_at` and, when paid, `refund_status`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WebhookPayload<'a> {
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
     pub booking_id: &'a str,
     pub user: WebhookUser<'a>,
     pub event_id: &'a str,
     pub facilitator_id: &'a str,
     pub event_title: &'a str,
     pub event_datetime: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_event_datetime: Option<String>,
     pub booked_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CancelReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -40,19 +52,48 @@ pub struct WebhookUser<'a> {
 }
 
 impl<'a> WebhookPayload<'a> {
-    /// Built from the booking alone: its event snapshot keeps title and time as they were booked.
+    /// `booking.confirmed` built from the booking alone: its event snapshot keeps title and time
+    /// as they were booked.
     pub fn from_booking(b: &'a Booking) -> Self {
         WebhookPayload {
+            event_type: MessageKind::Confirmed.event_type(),
             booking_id: &b.id,
             user: WebhookUser { name: &b.user_name, email: &b.user_email },
             event_id: &b.event_id,
             facilitator_id: &b.event.facilitator_id,
             event_title: &b.event.title,
             event_datetime: time::format(&b.event.datetime),
+            previous_event_datetime: None,
             booked_at: time::format(&b.created_at),
             amount: b.payment.as_ref().map(|p| p.amount),
             currency: b.payment.as_ref().map(|p| p.currency.as_str()),
+            reason: None,
+            cancelled_at: None,
+            refund_status: None,
         }
+    }
+
+    /// The payload of `message`, the booking as it is when sent (a cancellation's refund status
+    /// included), with the event's start as of that message (`event_datetime`).
+    pub fn of_message(b: &'a Booking, message: &Delivery, event_datetime: Timestamp) -> Self {
+        let mut payload = WebhookPayload {
+            event_type: message.kind.event_type(),
+            event_datetime: time::format(&event_datetime),
+            ..WebhookPayload::from_booking(b)
+        };
+        match message.kind {
+            MessageKind::Rescheduled => {
+                payload.previous_event_datetime = message.previous_event_datetime.as_ref().map(time::format);
+            }
+            MessageKind::Cancelled => {
+                payload.reason = b.cancel_reason;
+                payload.cancelled_at = b.cancelled_at.as_ref().map(time::format);
+                payload.refund_status = b.payment.as_ref().and_then(|p| p.refund_status.as_deref());
+            }
+            // Waitlist offers and their expiry (issue 21) add their fields here.
+            MessageKind::Confirmed | MessageKind::Offered | MessageKind::Expired => {}
+        }
+        payload
     }
 }
 
@@ -170,8 +211,9 @@ impl WebhookClient {
         &self.url
     }
 
-    pub async fn send(&self, booking: &Booking) -> SendOutcome {
-        let body = match serde_json::to_vec(&WebhookPayload::from_booking(booking)) {
+    /// POSTs `payload` signed for `webhook_id` (the message's, stable across its retries).
+    pub async fn send(&self, webhook_id: &str, payload: &WebhookPayload<'_>) -> SendOutcome {
+        let body = match serde_json::to_vec(payload) {
             Ok(body) => body,
             // Only strings and owned timestamps: serialising cannot fail, but never panic here.
             Err(e) => {
@@ -188,10 +230,10 @@ impl WebhookClient {
             .http
             .post(self.url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("webhook-id", booking.id.as_str())
+            .header("webhook-id", webhook_id)
             .header("webhook-timestamp", timestamp.to_string());
         if let Some(key) = &self.signing_key {
-            request = request.header("webhook-signature", key.sign(&booking.id, timestamp, &body));
+            request = request.header("webhook-signature", key.sign(webhook_id, timestamp, &body));
         }
         match request.body(body).send().await {
             Ok(response) => SendOutcome::from_response(response.status(), response.headers()),

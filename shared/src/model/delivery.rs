@@ -100,6 +100,7 @@ pub struct Delivery {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CrmMessageStatus))]
 pub enum DeliveryStatus {
     /// No answer from the CRM yet: written with the booking, or the first POST is in flight (or
     /// died with its sender; the lease then expires and the sweeper sends it).
@@ -189,9 +190,33 @@ impl Delivery {
         }
     }
 
+    /// Its id in the pending index ([`crate::keys::pending_message_id`]).
+    pub fn pending_id(&self) -> String {
+        crate::keys::pending_message_id(&self.booking_id, &self.key().1)
+    }
+
+    /// The order a booking's messages go out in: by the booking's `sequence` when each was owed,
+    /// then by kind (a confirmation before anything else owed at the same sequence).
+    pub fn send_order(&self) -> (u32, MessageKind) {
+        (self.seq, self.kind)
+    }
+
     /// Whether a sender other than the holder may claim it at `now`.
     pub fn claimable_at(&self, now: Timestamp) -> bool {
         !self.status.is_final() && self.lease_until.is_none_or(|until| until <= now)
+    }
+
+    /// One entry of `crm_messages` in the API: every message, `pending` ones included (the
+    /// owner sees what is still owed).
+    pub fn message_view(&self) -> MessageView<'_> {
+        MessageView {
+            event_type: self.kind.event_type(),
+            status: self.status,
+            attempts: self.attempts,
+            last_http_status: self.last_http_status,
+            last_failure: self.last_failure,
+            delivered_at: self.delivered_at.as_ref().map(time::Rfc3339),
+        }
     }
 
     /// `crm_status` in the API: `null` until the CRM has answered once (a `pending` record), as
@@ -208,4 +233,27 @@ impl Delivery {
             "delivered_at": self.delivered_at.as_ref().map(time::format),
         })
     }
+}
+
+/// One CRM message of a booking as its event's owner sees it (`crm_messages`), in send order.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CrmMessage))]
+pub struct MessageView<'a> {
+    /// The payload's `type`: `booking.confirmed`, `booking.rescheduled`, `booking.cancelled`
+    /// (`booking.offered`, `booking.expired` with waitlists).
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(example = "booking.cancelled"))]
+    pub event_type: &'static str,
+    /// `pending`: owed, no answer yet (or waiting for an earlier message of the booking);
+    /// `delivered`: 2xx; `retrying`: a retryable failure so far; `failed`: the CRM answered a
+    /// non-retryable 4xx (not sent again).
+    pub status: DeliveryStatus,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+    pub attempts: u32,
+    /// HTTP status of the CRM's last answer; null without one.
+    pub last_http_status: Option<u16>,
+    /// As in `crm_status`.
+    pub last_failure: Option<FailureKind>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub delivered_at: Option<time::Rfc3339<'a>>,
 }

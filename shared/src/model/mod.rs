@@ -11,7 +11,7 @@ mod throttle;
 mod user;
 
 pub use booking::{Booking, BookingStatus, BookingView, CancelReason, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
-pub use delivery::{Delivery, DeliveryStatus, FailureKind, MessageKind};
+pub use delivery::{Delivery, DeliveryStatus, FailureKind, MessageKind, MessageView};
 pub use event::{
     booking_cutoff, cancel_cutoff, fold_type, rating, rating_text, Event, EventSnapshot, EventSnapshotView,
     EventStatus, EventView, RATING_RULE,

@@ -7,8 +7,8 @@ pub mod memory;
 
 use crate::error::Result;
 use crate::model::{
-    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, PaymentTask, Role, Session,
-    User,
+    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, MessageKind, PaymentTask,
+    Role, Session, User,
 };
 pub use crate::policy::Actor;
 use crate::time::Timestamp;
@@ -45,7 +45,7 @@ impl Position {
 
     /// A delivery record's place in the pending index (`None` for records from before it).
     pub fn of_pending(d: &Delivery) -> Option<Position> {
-        d.booked_at.map(|at| Position { at, id: d.booking_id.clone() })
+        d.booked_at.map(|at| Position { at, id: d.pending_id() })
     }
 
     /// The text a cursor carries: epoch seconds and the id.
@@ -264,13 +264,25 @@ pub trait Store: Send + Sync + 'static {
 
     fn get_delivery(&self, booking_id: &str) -> impl Future<Output = Result<Option<Delivery>>> + Send;
     fn get_deliveries(&self, booking_ids: &[String]) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
-    /// One conditional write: takes the lease on the booking's delivery record for one attempt
-    /// (`lease_owner = claim.owner`, `lease_until = claim.until`, `attempts + 1`) if the record
-    /// is not final and its lease (if any) ended by `claim.now`. A missing record (a booking made
-    /// before delivery records were written with the booking) is created `pending`. Both the
-    /// record and the attempt land in the pending index, so a sender that dies mid-attempt leaves
-    /// a record the sweeper finds once the lease has expired.
-    fn claim_delivery(&self, booking: &Booking, claim: &Claim<'_>) -> impl Future<Output = Result<Claimed>> + Send;
+    /// [`Store::claim_message`] for the booking's `booking.confirmed` message.
+    fn claim_delivery(&self, booking: &Booking, claim: &Claim<'_>) -> impl Future<Output = Result<Claimed>> + Send {
+        async move { self.claim_message(&Delivery::pending(booking, claim.now), claim).await }
+    }
+    /// One conditional write on the message's own record ([`Delivery::key`]): takes the lease for
+    /// one attempt (`lease_owner = claim.owner`, `lease_until = claim.until`, `attempts + 1`) if
+    /// the record is not final and its lease (if any) ended by `claim.now`. A missing
+    /// `booking.confirmed` record (a booking made before delivery records were written with the
+    /// booking) is created `pending` from `message`; any other message must exist (it is written
+    /// with the change that owes it). Both the record and the attempt land in the pending index,
+    /// so a sender that dies mid-attempt leaves a record the sweeper finds once the lease expired.
+    fn claim_message(&self, message: &Delivery, claim: &Claim<'_>) -> impl Future<Output = Result<Claimed>> + Send;
+    /// The booking and every CRM message record of it, in one strongly consistent read
+    /// (DynamoDB: one Query of its item collection), messages in send order
+    /// ([`Delivery::send_order`]).
+    fn booking_messages(&self, booking_id: &str) -> impl Future<Output = Result<BookingMessages>> + Send;
+    /// The message records of several bookings in one read, for the attendee list: the keys each
+    /// can have by its status and `sequence` ([`possible_messages`]), missing ones left out.
+    fn get_messages(&self, bookings: &[Booking]) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
     /// Records an attempt's outcome, releasing the lease; returns whether it was written.
     /// A final outcome (`delivered`, `failed`) is written unless the record already says
     /// `delivered`, and leaves the pending index. A `retrying` outcome is written only while
@@ -281,6 +293,37 @@ pub trait Store: Send + Sync + 'static {
     /// `q.day` (UTC), `q.from <= booked_at < q.before`, oldest first, at most `q.limit` after
     /// `q.after`. `next` is where to continue when more may remain.
     fn pending_deliveries(&self, q: &PendingQuery) -> impl Future<Output = Result<PendingPage>> + Send;
+}
+
+/// A booking and its CRM messages as [`Store::booking_messages`] read them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BookingMessages {
+    /// `None`: no such booking (the messages, if any, are orphans).
+    pub booking: Option<Booking>,
+    /// In send order.
+    pub messages: Vec<Delivery>,
+}
+
+/// Reschedules of one booking whose messages the attendee list shows (the latest ones): bounds
+/// the keys read per booking.
+pub const MAX_RESCHEDULES_LISTED: u32 = 10;
+
+/// The messages `b` can have, as (kind, seq), in send order: none while it never was confirmed
+/// (`pending_payment`, `expired`); its confirmation; a reschedule per `sequence` it reached (the
+/// last [`MAX_RESCHEDULES_LISTED`]); its cancellation once cancelled. A cancelled hold lists
+/// keys that do not exist (reads of missing keys find nothing). `booking.offered`/`.expired`
+/// join with waitlists (issue 21).
+pub fn possible_messages(b: &Booking) -> Vec<(MessageKind, u32)> {
+    if !matches!(b.status, BookingStatus::Confirmed | BookingStatus::Cancelled) {
+        return Vec::new();
+    }
+    let mut out = vec![(MessageKind::Confirmed, 0)];
+    let first = b.sequence.saturating_sub(MAX_RESCHEDULES_LISTED - 1).max(1);
+    out.extend((first..=b.sequence).map(|seq| (MessageKind::Rescheduled, seq)));
+    if b.status == BookingStatus::Cancelled {
+        out.push((MessageKind::Cancelled, b.sequence));
+    }
+    out
 }
 
 /// One refresh: the family's live token as read (`generation`, `token_hash`) and its successor.

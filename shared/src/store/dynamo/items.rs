@@ -50,6 +50,7 @@ pub(super) mod attr {
     pub const REVOKED: &str = "revoked";
     pub const EXPIRES_AT: &str = "expires_at";
     pub const SEQUENCE: &str = "sequence";
+    pub const SEQ: &str = "seq";
     pub const CANCEL_REASON: &str = "cancel_reason";
 }
 
@@ -235,18 +236,19 @@ impl Entity for Delivery {
     /// A final record is written without them (a whole-item put), which takes it out of the index.
     fn index_attrs(&self) -> Vec<(&'static str, String)> {
         match self.booked_at {
-            Some(at) if !self.status.is_final() => pending_delivery_index_attrs(&self.booking_id, &at).to_vec(),
+            Some(at) if !self.status.is_final() => pending_delivery_index_attrs(&self.pending_id(), &at).to_vec(),
             _ => Vec::new(),
         }
     }
 }
 
-/// The pending-index entry of a delivery record: GSI1 in the `CRM#PENDING#<day>` bucket of the
-/// day the booking was made, sorted by that instant, then the booking id.
-pub(super) fn pending_delivery_index_attrs(booking_id: &str, booked_at: &Timestamp) -> [(&'static str, String); 2] {
+/// The pending-index entry of a message record: GSI1 in the `CRM#PENDING#<day>` bucket of the
+/// day it was owed (a confirmation: the booking was made), sorted by that instant, then the
+/// message id ([`keys::pending_message_id`]: unique per message, so it also names the item).
+pub(super) fn pending_delivery_index_attrs(message_id: &str, booked_at: &Timestamp) -> [(&'static str, String); 2] {
     [
         (keys::GSI1PK, keys::pending_deliveries(booked_at.date_naive())),
-        (keys::GSI1SK, keys::pending_delivery_sort(booked_at, booking_id)),
+        (keys::GSI1SK, keys::pending_delivery_sort(booked_at, message_id)),
     ]
 }
 
@@ -390,9 +392,16 @@ mod tests {
         delivery.lease_until = Some(e.created_at);
         delivery.lease_owner = Some("claim".into());
         let delivery = serde_json::to_value(&delivery).unwrap();
-        for name in
-            [attr::STATUS, attr::ATTEMPTS, attr::BOOKING_ID, attr::BOOKED_AT, attr::UPDATED_AT, attr::LEASE_UNTIL]
-        {
+        for name in [
+            attr::STATUS,
+            attr::ATTEMPTS,
+            attr::BOOKING_ID,
+            attr::BOOKED_AT,
+            attr::UPDATED_AT,
+            attr::LEASE_UNTIL,
+            attr::KIND,
+            attr::SEQ,
+        ] {
             assert!(delivery.get(name).is_some(), "Delivery has no field {name}");
         }
         assert!(delivery.get(attr::LEASE_OWNER).is_some(), "Delivery has no field {}", attr::LEASE_OWNER);

@@ -17,8 +17,8 @@ mod sessions;
 mod users;
 
 use super::{
-    Actor, BookingContext, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage, PendingQuery, Position,
-    Rotated, Rotation, Settled, Settlement, Store, TaskPage,
+    Actor, BookingContext, BookingMessages, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage,
+    PendingQuery, Position, Rotated, Rotation, Settled, Settlement, Store, TaskPage,
 };
 use crate::error::{Error, Result};
 use crate::keys::Key;
@@ -410,8 +410,16 @@ impl Store for DynamoStore {
         bookings::get_bookings(self, ids).await
     }
 
-    async fn claim_delivery(&self, booking: &Booking, claim: &Claim<'_>) -> Result<Claimed> {
-        deliveries::claim_delivery(self, booking, claim).await
+    async fn claim_message(&self, message: &Delivery, claim: &Claim<'_>) -> Result<Claimed> {
+        deliveries::claim_message(self, message, claim).await
+    }
+
+    async fn booking_messages(&self, booking_id: &str) -> Result<BookingMessages> {
+        deliveries::booking_messages(self, booking_id).await
+    }
+
+    async fn get_messages(&self, bookings: &[Booking]) -> Result<Vec<Delivery>> {
+        deliveries::get_messages(self, bookings).await
     }
 
     async fn finish_delivery(&self, delivery: &Delivery, owner: &str) -> Result<bool> {

@@ -12,8 +12,8 @@ mod sessions;
 mod users;
 
 use super::{
-    Actor, BookingContext, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage, PendingQuery, Position,
-    Rotated, Rotation, Settled, Settlement, Store, TaskPage,
+    Actor, BookingContext, BookingMessages, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage,
+    PendingQuery, Position, Rotated, Rotation, Settled, Settlement, Store, TaskPage,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -54,7 +54,8 @@ struct Inner {
     deliveries: HashMap<String, Delivery>,
     /// Every other CRM message of a booking, by (booking id, its key's sort key).
     messages: BTreeMap<(String, String), Delivery>,
-    /// Delivery records without a final outcome, by (booked_at, booking id): the pending index.
+    /// Message records without a final outcome, by (booked_at, message id
+    /// ([`crate::keys::pending_message_id`])): the pending index.
     pending_deliveries: BTreeSet<Position>,
     /// At most one payment task per booking, and the due-payments index by (due_at, booking id).
     payment_tasks: HashMap<String, PaymentTask>,
@@ -102,6 +103,16 @@ impl Inner {
             event.seats_booked = event.seats_booked.saturating_sub(1);
         }
         self.attendees.remove(&(b.event_id.clone(), b.user_id.clone()));
+    }
+
+    /// The message record with this key, whatever its kind.
+    fn message(&self, (pk, sk): &crate::keys::Key) -> Option<&Delivery> {
+        let booking_id = pk.strip_prefix("BOOKING#")?;
+        if sk == "DELIVERY" {
+            self.deliveries.get(booking_id)
+        } else {
+            self.messages.get(&(booking_id.to_string(), sk.clone()))
+        }
     }
 
     /// Stores a delivery record and keeps the pending index in step: in it while not final.
@@ -284,8 +295,16 @@ impl Store for MemoryStore {
         bookings::get_bookings(self, ids)
     }
 
-    async fn claim_delivery(&self, booking: &Booking, claim: &Claim<'_>) -> Result<Claimed> {
-        deliveries::claim_delivery(self, booking, claim)
+    async fn claim_message(&self, message: &Delivery, claim: &Claim<'_>) -> Result<Claimed> {
+        deliveries::claim_message(self, message, claim)
+    }
+
+    async fn booking_messages(&self, booking_id: &str) -> Result<BookingMessages> {
+        deliveries::booking_messages(self, booking_id)
+    }
+
+    async fn get_messages(&self, bookings: &[Booking]) -> Result<Vec<Delivery>> {
+        deliveries::get_messages(self, bookings)
     }
 
     async fn finish_delivery(&self, delivery: &Delivery, owner: &str) -> Result<bool> {
