@@ -45,7 +45,12 @@ pub(super) async fn create_booking(
         .table_name(&db.table)
         .set_key(Some(key_item(keys::event(&booking.event_id))))
         .update_expression("ADD #seats :one")
-        .condition_expression(format!("{EXISTS} AND #dt > :cutoff AND (attribute_not_exists(#cap) OR #seats < #cap)"))
+        .condition_expression(format!(
+            "{EXISTS} AND (attribute_not_exists(#st) OR #st <> :cancelled) AND #dt > :cutoff \
+             AND (attribute_not_exists(#cap) OR #seats < #cap)"
+        ))
+        .expression_attribute_names("#st", attr::STATUS)
+        .expression_attribute_values(":cancelled", s(crate::model::EventStatus::Cancelled.as_str()))
         .expression_attribute_names("#seats", attr::SEATS_BOOKED)
         .expression_attribute_names("#cap", attr::CAPACITY)
         .expression_attribute_names("#dt", attr::DATETIME)

@@ -6,7 +6,7 @@ use super::items::{
 use super::{is_condition_failed, sdk_error, DynamoStore};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{Event, EventPatch};
+use crate::model::{Event, EventPatch, EventStatus};
 use crate::store::{Actor, EventPage, EventQuery, Position, MAX_EVALUATED_PER_PAGE};
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -77,6 +77,10 @@ pub(super) async fn update_event(
     }
     let mut condition = EXISTS.to_string();
     condition.push_str(&actor_condition(actor, &mut names, &mut values));
+    // `Event::may_change`: a cancelled event stays as it was cancelled.
+    names.insert("#st".into(), attr::STATUS.into());
+    values.insert(":cancelled".into(), s(EventStatus::Cancelled.as_str()));
+    condition.push_str(" AND (attribute_not_exists(#st) OR #st <> :cancelled)");
     if let Some(Some(cap)) = patch.capacity {
         names.insert("#seats".into(), attr::SEATS_BOOKED.into());
         values.insert(":newcap".into(), n(cap));
@@ -103,7 +107,7 @@ pub(super) async fn update_event(
                 UpdateItemError::ConditionalCheckFailedException(c) => c.item,
                 _ => None,
             };
-            Err(explain_event_write(db, old, id, actor, Error::CapacityBelowBooked).await)
+            Err(explain_event_write(db, old, id, actor, Event::may_change, Error::CapacityBelowBooked).await)
         }
         Err(e) => Err(sdk_error("UpdateItem", e)),
     }
@@ -134,7 +138,7 @@ pub(super) async fn delete_event(db: &DynamoStore, id: &str, actor: Actor<'_>) -
                 DeleteItemError::ConditionalCheckFailedException(c) => c.item,
                 _ => None,
             };
-            Err(explain_event_write(db, old, id, actor, Error::EventHasBookings).await)
+            Err(explain_event_write(db, old, id, actor, |_| Ok(()), Error::EventHasBookings).await)
         }
         Err(e) => Err(sdk_error("DeleteItem", e)),
     }
@@ -215,22 +219,24 @@ pub(super) async fn event_after_failure(db: &DynamoStore, returned: Option<Item>
 }
 
 /// Why a conditional write of an event failed: it is gone (404), the actor may not change it
-/// (403), or else the write's own rule (`otherwise`) was broken.
+/// (403), it breaks `rule` (a cancelled event: 409), or else the write's own condition
+/// (`otherwise`) was broken.
 pub(super) async fn explain_event_write(
     db: &DynamoStore,
     returned: Option<Item>,
     id: &str,
     actor: Actor<'_>,
+    rule: fn(&Event) -> Result<()>,
     otherwise: Error,
 ) -> Error {
     match event_after_failure(db, returned, id).await {
         Ok(None) => Error::NotFound("event"),
-        Ok(Some(event)) => actor.check(&event).err().unwrap_or(otherwise),
+        Ok(Some(event)) => actor.check(&event).and_then(|()| rule(&event)).err().unwrap_or(otherwise),
         Err(e) => e,
     }
 }
 
-fn actor_condition(actor: Actor<'_>, names: &mut HashMap<String, String>, values: &mut Item) -> String {
+pub(super) fn actor_condition(actor: Actor<'_>, names: &mut HashMap<String, String>, values: &mut Item) -> String {
     match actor {
         Actor::Admin => String::new(),
         Actor::Owner(id) => {

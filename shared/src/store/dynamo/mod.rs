@@ -12,6 +12,7 @@ mod buckets;
 mod deliveries;
 mod events;
 mod items;
+mod jobs;
 mod payments;
 mod sessions;
 mod users;
@@ -23,7 +24,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::keys::Key;
 use crate::model::{
-    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Role, Session, User,
+    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Job, Role, Session, User,
 };
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -363,6 +364,30 @@ impl Store for DynamoStore {
 
     async fn list_events(&self, q: &EventQuery) -> Result<EventPage> {
         events::list_events(self, q).await
+    }
+
+    async fn cancel_event(&self, id: &str, reason: Option<&str>, actor: Actor<'_>, now: Timestamp) -> Result<Event> {
+        jobs::cancel_event(self, id, reason, actor, now).await
+    }
+
+    async fn get_job(&self, event_id: &str) -> Result<Option<Job>> {
+        jobs::get_job(self, event_id).await
+    }
+
+    async fn claim_job(&self, event_id: &str, owner: &str, now: Timestamp, until: Timestamp) -> Result<Option<Job>> {
+        jobs::claim_job(self, event_id, owner, now, until).await
+    }
+
+    async fn save_job(&self, job: &Job, owner: &str) -> Result<bool> {
+        jobs::save_job(self, job, owner).await
+    }
+
+    async fn finish_job(&self, job: &Job, owner: &str) -> Result<bool> {
+        jobs::finish_job(self, job, owner).await
+    }
+
+    async fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<Vec<Job>> {
+        jobs::due_jobs(self, now, limit).await
     }
 
     async fn booking_context(

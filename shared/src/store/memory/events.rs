@@ -52,6 +52,7 @@ pub(super) fn update_event(
     let mut db = store.lock()?;
     let event = db.events.get(id).ok_or(Error::NotFound("event"))?;
     actor.check(event)?;
+    event.may_change()?;
     if let Some(Some(cap)) = patch.capacity {
         if cap < event.seats_booked {
             return Err(Error::CapacityBelowBooked);
