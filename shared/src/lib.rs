@@ -11,6 +11,7 @@ pub mod http;
 pub mod https_client;
 pub mod jwt;
 pub mod keys;
+pub mod lifecycle;
 pub mod limits;
 pub mod model;
 #[cfg(feature = "openapi")]

@@ -89,4 +89,104 @@ async fn cancel_rules<S: Store + Clone>(store: S) {
     assert_eq!((status(&resp), json(&resp)["cancel_reason"].clone()), (200, Value::Null), "admin, no body");
 }
 
-store_tests!(cancel_rules);
+/// `n` new attendees, each booking `event_id`: (token, booking id).
+async fn booked<S: Store>(app: &AppOf<S>, event_id: &str, n: usize) -> Vec<(String, String)> {
+    let tokens = users(app, n, Role::Attendee).await;
+    let booked = futures::future::join_all(
+        tokens.iter().map(|t| call(app, request("POST", "/bookings/", Some(t), Some(json!({"event_id": event_id}))))),
+    )
+    .await;
+    tokens
+        .into_iter()
+        .zip(booked)
+        .map(|(t, resp)| {
+            assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+            (t, json(&resp)["id"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+async fn to_cancel<S: Store>(app: &AppOf<S>, event_id: &str) -> Value {
+    json(&call(app, request("GET", &format!("/events/{event_id}"), None, None)).await)["bookings_to_cancel"].clone()
+}
+
+fn nothing(_: &shared::model::Booking) {}
+
+/// The whole lifecycle through the worker every driver runs: batches of 5 count
+/// `bookings_to_cancel` down to 0, each booking is cancelled once with `event_cancelled`, one that
+/// the attendee cancelled before keeps its reason, and the job ends; the event can then be deleted.
+async fn cancel_lifecycle<S: Store + Clone>(store: S) {
+    let app = app(store);
+    let (_, owner) = user(&app, Role::Facilitator).await;
+    let id = event(&app, &owner, json!({"title": "Big", "type": "Yoga", "datetime": in_days(3), "capacity": 20})).await;
+    let bookings = booked(&app, &id, 12).await;
+    let (t0, b0) = &bookings[0];
+    let resp = call(&app, request("DELETE", &format!("/bookings/{b0}"), Some(t0), None)).await;
+    assert_eq!(status(&resp), 200);
+    let resp = call(&app, request("DELETE", &format!("/events/{id}"), Some(&owner), None)).await;
+    assert_eq!((status(&resp), error_code(&resp)), (409, "event_has_bookings".into()));
+    let resp =
+        call(&app, request("POST", &format!("/events/{id}/cancel"), Some(&owner), Some(json!({"reason": "ill"}))))
+            .await;
+    assert_eq!((status(&resp), json(&resp)["bookings_to_cancel"].clone()), (200, json!(11)));
+    let resp = call(&app, request("DELETE", &format!("/events/{id}"), Some(&owner), None)).await;
+    assert_eq!((status(&resp), error_code(&resp)), (409, "event_has_bookings".into()), "bookings still hold seats");
+    let job = app.store.get_job(&id).await.unwrap().expect("the cancel wrote its job");
+    assert_eq!((job.kind, job.cursor.clone(), job.lease_owner.clone()), (shared::model::JobKind::Cancel, None, None));
+    // 12 bookings in the index, 11 holding seats: batches of 5, 5 and 2.
+    let (mut cancelled, mut seen) = (0, Vec::new());
+    for batch in 0..3 {
+        let report = shared::lifecycle::run_batch(&app.store, &id, 5, shared::time::now(), &nothing).await.unwrap();
+        // The pass ends on the last page: the event's count (strongly consistent) is 0, job done.
+        assert_eq!((report.not_claimed, report.done), (false, batch == 2), "{report:?}");
+        cancelled += report.cancelled;
+        seen.push(report.seen);
+        assert_eq!(to_cancel(&app, &id).await, json!(11 - cancelled), "counts down with each batch");
+    }
+    assert_eq!((seen, cancelled), (vec![5, 5, 2], 11));
+    let report = shared::lifecycle::run_batch(&app.store, &id, 5, shared::time::now(), &nothing).await.unwrap();
+    assert!(report.not_claimed, "the job is gone: {report:?}");
+    assert!(app.store.get_job(&id).await.unwrap().is_none());
+    for (i, (t, b)) in bookings.iter().enumerate() {
+        let v = json(&call(&app, request("GET", &format!("/bookings/{b}"), Some(t), None)).await);
+        let reason = if i == 0 { "attendee" } else { "event_cancelled" };
+        assert_eq!((v["status"].as_str(), v["cancel_reason"].as_str()), (Some("cancelled"), Some(reason)), "{v}");
+        let stored = app.store.get_booking(b).await.unwrap().unwrap();
+        assert_eq!(stored.sequence, 1, "cancelled exactly once");
+        let resp = call(&app, request("DELETE", &format!("/bookings/{b}"), Some(t), None)).await;
+        assert_eq!((status(&resp), error_code(&resp)), (409, "already_cancelled".into()));
+    }
+    let resp = call(&app, request("DELETE", &format!("/events/{id}"), Some(&owner), None)).await;
+    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+}
+
+/// A batch, then a worker that claimed the job and died (its lease left behind): nothing runs
+/// the job until the lease ends, then the sweeper's `run_sweeps` resumes it at the saved cursor
+/// and finishes it; no booking is cancelled twice.
+async fn interrupted_cancel_resumed_by_the_sweep<S: Store + Clone>(store: S) {
+    let app = app(store.clone());
+    let (_, owner) = user(&app, Role::Facilitator).await;
+    let id = event(&app, &owner, json!({"title": "Crash", "type": "Yoga", "datetime": in_days(3)})).await;
+    booked(&app, &id, 9).await;
+    let resp = call(&app, request("POST", &format!("/events/{id}/cancel"), Some(&owner), None)).await;
+    assert_eq!(status(&resp), 200);
+    let report = shared::lifecycle::run_batch(&app.store, &id, 4, shared::time::now(), &nothing).await.unwrap();
+    assert_eq!(report.cancelled, 4);
+    // The crash: a claim whose batch never ends; its lease runs for 2 s.
+    let now = shared::time::now();
+    let held = app.store.claim_job(&id, "crashed-worker", now, now + chrono::Duration::seconds(2)).await.unwrap();
+    assert!(held.is_some());
+    let crm = crm_notifier::CrmConfig::from_lookup(|_| None).unwrap();
+    let notifier = crm_notifier::Notifier::from_config(store, &crm).unwrap();
+    let sweep = crm_notifier::SweepConfig::default();
+    let report = crm_notifier::run_sweeps(&notifier, &sweep, None, None, &|_| {}).await.unwrap();
+    assert_eq!((report.jobs.batches, report.jobs.cancelled), (0, 0), "the lease is honoured: {:?}", report.jobs);
+    assert_eq!(to_cancel(&app, &id).await, 5);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let report = crm_notifier::run_sweeps(&notifier, &sweep, None, None, &|_| {}).await.unwrap();
+    assert_eq!((report.jobs.cancelled, report.jobs.finished), (5, 1), "{:?}", report.jobs);
+    assert_eq!(to_cancel(&app, &id).await, 0);
+    assert!(app.store.get_job(&id).await.unwrap().is_none());
+}
+
+store_tests!(cancel_rules, cancel_lifecycle, interrupted_cancel_resumed_by_the_sweep);

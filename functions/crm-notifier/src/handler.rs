@@ -28,6 +28,9 @@ pub async fn handle_batch_within<S: Store>(
 ) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for record in event.records {
+        if crate::jobs::take(notifier.store(), &record).await {
+            continue;
+        }
         let Some(booking) = confirmed_booking(&record) else {
             continue;
         };

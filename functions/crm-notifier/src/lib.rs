@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod jobs;
 pub mod local;
 pub mod notifier;
 pub mod scheduled;

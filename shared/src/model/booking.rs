@@ -107,6 +107,24 @@ impl Booking {
         b
     }
 
+    /// This booking as the reschedule of its event leaves it: the event's details as `event`
+    /// now has them (time, length, revision) and its sequence raised.
+    pub fn rescheduled(&self, event: &super::Event) -> Booking {
+        let mut b = self.clone();
+        b.event = event.snapshot();
+        b.sequence += 1;
+        b
+    }
+
+    /// The `booking.rescheduled` message this booking owes after [`Booking::rescheduled`] moved
+    /// it from `previous` (its old start) at `now`.
+    pub fn rescheduled_message(&self, previous: Timestamp, now: Timestamp) -> super::Delivery {
+        let mut d = super::Delivery::message(self, super::MessageKind::Rescheduled, now);
+        d.event_datetime = Some(self.event.datetime);
+        d.previous_event_datetime = Some(previous);
+        d
+    }
+
     pub fn view(&self) -> BookingView<'_> {
         BookingView {
             id: &self.id,

@@ -240,6 +240,18 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<Booking>> + Send;
 
+    /// One atomic write bringing a booking that holds a seat up to `event`'s time
+    /// ([`Booking::rescheduled`]), on condition that its status, sequence and snapshot revision
+    /// are still as read (else `StatusChanged`: the caller reads it again), with, for a
+    /// `confirmed` booking, its `booking.rescheduled` message record
+    /// ([`Booking::rescheduled_message`]) → the booking as written; `NotFound`.
+    fn reschedule_booking(
+        &self,
+        booking: &Booking,
+        event: &Event,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Booking>> + Send;
+
     /// A pending booking's Checkout Session, recorded while the booking is still pending
     /// → `false` when it no longer is (nothing written).
     fn attach_checkout(

@@ -52,6 +52,8 @@ pub(super) mod attr {
     pub const SEQUENCE: &str = "sequence";
     pub const CANCEL_REASON: &str = "cancel_reason";
     pub const REVISION: &str = "revision";
+    /// A booking's event snapshot (a map).
+    pub const EVENT: &str = "event";
     pub const CURSOR: &str = "cursor";
     pub const PASS_STARTED_AT: &str = "pass_started_at";
     pub const DUE_AT: &str = "due_at";

@@ -411,6 +411,10 @@ impl Store for DynamoStore {
         bookings::cancel_booking(self, booking, reason, now).await
     }
 
+    async fn reschedule_booking(&self, booking: &Booking, event: &Event, now: Timestamp) -> Result<Booking> {
+        bookings::reschedule_booking(self, booking, event, now).await
+    }
+
     async fn list_user_bookings(&self, user_id: &str, status: BookingStatus, limit: usize) -> Result<Vec<Booking>> {
         bookings::list_user_bookings(self, user_id, status, limit).await
     }

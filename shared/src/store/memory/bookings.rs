@@ -85,6 +85,28 @@ pub(super) fn get_booking(store: &MemoryStore, id: &str) -> Result<Option<Bookin
     Ok(store.read()?.bookings.get(id).cloned())
 }
 
+pub(super) fn reschedule_booking(
+    store: &MemoryStore,
+    booking: &Booking,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Booking> {
+    let mut db = store.lock()?;
+    let current = db.bookings.get(&booking.id).ok_or(Error::NotFound("booking"))?;
+    if current.status != booking.status
+        || current.sequence != booking.sequence
+        || current.event.revision != booking.event.revision
+    {
+        return Err(Error::StatusChanged);
+    }
+    let (b, previous) = (current.rescheduled(event), current.event.datetime);
+    if b.status == BookingStatus::Confirmed {
+        db.put_delivery(b.rescheduled_message(previous, now));
+    }
+    db.put_booking(b.clone());
+    Ok(b)
+}
+
 pub(super) fn cancel_booking(
     store: &MemoryStore,
     booking: &Booking,

@@ -268,6 +268,10 @@ impl Store for MemoryStore {
         bookings::cancel_booking(self, booking, reason, now)
     }
 
+    async fn reschedule_booking(&self, booking: &Booking, event: &Event, now: Timestamp) -> Result<Booking> {
+        bookings::reschedule_booking(self, booking, event, now)
+    }
+
     async fn attach_checkout(&self, booking_id: &str, session_id: &str, url: &str) -> Result<bool> {
         payments::attach_checkout(self, booking_id, session_id, url)
     }
