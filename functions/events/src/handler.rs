@@ -127,6 +127,12 @@ async fn update<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
     }
     payments_allow(app, matches!(patch.price, Some(Some(_))))?;
     let event = app.store.update_event(id, &patch, caller.event_actor(), time::now()).await?;
+    if patch.reschedules() {
+        tracing::info!(event_id = %id, revision = event.revision, bookings = event.seats_booked, "event rescheduled");
+        if let Some(hook) = &app.on_job {
+            hook(id);
+        }
+    }
     Ok(json_response(StatusCode::OK, &event.view()))
 }
 

@@ -108,12 +108,18 @@ impl Booking {
     }
 
     /// This booking as the reschedule of its event leaves it: the event's details as `event`
-    /// now has them (time, length, revision) and its sequence raised.
+    /// now has them (time, length, revision), and its sequence raised when its time or length
+    /// actually moved (a PATCH that sends the same time changes nothing attendees must hear).
     pub fn rescheduled(&self, event: &super::Event) -> Booking {
         let mut b = self.clone();
         b.event = event.snapshot();
-        b.sequence += 1;
+        b.sequence += u32::from(self.moved_by(event));
         b
+    }
+
+    /// The event's time or length differs from what this booking shows.
+    pub fn moved_by(&self, event: &super::Event) -> bool {
+        self.event.datetime != event.datetime || self.event.duration_minutes != event.duration_minutes
     }
 
     /// The `booking.rescheduled` message this booking owes after [`Booking::rescheduled`] moved

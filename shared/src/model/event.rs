@@ -157,6 +157,16 @@ impl Event {
         }
     }
 
+    /// A new start at or before `now` is refused while bookings hold seats (`EventStarted`): they
+    /// could neither attend nor cancel. The same rule the stores write as a condition.
+    pub fn may_reschedule_to(&self, start: Timestamp, now: Timestamp) -> Result<()> {
+        if start <= cancel_cutoff(now) && self.seats_booked > 0 {
+            Err(Error::EventStarted)
+        } else {
+            Ok(())
+        }
+    }
+
     /// This event as its cancellation at `now` leaves it (out of both event lists).
     pub fn cancelled(&self, reason: Option<&str>, now: Timestamp) -> Event {
         let mut e = self.clone();

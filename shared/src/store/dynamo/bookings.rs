@@ -40,15 +40,21 @@ pub(super) async fn create_booking(
     idem: Option<&IdempotencyRecord>,
     now: Timestamp,
 ) -> Result<()> {
-    // `Event::bookable_at` and `Event::has_free_seat`, as a condition on the event item.
+    // `Event::bookable_at` and `Event::has_free_seat`, as a condition on the event item, and the
+    // revision the booking's snapshot was taken at: a reschedule in between → `StatusChanged`
+    // (the caller reads the event again), so no booking keeps a time its event no longer has.
+    let revision_as_read =
+        if booking.event.revision == 0 { "(attribute_not_exists(#rev) OR #rev = :rev)" } else { "#rev = :rev" };
     let seat = Update::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::event(&booking.event_id))))
         .update_expression("ADD #seats :one")
         .condition_expression(format!(
             "{EXISTS} AND (attribute_not_exists(#st) OR #st <> :cancelled) AND #dt > :cutoff \
-             AND (attribute_not_exists(#cap) OR #seats < #cap)"
+             AND (attribute_not_exists(#cap) OR #seats < #cap) AND {revision_as_read}"
         ))
+        .expression_attribute_names("#rev", attr::REVISION)
+        .expression_attribute_values(":rev", n(booking.event.revision))
         .expression_attribute_names("#st", attr::STATUS)
         .expression_attribute_values(":cancelled", s(crate::model::EventStatus::Cancelled.as_str()))
         .expression_attribute_names("#seats", attr::SEATS_BOOKED)
@@ -112,10 +118,13 @@ pub(super) async fn create_booking(
         return Err(Error::AlreadyBooked);
     }
     match seat {
-        Some(event) => event
-            .bookable_at(now)
-            .and_then(|()| event.has_free_seat())
-            .and(Err(Error::internal("the seat condition failed for a bookable event with a free seat"))),
+        Some(event) => event.bookable_at(now).and_then(|()| event.has_free_seat()).and(Err(
+            if event.revision != booking.event.revision {
+                Error::StatusChanged
+            } else {
+                Error::internal("the seat condition failed for a bookable event with a free seat")
+            },
+        )),
         None => Err(Error::internal("booking id collision")),
     }
 }
@@ -291,7 +300,7 @@ pub(super) async fn reschedule_booking(
         .map_err(Error::internal)?;
     let mut items = vec![TransactWriteItem::builder().update(update).build()];
     // The CRM heard of a confirmed booking: it hears of the new time, in the same write.
-    if booking.status == BookingStatus::Confirmed {
+    if booking.status == BookingStatus::Confirmed && booking.moved_by(event) {
         let message = updated.rescheduled_message(booking.event.datetime, now);
         items.push(TransactWriteItem::builder().put(db.put(&message, ABSENT)?).build());
     }

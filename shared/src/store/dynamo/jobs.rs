@@ -88,6 +88,44 @@ pub(super) async fn cancel_event(
     db.get_as(keys::event(id)).await?.ok_or(Error::NotFound("event"))
 }
 
+/// The job update a reschedule writes in its transaction: a new job, or a reschedule job
+/// restarted from the beginning of the index with its revision raised (a worker holding the old
+/// one loses it: its lease is removed). Never over a cancel job.
+pub(super) fn reschedule_job(db: &DynamoStore, event_id: &str, now: Timestamp) -> Result<Update> {
+    let now_text = s(time::format(&now));
+    Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::job(event_id))))
+        .update_expression(
+            "SET #entity = :entity, #eid = :eid, #kind = :kind, #changed = :now, #pass = :now, #due = :now, \
+             #passes = :zero, #g1pk = :jobs, #g1sk = :sort REMOVE #cur, #lo, #lu ADD #rev :one",
+        )
+        .condition_expression("attribute_not_exists(PK) OR #kind = :kind")
+        .expression_attribute_names("#entity", keys::ENTITY)
+        .expression_attribute_names("#eid", "event_id")
+        .expression_attribute_names("#kind", attr::KIND)
+        .expression_attribute_names("#changed", "changed_at")
+        .expression_attribute_names("#pass", attr::PASS_STARTED_AT)
+        .expression_attribute_names("#due", attr::DUE_AT)
+        .expression_attribute_names("#passes", attr::PASSES)
+        .expression_attribute_names("#g1pk", keys::GSI1PK)
+        .expression_attribute_names("#g1sk", keys::GSI1SK)
+        .expression_attribute_names("#cur", attr::CURSOR)
+        .expression_attribute_names("#lo", attr::LEASE_OWNER)
+        .expression_attribute_names("#lu", attr::LEASE_UNTIL)
+        .expression_attribute_names("#rev", attr::REVISION)
+        .expression_attribute_values(":entity", s(keys::entity::JOB))
+        .expression_attribute_values(":eid", s(event_id))
+        .expression_attribute_values(":kind", s(kind_name(JobKind::Reschedule)))
+        .expression_attribute_values(":now", now_text)
+        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        .expression_attribute_values(":jobs", s(keys::JOBS))
+        .expression_attribute_values(":sort", s(keys::job_sort(&now, event_id)))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .build()
+        .map_err(Error::internal)
+}
+
 pub(super) async fn get_job(db: &DynamoStore, event_id: &str) -> Result<Option<Job>> {
     db.get_as(keys::job(event_id)).await
 }

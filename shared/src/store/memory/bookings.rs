@@ -57,6 +57,10 @@ pub(super) fn create_booking(
     }
     event.bookable_at(now)?;
     event.has_free_seat()?;
+    // The snapshot must be of the event as it is: a reschedule in between → read it again.
+    if event.revision != booking.event.revision {
+        return Err(Error::StatusChanged);
+    }
     if db.bookings.contains_key(&booking.id) {
         return Err(Error::internal("booking id collision"));
     }
@@ -99,8 +103,8 @@ pub(super) fn reschedule_booking(
     {
         return Err(Error::StatusChanged);
     }
-    let (b, previous) = (current.rescheduled(event), current.event.datetime);
-    if b.status == BookingStatus::Confirmed {
+    let (b, previous, moved) = (current.rescheduled(event), current.event.datetime, current.moved_by(event));
+    if b.status == BookingStatus::Confirmed && moved {
         db.put_delivery(b.rescheduled_message(previous, now));
     }
     db.put_booking(b.clone());
