@@ -305,6 +305,8 @@ pub struct PaymentSweepReport {
     /// Holds left pending (an async payment still processing) or already settled meanwhile.
     pub unchanged: usize,
     pub refunds: usize,
+    /// Sessions of holds cancelled with their event, expired at Stripe.
+    pub sessions_expired: usize,
     pub errors: usize,
 }
 
@@ -339,6 +341,9 @@ pub async fn sweep_payments<S: Store>(
                     PaymentTaskKind::Refund => {
                         refund_booking(store, provider, booking).await.map(|_| report.refunds += 1)
                     }
+                    PaymentTaskKind::ExpireCheckout => {
+                        expire_cancelled_hold(store, provider, booking, &mut report).await
+                    }
                 };
                 if let Err(e) = outcome {
                     report.errors += 1;
@@ -354,6 +359,38 @@ pub async fn sweep_payments<S: Store>(
     }
     tracing::info!(?report, "payment sweep done");
     Ok(report)
+}
+
+/// A hold cancelled with its event: its Checkout Session is expired at Stripe so nobody pays for
+/// a seat that is gone. Stripe answers with the session as it ends; paid just before (or a
+/// delayed payment that completed), the payment is refunded in full, as a cancelled paid booking
+/// is ([`refund_booking`], the same `Idempotency-Key`: the webhook of that payment refunds the
+/// same refund, never a second one). The task ends with the expiry or with the refund.
+pub async fn expire_cancelled_hold<S: Store>(
+    store: &S,
+    provider: &dyn PaymentProvider,
+    booking: &Booking,
+    report: &mut PaymentSweepReport,
+) -> Result<()> {
+    let Some(session_id) = booking.payment.as_ref().and_then(|p| p.checkout_session_id.as_deref()) else {
+        return store.drop_payment_task(&booking.id, PaymentTaskKind::ExpireCheckout).await;
+    };
+    let mut session = provider.retrieve_checkout(session_id).await?;
+    if session.status.as_deref() == Some("open") {
+        session = provider.expire_checkout(session_id).await?;
+    }
+    if session.is_paid() {
+        tracing::warn!(booking_id = %booking.id, session_id, "cancelled hold was paid at Stripe: refunding");
+        let mut paid = booking.clone();
+        if let Some(p) = paid.payment.as_mut() {
+            p.payment_intent = session.payment_intent.or(p.payment_intent.take());
+        }
+        refund_booking(store, provider, &paid).await?;
+        report.refunds += 1;
+        return Ok(());
+    }
+    report.sessions_expired += 1;
+    store.drop_payment_task(&booking.id, PaymentTaskKind::ExpireCheckout).await
 }
 
 async fn sweep_hold<S: Store>(

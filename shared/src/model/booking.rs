@@ -122,6 +122,11 @@ impl Booking {
         self.event.datetime != event.datetime || self.event.duration_minutes != event.duration_minutes
     }
 
+    /// A Checkout Session was opened for its payment (someone may still pay it while it is open).
+    pub fn has_checkout_session(&self) -> bool {
+        self.payment.as_ref().is_some_and(|p| p.checkout_session_id.is_some())
+    }
+
     /// The `booking.rescheduled` message this booking owes after [`Booking::rescheduled`] moved
     /// it from `previous` (its old start) at `now`.
     pub fn rescheduled_message(&self, previous: Timestamp, now: Timestamp) -> super::Delivery {

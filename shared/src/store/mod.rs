@@ -277,6 +277,13 @@ pub trait Store: Send + Sync + 'static {
         refund_id: &str,
         refund_status: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes the booking's payment task if it is (still) of `kind`: an expired session's task,
+    /// done. Nothing written otherwise.
+    fn drop_payment_task(
+        &self,
+        booking_id: &str,
+        kind: crate::model::PaymentTaskKind,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// One day bucket of the due-payments index: tasks due on `q.day` (UTC) with
     /// `q.from <= due_at < q.before`, oldest first, at most `q.limit` after `q.after`.
     fn due_payment_tasks(&self, q: &PendingQuery) -> impl Future<Output = Result<TaskPage>> + Send;

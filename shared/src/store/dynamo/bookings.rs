@@ -221,7 +221,14 @@ pub(super) async fn cancel_booking(
         TransactWriteItem::builder().delete(guard).build(),
         TransactWriteItem::builder().update(seat).build(),
     ];
-    if from == BookingStatus::PendingPayment {
+    if from == BookingStatus::PendingPayment && reason == CancelReason::EventCancelled && booking.has_checkout_session()
+    {
+        // The hold task becomes the session's expiry (same key): the payment sweep asks Stripe.
+        let task = PaymentTask { booking_id: booking.id.clone(), kind: PaymentTaskKind::ExpireCheckout, due_at: now };
+        let put =
+            Put::builder().table_name(&db.table).set_item(Some(task.to_item()?)).build().map_err(Error::internal)?;
+        items.push(TransactWriteItem::builder().put(put).build());
+    } else if from == BookingStatus::PendingPayment {
         let task = Delete::builder()
             .table_name(&db.table)
             .set_key(Some(key_item(keys::payment_task(&booking.id))))

@@ -467,6 +467,10 @@ impl Store for DynamoStore {
         payments::record_refund(self, booking_id, refund_id, refund_status).await
     }
 
+    async fn drop_payment_task(&self, booking_id: &str, kind: crate::model::PaymentTaskKind) -> Result<()> {
+        payments::drop_payment_task(self, booking_id, kind).await
+    }
+
     async fn due_payment_tasks(&self, q: &PendingQuery) -> Result<TaskPage> {
         payments::due_payment_tasks(self, q).await
     }

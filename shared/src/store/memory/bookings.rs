@@ -136,6 +136,9 @@ pub(super) fn cancel_booking(
     let b = current.cancelled(reason, now);
     db.release_seat(&b);
     db.drop_task(&b.id);
+    if from == BookingStatus::PendingPayment && reason == CancelReason::EventCancelled && b.has_checkout_session() {
+        db.put_task(PaymentTask { booking_id: b.id.clone(), kind: PaymentTaskKind::ExpireCheckout, due_at: now });
+    }
     if from == BookingStatus::Confirmed {
         if b.payment.is_some() {
             db.put_task(PaymentTask { booking_id: b.id.clone(), kind: PaymentTaskKind::Refund, due_at: now });

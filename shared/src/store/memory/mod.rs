@@ -272,6 +272,14 @@ impl Store for MemoryStore {
         bookings::reschedule_booking(self, booking, event, now)
     }
 
+    async fn drop_payment_task(&self, booking_id: &str, kind: crate::model::PaymentTaskKind) -> Result<()> {
+        let mut db = self.lock()?;
+        if db.payment_tasks.get(booking_id).is_some_and(|t| t.kind == kind) {
+            db.drop_task(booking_id);
+        }
+        Ok(())
+    }
+
     async fn attach_checkout(&self, booking_id: &str, session_id: &str, url: &str) -> Result<bool> {
         payments::attach_checkout(self, booking_id, session_id, url)
     }
