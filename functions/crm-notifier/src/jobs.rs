@@ -17,9 +17,10 @@ use shared::model::Job;
 use shared::store::Store;
 use std::time::Duration;
 
-/// A job due within this long is waited for here; one due later (a reschedule's settling pass)
-/// is left to the sweeper.
-pub const WAIT_FOR_DUE: Duration = Duration::from_secs(60);
+/// A job due within this long is waited for here (a cancel pass restarting after
+/// [`shared::lifecycle::RESTART_SECS`]); one due later, a reschedule's settling pass a minute on,
+/// is left to the sweeper: waiting here would hold up the CRM messages behind it in the shard.
+pub const WAIT_FOR_DUE: Duration = Duration::from_secs(shared::lifecycle::RESTART_SECS as u64);
 
 /// Runs one batch for a job record → `true` when `record` was a job record (whatever came of
 /// it), `false` for every other record, which the caller handles.
