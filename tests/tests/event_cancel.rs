@@ -189,4 +189,32 @@ async fn interrupted_cancel_resumed_by_the_sweep<S: Store + Clone>(store: S) {
     assert!(app.store.get_job(&id).await.unwrap().is_none());
 }
 
-store_tests!(cancel_rules, cancel_lifecycle, interrupted_cancel_resumed_by_the_sweep);
+/// `make run`'s driver: the local server's job hook runs the fan-out in the background right
+/// after the cancel answers, batch after batch, until `bookings_to_cancel` is 0 and the job ends.
+async fn local_server_runs_the_fan_out_in_the_background<S: Store + Clone>(store: S) {
+    let app = shared::App::new(store.clone(), &config()).unwrap().with_job_hook(local_server::jobs::hook(store, None));
+    let app = Arc::new(app);
+    let (_, owner) = user(&app, Role::Facilitator).await;
+    let id = event(&app, &owner, json!({"title": "Local", "type": "Yoga", "datetime": in_days(3)})).await;
+    booked(&app, &id, 60).await;
+    let resp = call(&app, request("POST", &format!("/events/{id}/cancel"), Some(&owner), None)).await;
+    assert_eq!((status(&resp), json(&resp)["bookings_to_cancel"].clone()), (200, json!(60)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while to_cancel(&app, &id).await != 0 {
+        assert!(std::time::Instant::now() < deadline, "the background fan-out did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    while app.store.get_job(&id).await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "the job was not ended");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let resp = call(&app, request("DELETE", &format!("/events/{id}"), Some(&owner), None)).await;
+    assert_eq!(status(&resp), 200);
+}
+
+store_tests!(
+    cancel_rules,
+    cancel_lifecycle,
+    interrupted_cancel_resumed_by_the_sweep,
+    local_server_runs_the_fan_out_in_the_background,
+);
