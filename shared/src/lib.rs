@@ -18,6 +18,7 @@ pub mod model;
 pub mod openapi;
 pub mod paging;
 pub mod password;
+pub mod payment_sweep;
 pub mod payments;
 pub mod policy;
 pub mod secrets;
