@@ -4,6 +4,7 @@
 //! sweeper's work on an interval; [`serve`] puts it all together for `make run`.
 
 pub mod checkout;
+pub mod jobs;
 pub mod server;
 pub mod sweeps;
 

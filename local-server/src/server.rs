@@ -72,14 +72,15 @@ where
         }
         None => tracing::info!("payments: STRIPE_SECRET_KEY not set, priced events are refused"),
     }
+    let job_hook = crate::jobs::hook(store.clone(), app.on_booking.clone());
+    app = app.with_job_hook(job_hook);
     let schedule = sweeps::Schedule::from_lookup(var)?;
-    if notifier.is_configured() || provider.is_some() {
-        tracing::info!(
-            every_secs = schedule.every.as_secs(),
-            "sweeps: payments and CRM redelivery, as the deployed crm-sweeper"
-        );
-        tokio::spawn(sweeps::run_forever(notifier, provider, schedule, app.on_booking.clone()));
-    }
+    // Always: lifecycle jobs left by a stopped server resume here, as the deployed sweeper does.
+    tracing::info!(
+        every_secs = schedule.every.as_secs(),
+        "sweeps: lifecycle jobs, payments and CRM redelivery, as the deployed crm-sweeper"
+    );
+    tokio::spawn(sweeps::run_forever(notifier, provider, schedule, app.on_booking.clone()));
     let stop = stop()?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let mut routes = crate::router(Arc::new(app));

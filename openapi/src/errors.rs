@@ -158,7 +158,12 @@ error_bodies! {
     EmailTaken: Error::EmailTaken;
     CapacityBelowBooked: Error::CapacityBelowBooked;
     EventHasBookings: Error::EventHasBookings;
-    BookingConflict: Error::EventStarted, Error::EventFull, Error::AlreadyBooked, Error::IdempotencyKeyReused;
+    BookingConflict: Error::EventStarted, Error::EventFull, Error::AlreadyBooked, Error::IdempotencyKeyReused, Error::EventCancelled;
+    /// `POST /events/{id}/cancel`: cancelled already, or started.
+    EventCancelConflict: Error::EventCancelled, Error::EventStarted;
+    /// `PUT`/`PATCH /events/{id}`: capacity below the seats booked, a cancelled event, a move
+    /// into the past while bookings hold seats.
+    EventUpdateConflict: Error::CapacityBelowBooked, Error::EventCancelled, Error::EventStarted;
     CancelConflict: Error::AlreadyCancelled, Error::EventStarted;
     BadWebhook: Error::InvalidSignature(""), Error::InvalidJson(String::new());
     PaymentProviderUnavailable: Error::PaymentProviderUnavailable(String::new());

@@ -32,6 +32,7 @@ use utoipa::OpenApi;
         events::put_event,
         events::patch_event,
         events::delete_event,
+        events::cancel_event,
         bookings::list_event_bookings,
         bookings::list_bookings,
         bookings::create_booking,

@@ -59,6 +59,15 @@ pub enum HealthStatus {
     Ok,
 }
 
+/// Body of `POST /events/{id}/cancel`, optional (no body is the same as `{}`).
+#[derive(ToSchema)]
+pub struct EventCancel {
+    /// Why, shown to attendees as the event's `cancel_reason`; trimmed, and an empty one counts as
+    /// none. At most 500 characters.
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
+}
+
 // `DELETE /events/{id}`.
 #[derive(ToSchema)]
 pub struct Deleted {

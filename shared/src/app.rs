@@ -14,12 +14,18 @@ use std::sync::Arc;
 /// the background); deployed, the DynamoDB stream drives `crm-notifier` instead.
 pub type BookingHook = Arc<dyn Fn(&Booking) + Send + Sync>;
 
+/// Called with an event id after its cancel or reschedule commits (its lifecycle job written).
+/// Only the local server sets one (to run the job's batches in the background); deployed, the
+/// job item's stream record drives `crm-notifier`, and the sweeper resumes what stopped.
+pub type JobHook = Arc<dyn Fn(&str) + Send + Sync>;
+
 pub struct App<S> {
     pub store: S,
     pub tokens: TokenService,
     pub passwords: PasswordHasher,
     pub cursors: CursorCodec,
     pub on_booking: Option<BookingHook>,
+    pub on_job: Option<JobHook>,
     /// Stripe, in the binaries that call it (bookings, payments, the sweeper, the local server).
     pub payments: Option<Arc<dyn PaymentProvider>>,
     /// Priced events are accepted (see [`Config::payments_enabled`]).
@@ -48,6 +54,7 @@ impl<S: Store> App<S> {
             passwords: PasswordHasher::new(),
             cursors: CursorCodec::new(&key).with_previous_keys(previous),
             on_booking: None,
+            on_job: None,
             payments: None,
             payments_enabled: config.payments_enabled,
             stripe_webhook_secret: config.stripe_webhook_secret.clone(),
@@ -57,6 +64,11 @@ impl<S: Store> App<S> {
     pub fn with_payments(mut self, provider: Arc<dyn PaymentProvider>) -> Self {
         self.payments = Some(provider);
         self.payments_enabled = true;
+        self
+    }
+
+    pub fn with_job_hook(mut self, hook: JobHook) -> Self {
+        self.on_job = Some(hook);
         self
     }
 

@@ -26,6 +26,7 @@ pub mod entity {
     pub const DELIVERY: &str = "delivery";
     pub const PAYMENT_TASK: &str = "payment_task";
     pub const SESSION: &str = "session";
+    pub const JOB: &str = "job";
 }
 
 pub type Key = (String, String);
@@ -184,6 +185,20 @@ pub fn due_payments(day: chrono::NaiveDate) -> String {
 /// `<due_at>#<booking_id>` (so [`position_from_sort`] reads it).
 pub fn due_payment_sort(due_at: &Timestamp, booking_id: &str) -> String {
     format!("{}#{booking_id}", time::format(due_at))
+}
+
+/// An event's lifecycle job (cancel or reschedule fan-out), beside the event in its partition.
+pub fn job(event_id: &str) -> Key {
+    (format!("EVENT#{event_id}"), "JOB".into())
+}
+
+/// GSI1 partition of every lifecycle job, by [`job_sort`]: the sweeper's due-jobs query. Jobs
+/// are few at any time (one per event being cancelled or rescheduled) and short-lived.
+pub const JOBS: &str = "JOBS";
+
+/// `<due_at>#<event_id>` (so [`position_from_sort`] reads it).
+pub fn job_sort(due_at: &Timestamp, event_id: &str) -> String {
+    format!("{}#{event_id}", time::format(due_at))
 }
 
 #[cfg(test)]

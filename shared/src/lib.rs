@@ -11,12 +11,14 @@ pub mod http;
 pub mod https_client;
 pub mod jwt;
 pub mod keys;
+pub mod lifecycle;
 pub mod limits;
 pub mod model;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod paging;
 pub mod password;
+pub mod payment_sweep;
 pub mod payments;
 pub mod policy;
 pub mod secrets;

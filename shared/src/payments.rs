@@ -5,8 +5,8 @@
 //! configured, and so that only the binaries that call Stripe link an HTTP client.
 
 use crate::error::{Error, Result};
-use crate::model::{Booking, BookingStatus, PaymentTaskKind};
-use crate::store::{PendingQuery, SessionRef, Settled, Settlement, Store};
+use crate::model::{Booking, BookingStatus};
+use crate::store::{SessionRef, Store};
 use crate::time::Timestamp;
 use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
@@ -102,6 +102,9 @@ pub fn raise_refund_alarm(booking_id: &str, refund: &Refund) {
         "refund failed at Stripe: the payment is not returned; refund it by hand (Dashboard) and tell the attendee"
     );
 }
+
+/// The payment sweep lives in its own module; its names stay reachable from here.
+pub use crate::payment_sweep::{expire_cancelled_hold, sweep_payments, PaymentSweepReport};
 
 /// The three Stripe calls the service makes (four with expiring a session). Every error is
 /// [`Error::PaymentProviderUnavailable`]: Stripe unreachable, or an answer other than 2xx.
@@ -293,92 +296,6 @@ pub async fn settle_expired_hold(
     } else {
         None
     })
-}
-
-/// What one payment sweep did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PaymentSweepReport {
-    pub queries: usize,
-    pub found: usize,
-    pub confirmed: usize,
-    pub expired: usize,
-    /// Holds left pending (an async payment still processing) or already settled meanwhile.
-    pub unchanged: usize,
-    pub refunds: usize,
-    pub errors: usize,
-}
-
-/// Settles every hold that has expired and retries every refund Stripe has not acknowledged,
-/// from the due-payments index (one Query per day bucket and page, never a Scan), for tasks due
-/// in the last `lookback_days` days up to `now`. `on_confirmed` is called for each booking this
-/// confirms (the local server delivers its CRM webhook; deployed, the stream does).
-pub async fn sweep_payments<S: Store>(
-    store: &S,
-    provider: &dyn PaymentProvider,
-    now: Timestamp,
-    lookback_days: u32,
-    on_confirmed: &(dyn Fn(&Booking) + Send + Sync),
-) -> Result<PaymentSweepReport> {
-    let mut report = PaymentSweepReport::default();
-    let from = now - chrono::Duration::days(lookback_days.into());
-    let mut day = from.date_naive();
-    while day <= now.date_naive() {
-        let mut after = None;
-        loop {
-            let q = PendingQuery { day, from, before: now, after: after.clone(), limit: 100 };
-            let page = store.due_payment_tasks(&q).await?;
-            report.queries += 1;
-            report.found += page.items.len();
-            let ids: Vec<String> = page.items.iter().map(|t| t.booking_id.clone()).collect();
-            let bookings: std::collections::HashMap<String, Booking> =
-                store.get_bookings(&ids).await?.into_iter().map(|b| (b.id.clone(), b)).collect();
-            for task in &page.items {
-                let Some(booking) = bookings.get(&task.booking_id) else { continue };
-                let outcome = match task.kind {
-                    PaymentTaskKind::Hold => sweep_hold(store, provider, booking, now, on_confirmed, &mut report).await,
-                    PaymentTaskKind::Refund => {
-                        refund_booking(store, provider, booking).await.map(|_| report.refunds += 1)
-                    }
-                };
-                if let Err(e) = outcome {
-                    report.errors += 1;
-                    tracing::warn!(booking_id = %task.booking_id, error = %e, "payment sweep: will retry next run");
-                }
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        day = day.succ_opt().ok_or_else(|| Error::internal("date overflow"))?;
-    }
-    tracing::info!(?report, "payment sweep done");
-    Ok(report)
-}
-
-async fn sweep_hold<S: Store>(
-    store: &S,
-    provider: &dyn PaymentProvider,
-    booking: &Booking,
-    now: Timestamp,
-    on_confirmed: &(dyn Fn(&Booking) + Send + Sync),
-    report: &mut PaymentSweepReport,
-) -> Result<()> {
-    let session = booking.payment.as_ref().and_then(|p| p.checkout_session_id.as_deref());
-    let Some((to, payment_intent)) = settle_expired_hold(provider, session).await? else {
-        report.unchanged += 1;
-        return Ok(());
-    };
-    let settlement = Settlement { to, by: "sweep".into(), payment_intent, now, session: None };
-    match store.settle_payment(&booking.id, &settlement).await? {
-        Settled::Changed(b) if b.status == BookingStatus::Confirmed => {
-            report.confirmed += 1;
-            on_confirmed(&b);
-        }
-        Settled::Changed(_) => report.expired += 1,
-        Settled::Unchanged(_) | Settled::Foreign(_) | Settled::NotFound => report.unchanged += 1,
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -219,6 +219,24 @@ impl Bench {
         self.route_with(name, request(method, uri, token, body)).await
     }
 
+    /// Runs `work` (no HTTP request: a lifecycle batch, a stream delivery) and records what it cost.
+    async fn step(&mut self, name: &str, work: impl std::future::Future<Output = ()>) {
+        let before = snapshot(&self.plain, &self.table).await;
+        self.recorder.take();
+        work.await;
+        let calls = self.recorder.take_exchanges();
+        let after = snapshot(&self.plain, &self.table).await;
+        let mut total = Units::default();
+        for c in &calls {
+            let u = cost(c, &before, &after);
+            total.read += u.read;
+            total.write += u.write;
+            total.index += u.index;
+        }
+        assert!(calls.iter().all(|c| c.op != "Scan"), "{name} scanned");
+        self.rows.push((name.to_string(), calls, total));
+    }
+
     async fn route_with(&mut self, name: &str, req: lambda_http::Request) -> Value {
         let before = snapshot(&self.plain, &self.table).await;
         self.recorder.take();
@@ -239,24 +257,6 @@ impl Bench {
     }
 }
 
-impl Bench {
-    /// Runs `work` (not a route: the stream function's) and records what it cost.
-    async fn step(&mut self, name: &str, work: impl std::future::Future<Output = ()>) {
-        let before = snapshot(&self.plain, &self.table).await;
-        self.recorder.take();
-        work.await;
-        let calls = self.recorder.take_exchanges();
-        let after = snapshot(&self.plain, &self.table).await;
-        let mut total = Units::default();
-        for c in &calls {
-            let u = cost(c, &before, &after);
-            total.read += u.read;
-            total.write += u.write;
-            total.index += u.index;
-        }
-        self.rows.push((name.to_string(), calls, total));
-    }
-}
 
 fn plain_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(sdk)
@@ -339,6 +339,32 @@ async fn main() {
     })
     .await;
     b.route("DELETE /events/{id}", "DELETE", &format!("/events/{}", ids[7]), Some(&facilitator), None).await;
+
+    // The lifecycle: an event of 4 free bookings rescheduled, then cancelled; one batch of 4 each
+    // (the cancel's batch reaches the end of the index and ends the job).
+    let life = call(&app, request("POST", "/events/", Some(&facilitator), Some(event(9)))).await;
+    let life = serde_json::from_slice::<Value>(life.body().as_ref()).unwrap()["id"].as_str().unwrap().to_string();
+    for _ in 0..4 {
+        let (_, t) = user(&app, Role::Attendee).await;
+        let r = call(&app, request("POST", "/bookings/", Some(&t), Some(json!({"event_id": life})))).await;
+        assert_eq!(status(&r), 201);
+    }
+    let moved = json!({"datetime": tests::in_days(45)});
+    b.route("PATCH /events/{id} (reschedule)", "PATCH", &format!("/events/{life}"), Some(&facilitator), Some(moved))
+        .await;
+    let store = app.store.clone();
+    let batch = |name: &'static str, kind: &'static str| {
+        let (store, life) = (store.clone(), life.clone());
+        (name, async move {
+            let r = shared::lifecycle::run_batch(&store, &life, 4, shared::time::now(), &|_| {}).await.expect("batch");
+            assert_eq!(if kind == "cancel" { r.cancelled } else { r.rescheduled }, 4, "{r:?}");
+        })
+    };
+    let (name, work) = batch("reschedule batch (4 confirmed bookings)", "reschedule");
+    b.step(name, work).await;
+    b.route("POST /events/{id}/cancel", "POST", &format!("/events/{life}/cancel"), Some(&facilitator), None).await;
+    let (name, work) = batch("cancel batch (4 free confirmed bookings, ends the job)", "cancel");
+    b.step(name, work).await;
 
     println!();
     println!("| route | DynamoDB calls | RRU | WRU table | WRU indexes | WRU total |");

@@ -17,6 +17,25 @@ async fn event<S: Store>(app: &AppOf<S>, owner: &str, capacity: Option<u32>, day
     json(&resp)["id"].as_str().unwrap().to_string()
 }
 
+/// An event starting `secs` seconds from now: booked now, started once the test sleeps past it
+/// (an event with bookings cannot be moved into the past: 409 `event_started`).
+async fn event_in_secs<S: Store>(app: &AppOf<S>, owner: &str, secs: i64) -> (String, shared::time::Timestamp) {
+    let at = shared::time::now() + chrono::Duration::seconds(secs);
+    let body = json!({"title": "Session", "type": "Yoga", "datetime": shared::time::format(&at)});
+    let resp = call(app, request("POST", "/events", Some(owner), Some(body))).await;
+    assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+    (
+        json(&resp)["id"].as_str().unwrap().to_string(),
+        shared::time::parse(json(&resp)["datetime"].as_str().unwrap()).unwrap(),
+    )
+}
+
+/// Sleeps until `at` has passed (whole seconds, as stored times are).
+async fn until_past(at: shared::time::Timestamp) {
+    let wait = (at - shared::time::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(1100);
+    tokio::time::sleep(wait).await;
+}
+
 async fn book<S: Store>(app: &AppOf<S>, token: &str, event_id: &str) -> lambda_http::Response<lambda_http::Body> {
     call(app, request("POST", "/bookings/", Some(token), Some(json!({"event_id": event_id})))).await
 }
@@ -109,14 +128,16 @@ async fn statuses_and_errors<S: Store + Clone>(store: S) {
     assert_eq!((status(&book(&app, &a, &ev).await), 409), (409, 409), "full again");
 
     // Admin cancels someone else's booking; cancelling after the event started is refused.
-    let ev2 = event(&app, &owner, None, 2).await;
+    let (ev2, starts) = event_in_secs(&app, &owner, 3).await;
     let mine = json(&book(&app, &a, &ev2).await)["id"].as_str().unwrap().to_string();
     let theirs = json(&book(&app, &b, &ev2).await)["id"].as_str().unwrap().to_string();
     assert_eq!(status(&call(&app, request("DELETE", &format!("/bookings/{theirs}"), Some(&admin), None)).await), 200);
+    // With a booking holding a seat, the event cannot be moved into the past; it starts instead.
     let past = shared::time::format(&(shared::time::now() - chrono::Duration::minutes(5)));
     let resp =
         call(&app, request("PATCH", &format!("/events/{ev2}"), Some(&owner), Some(json!({"datetime": past})))).await;
-    assert_eq!(status(&resp), 200);
+    assert_eq!((status(&resp), error_code(&resp)), (409, "event_started".into()));
+    until_past(starts).await;
     let resp = call(&app, request("DELETE", &format!("/bookings/{mine}"), Some(&a), None)).await;
     assert_eq!((status(&resp), error_code(&resp)), (409, "event_started".into()));
     assert_eq!(seats_booked(&app, &ev2).await, 1);
@@ -238,23 +259,20 @@ async fn history_split_and_order<S: Store + Clone>(store: S) {
     let e1 = event(&app, &owner, None, 1).await;
     let e3 = event(&app, &owner, None, 3).await;
     let e2 = event(&app, &owner, None, 2).await;
-    let p1 = event(&app, &owner, None, 4).await;
-    let p2 = event(&app, &owner, None, 5).await;
+    let (p1, p1_starts) = event_in_secs(&app, &owner, 3).await;
+    let (p2, _) = event_in_secs(&app, &owner, 2).await;
     let gone = event(&app, &owner, None, 6).await;
     let mut by_event = std::collections::HashMap::new();
     for e in [&e1, &e3, &e2, &p1, &p2, &gone] {
         by_event.insert(e.clone(), json(&book(&app, &a, e).await)["id"].as_str().unwrap().to_string());
     }
-    // Two events move into the past (history shows current event details), one booking is cancelled.
-    for (e, mins) in [(&p1, 60), (&p2, 600)] {
-        let when = shared::time::format(&(shared::time::now() - chrono::Duration::minutes(mins)));
-        let resp = call(
-            &app,
-            request("PATCH", &format!("/events/{e}"), Some(&owner), Some(json!({"datetime": when, "title": "Moved"}))),
-        )
-        .await;
+    // Two events start (history shows current event details), one booking is cancelled.
+    for e in [&p1, &p2] {
+        let resp =
+            call(&app, request("PATCH", &format!("/events/{e}"), Some(&owner), Some(json!({"title": "Moved"})))).await;
         assert_eq!(status(&resp), 200);
     }
+    until_past(p1_starts).await;
     assert_eq!(
         status(&call(&app, request("DELETE", &format!("/bookings/{}", by_event[&gone]), Some(&a), None)).await),
         200

@@ -24,6 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/events/{id}", "put"),
     ("/events/{id}", "patch"),
     ("/events/{id}", "delete"),
+    ("/events/{id}/cancel", "post"),
     ("/events/{id}/bookings", "get"),
     ("/bookings/", "get"),
     ("/bookings/", "post"),

@@ -260,6 +260,7 @@ fn iam_is_least_privilege() {
         (
             "CrmNotifierFunction",
             &[
+                "dynamodb:DeleteItem",
                 "dynamodb:DescribeStream",
                 "dynamodb:GetItem",
                 "dynamodb:GetRecords",
@@ -630,6 +631,18 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
                     "table",
                     vec![delivery(id).0],
                 ),
+                // lifecycle batches: the job and its event
+                scoped("LifecycleReads", &["dynamodb:GetItem"], "table", vec![job(id).0, event(id).0]),
+                // a booking's cancel or reschedule (booking, seat counter, guard, a hold's task) and
+                // the job's claim, progress and end
+                scoped(
+                    "LifecycleWrites",
+                    &["dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                    "table",
+                    vec![booking(id).0, event(id).0, attendee(id, id).0, payment_task(id).0, job(id).0],
+                ),
+                // an event's bookings (GSI2, `EVENT#<id>#BOOKINGS`)
+                unscoped("QueryEventBookings", &["dynamodb:Query"], &gsi2),
                 unscoped(
                     "ReadStream",
                     &[
@@ -672,8 +685,11 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
                     "table",
                     vec![payment_task(id).0, attendee(id, id).0],
                 ),
-                // the pending deliveries (GSI1, `CRM#PENDING#<day>`) and the due payment tasks
-                // (GSI1, `PAY#DUE#<day>`)
+                // lifecycle jobs left by a stopped batch: the job and its event
+                scoped("LifecycleReads", &["dynamodb:GetItem"], "table", vec![job(id).0, event(id).0]),
+                unscoped("QueryEventBookings", &["dynamodb:Query"], &gsi2),
+                // the pending deliveries (GSI1, `CRM#PENDING#<day>`), the due payment tasks
+                // (GSI1, `PAY#DUE#<day>`) and the due lifecycle jobs (GSI1, `JOBS`)
                 unscoped("QueryDueWork", &["dynamodb:Query"], &gsi1),
             ],
         ),
@@ -877,6 +893,7 @@ fn table_partitions() -> Vec<(&'static str, String)> {
         (entity::LOGIN_THROTTLE, login_throttle("asha@example.com").0),
         (entity::EVENT, event(e).0),
         (entity::ATTENDEE, attendee(e, u).0),
+        (entity::JOB, job(e).0),
         (entity::BOOKING, booking(b).0),
         (entity::DELIVERY, delivery(b).0),
         (entity::PAYMENT_TASK, payment_task(b).0),
@@ -894,12 +911,15 @@ fn no_function_can_write_a_partition_it_does_not_own() {
     let owned: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("AuthFunction", &[USER, EMAIL, LOGIN_THROTTLE, SESSION][..]),
         // an event's attendee guards live in its partition
-        ("EventsFunction", &[EVENT, ATTENDEE][..]),
-        // a booking's delivery record and payment task live in its partition
-        ("BookingsFunction", &[EVENT, ATTENDEE, BOOKING, DELIVERY, PAYMENT_TASK, IDEMPOTENCY][..]),
-        ("PaymentsFunction", &[EVENT, ATTENDEE, BOOKING, DELIVERY, PAYMENT_TASK][..]),
-        ("CrmNotifierFunction", &[BOOKING, DELIVERY, PAYMENT_TASK][..]),
-        ("CrmSweeperFunction", &[EVENT, ATTENDEE, BOOKING, DELIVERY, PAYMENT_TASK][..]),
+        ("EventsFunction", &[EVENT, ATTENDEE, JOB][..]),
+        // a booking's delivery record and payment task live in its partition; an event's job in
+        // the event's (these functions write the seat counter, so LeadingKeys cannot keep them
+        // from the job item: its writers are the events function and the lifecycle batches)
+        ("BookingsFunction", &[EVENT, ATTENDEE, JOB, BOOKING, DELIVERY, PAYMENT_TASK, IDEMPOTENCY][..]),
+        ("PaymentsFunction", &[EVENT, ATTENDEE, JOB, BOOKING, DELIVERY, PAYMENT_TASK][..]),
+        // lifecycle batches: the event (seat counter), its guards and its job
+        ("CrmNotifierFunction", &[EVENT, ATTENDEE, JOB, BOOKING, DELIVERY, PAYMENT_TASK][..]),
+        ("CrmSweeperFunction", &[EVENT, ATTENDEE, JOB, BOOKING, DELIVERY, PAYMENT_TASK][..]),
     ]);
     let all = template_statements(&template());
     for (id, statements) in &all {
@@ -937,6 +957,8 @@ fn no_function_can_write_a_partition_it_does_not_own() {
     for action in ["dynamodb:PutItem", "dynamodb:UpdateItem"] {
         assert!(!all["EventsFunction"].iter().any(|s| s.allows(action, "table", std::slice::from_ref(&user))));
     }
+    // The notifier updates an event's seat counter and its job (lifecycle batches), but never
+    // puts a whole event item.
     let event = shared::keys::event("01JBQ2S3T4V5W6X7Y8Z9A0B1C2").0;
     assert!(!all["CrmNotifierFunction"].iter().any(|s| s.allows(
         "dynamodb:PutItem",
@@ -1409,6 +1431,39 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
         wire.check("CrmSweeperFunction", round);
     }
 
+    // Lifecycle: a reschedule and a cancel through the events function; a first batch of each by
+    // the notifier (the job's stream record), the rest by the sweeper (a job left due); the
+    // cancel covers a free booking, a paid one (refund task) and an open hold (expiry task).
+    let (_, lifecycle_owner) = tests::user(&wire.app, Role::Facilitator).await;
+    let paid_event = json!({"title": "Gong", "type": "Sound", "datetime": tests::in_days(4),
+        "price": {"amount": 2500, "currency": "eur"}});
+    let (status, big) = wire.send(req("POST", "/events", Some(&lifecycle_owner), Some(paid_event))).await;
+    assert_eq!(status, 201, "{big}");
+    let big = big["id"].as_str().unwrap().to_string();
+    for paid in [true, true, false] {
+        let (_, tok) = tests::user(&wire.app, Role::Attendee).await;
+        let (status, b) = wire.send(req("POST", "/bookings", Some(&tok), Some(json!({"event_id": big})))).await;
+        assert_eq!(status, 201, "{b}");
+        if paid {
+            let id = b["id"].as_str().unwrap().to_string();
+            wire.stripe_event(&format!("evt_life_{id}"), "checkout.session.completed", stripe.pay(&id)).await;
+        }
+    }
+    let moved = json!({"datetime": tests::in_days(5)});
+    assert_eq!(wire.send(req("PATCH", &format!("/events/{big}"), Some(&lifecycle_owner), Some(moved))).await.0, 200);
+    let lifecycle_store = notifier.store().clone();
+    wire.log.take();
+    let r = shared::lifecycle::run_batch(&lifecycle_store, &big, 2, shared::time::now(), &|_| {}).await.unwrap();
+    assert_eq!(r.rescheduled, 2, "{r:?}");
+    wire.check("CrmNotifierFunction", "reschedule batch");
+    assert_eq!(wire.send(req("POST", &format!("/events/{big}/cancel"), Some(&lifecycle_owner), None)).await.0, 200);
+    let r = shared::lifecycle::run_batch(&lifecycle_store, &big, 2, shared::time::now(), &|_| {}).await.unwrap();
+    assert_eq!(r.cancelled, 2, "{r:?}");
+    wire.check("CrmNotifierFunction", "cancel batch");
+    let jobs = shared::lifecycle::run_due_jobs(&lifecycle_store, 2, None, &|_| {}).await.unwrap();
+    assert_eq!((jobs.cancelled, jobs.finished), (1, 1), "{jobs:?}");
+    wire.check("CrmSweeperFunction", "lifecycle jobs");
+
     // The scenario reached every function (a route that stopped calling DynamoDB would make the
     // checks above vacuous).
     let checked = wire.checked.borrow();
@@ -1454,17 +1509,37 @@ fn functions_build_their_own_binary_on_arm64() {
 /// Lambda event filtering as AWS documents it for the patterns used here
 /// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html): every field of
 /// the pattern must be in the record (AND), a list of values matches a record value equal to any
-/// of them (OR); objects nest. Any other form (operators such as `prefix`, `exists`, numbers) is
-/// refused rather than half-modelled.
+/// of them (OR); objects nest. `[{"exists": false}]` matches a leaf the record does not have,
+/// also when a level above it is missing
+/// (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb-filtering.html#filtering-ddb-exists).
+/// Any other form (operators such as `prefix`, `exists: true`, numbers) is refused rather than
+/// half-modelled.
 fn filter_matches(pattern: &serde_json::Value, record: &serde_json::Value) -> bool {
     use serde_json::Value as J;
     match pattern {
-        J::Object(fields) => fields.iter().all(|(k, p)| record.get(k).is_some_and(|r| filter_matches(p, r))),
+        J::Object(fields) => fields.iter().all(|(k, p)| match record.get(k) {
+            Some(r) => filter_matches(p, r),
+            None => matches_absent(p),
+        }),
+        // Present, so it exists.
+        J::Array(_) if is_not_exists(pattern) => false,
         J::Array(values) => {
             assert!(values.iter().all(J::is_string), "only exact string matches are modelled: {pattern}");
             values.contains(record)
         }
         other => panic!("a filter pattern leaf must be a list of values, got {other}"),
+    }
+}
+
+fn is_not_exists(p: &serde_json::Value) -> bool {
+    *p == serde_json::json!([{"exists": false}])
+}
+
+/// A pattern a missing field satisfies: `exists: false` at every leaf below it.
+fn matches_absent(p: &serde_json::Value) -> bool {
+    match p {
+        serde_json::Value::Object(fields) => fields.values().all(matches_absent),
+        other => is_not_exists(other),
     }
 }
 
@@ -1488,22 +1563,26 @@ fn filter_model_follows_the_documented_semantics() {
     assert!(!filter_matches(&p, &json!({"a": "w", "b": {"c": "z"}})), "OR within a list only");
     assert!(!filter_matches(&p, &json!({"a": "x"})), "every field must be present");
     assert!(!filter_matches(&p, &json!({"a": "x", "b": {"c": "Z"}})), "case-sensitive");
+    let absent = json!({"a": ["x"], "l": {"S": [{"exists": false}]}});
+    assert!(filter_matches(&absent, &json!({"a": "x"})), "a missing attribute does not exist");
+    assert!(!filter_matches(&absent, &json!({"a": "x", "l": {"S": "owner"}})));
 }
 
 /// The notifier is invoked for booking items whose new image is `confirmed` (a free booking's
 /// INSERT, a paid booking's confirming MODIFY) and for the INSERT of every CRM message record but
 /// the confirmation's (which the booking's image already sends), and for nothing else: not a seat
 /// hold, its expiry, a cancellation's booking MODIFY, a refund, a claim, a removal or another
-/// entity. Checked field by field against the names and values the code writes, and by running
+/// entity; and for a lifecycle job's image without a lease owner (the cancel's or reschedule's
+/// write, and each batch's saved cursor), never for a claim or the job's deletion. Checked field by field against the names and values the code writes, and by running
 /// the patterns over every stream fixture in `events/` (`tests/tests/crm_notifier.rs` and
 /// `crm_messages.rs` check what the handler sends for them).
 #[test]
-fn stream_mapping_selects_confirmed_bookings_and_new_messages_only() {
+fn stream_mapping_selects_confirmed_bookings_new_messages_and_unleased_jobs_only() {
     use serde_json::json;
     use shared::model::MessageKind;
     let t = template();
     let filters = stream_filters(&t);
-    assert_eq!(filters.len(), 2, "{filters:?}");
+    assert_eq!(filters.len(), 3, "{filters:?}");
     let (booking, message) = (&filters[0], &filters[1]);
     assert_eq!(booking["eventName"], json!(["INSERT", "MODIFY"]));
     let image = &booking["dynamodb"]["NewImage"];
@@ -1549,7 +1628,21 @@ fn stream_mapping_selects_confirmed_bookings_and_new_messages_only() {
         // a refresh-token rotation, and the family's TTL deletion (a REMOVE by the service)
         ("session-rotate".to_string(), false),
         ("session-ttl-remove".to_string(), false),
+        // a lifecycle job as the cancel writes it, and as a batch saves it: the next batch; a
+        // claim (lease owner set) and the job's deletion are not
+        ("job-insert".to_string(), true),
+        ("job-saved".to_string(), true),
+        ("job-claimed".to_string(), false),
+        ("job-remove".to_string(), false),
     ]);
+    let jobs = &filters[2];
+    let job_image = &jobs["dynamodb"]["NewImage"];
+    assert_eq!(job_image[shared::keys::ENTITY]["S"], json!([shared::keys::entity::JOB]));
+    // The attribute the store writes for the lease, as serde names the field.
+    let mut claimed = shared::model::Job::new("E", shared::model::JobKind::Cancel, 0, shared::time::now());
+    claimed.lease_owner = Some("w".into());
+    assert!(serde_json::to_value(&claimed).unwrap().get("lease_owner").is_some());
+    assert!(job_image["lease_owner"]["S"] == json!([{"exists": false}]), "{jobs}");
     assert_eq!(seen, want, "which stream fixtures the mapping lets through");
 
     let m = at(&t, &["Resources", "CrmStreamMapping", "Properties"]);

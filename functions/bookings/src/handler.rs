@@ -102,9 +102,21 @@ async fn replay<S: Store>(app: &App<S>, record: &IdempotencyRecord, request_hash
     Ok(resp)
 }
 
-/// `POST /bookings/`: one read (the event, the caller's account and attendee guard and, when a key
-/// is sent, the idempotency record) and one transaction whose conditions, not the read, decide.
+/// `POST /bookings/`; [`create_once`] again when the event was rescheduled between its read and
+/// its write (the booking must not keep the old time), at most three times.
 async fn create<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
+    for _ in 0..2 {
+        match create_once(app, req).await {
+            Err(Error::StatusChanged) => continue,
+            other => return other,
+        }
+    }
+    create_once(app, req).await
+}
+
+/// One read (the event, the caller's account and attendee guard and, when a key is sent, the
+/// idempotency record) and one transaction whose conditions, not the read, decide.
+async fn create_once<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     let input: BookingInput = parse_json(req)?;
     let event_id = shared::model::required(input.event_id, "event_id")?.trim().to_string();

@@ -42,6 +42,11 @@ pub async fn handle_batch_within<S: Store>(
                 Some(booking) => confirmation(notifier, &booking, budget).await,
                 None => Step::Done,
             },
+            // A lifecycle job's batch: a failed one is left to the job's lease and the sweeper.
+            Some(entity::JOB) => {
+                crate::jobs::take(notifier.store(), &record).await;
+                Step::Done
+            }
             Some(entity::DELIVERY) if record.event_name == "INSERT" => match booking_of_message(&record) {
                 Some(id) if settled.contains(&id) => Step::Done,
                 Some(id) => {

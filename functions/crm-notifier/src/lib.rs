@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod jobs;
 pub mod local;
 pub mod messages;
 pub mod notifier;

@@ -1,13 +1,17 @@
 //! One scheduled run of the sweeps, the same code deployed and local: the `crm-sweeper` Lambda
 //! runs [`run_sweeps`] once per EventBridge invocation (every 10 minutes), `make run` in a loop
-//! every `LOCAL_SWEEP_INTERVAL_SECONDS` (local-server's `sweeps`). Payments first: a hold that
-//! the payment sweep confirms gets its pending CRM delivery record in the same transaction, and
-//! the CRM sweep right after (or the stream, deployed) delivers it.
+//! every `LOCAL_SWEEP_INTERVAL_SECONDS` (local-server's `sweeps`). Lifecycle jobs first (an
+//! event's cancel or reschedule whose stream-driven batches stopped: a crashed worker's lease
+//! ended, a batch failed): the bookings they cancel owe refunds and CRM messages, which the two
+//! sweeps after them send. Then payments: a hold that the payment sweep confirms gets its pending
+//! CRM delivery record in the same transaction, and the CRM sweep right after (or the stream,
+//! deployed) delivers it.
 
 use crate::error::Result;
 use crate::notifier::Notifier;
 use crate::sweep::{sweep, SweepConfig, SweepReport};
 use serde::Serialize;
+use shared::lifecycle::{run_due_jobs, JobsReport, BATCH};
 use shared::model::Booking;
 use shared::payments::{sweep_payments, PaymentProvider, PaymentSweepReport};
 use shared::store::Store;
@@ -29,13 +33,17 @@ pub struct SweepsReport {
     pub crm: SweepReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payments: Option<PaymentSweepReport>,
+    /// The lifecycle jobs this run worked on (batches, bookings cancelled or rescheduled).
+    pub jobs: JobsReport,
     /// Why the payment sweep failed (the CRM sweep ran anyway); not part of the answer, whose
     /// caller turns it into a failed invocation.
     #[serde(skip)]
     pub payment_error: Option<String>,
 }
 
-/// The payment sweep (when `payments` is given) within half of the time left before `deadline`,
+/// Due lifecycle jobs within a third of the time left before `deadline` (a failure is logged and
+/// counted in the report; the job stays due for the next run), then the payment sweep (when
+/// `payments` is given) within half of the time left,
 /// then the CRM sweep of the pending delivery index with the notifier's lease, one attempt per
 /// booking. A failed payment sweep does not keep the CRM sweep from running; it is reported in
 /// [`SweepsReport::payment_error`]. `on_confirmed` gets every booking the payment sweep confirms
@@ -47,7 +55,17 @@ pub async fn run_sweeps<S: Store>(
     deadline: Option<SystemTime>,
     on_confirmed: &(dyn Fn(&Booking) + Send + Sync),
 ) -> Result<SweepsReport> {
-    let mut report = SweepsReport { crm: SweepReport::default(), payments: None, payment_error: None };
+    let mut report =
+        SweepsReport { crm: SweepReport::default(), payments: None, payment_error: None, jobs: JobsReport::default() };
+    let third = deadline.and_then(|d| d.duration_since(SystemTime::now()).ok()).map(|left| left / 3);
+    let jobs_until = third.map(|t| tokio::time::Instant::now() + t);
+    match run_due_jobs(notifier.store(), BATCH, jobs_until, on_confirmed).await {
+        Ok(jobs) => report.jobs = jobs,
+        Err(e) => {
+            report.jobs.errors += 1;
+            tracing::warn!(error = %e, "lifecycle jobs: the due-jobs query failed; next run");
+        }
+    }
     if let Some(p) = payments {
         let now = shared::time::now();
         let swept = sweep_payments(notifier.store(), p.provider, now, p.lookback_days, on_confirmed);

@@ -26,6 +26,8 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
         (["events"], _) => Err(method_not_allowed("GET, POST")),
         (["events", "filter"], &Method::GET) => served(&req, FILTER_PARAMS, || list(app, &req, &path, true)).await,
         (["events", "filter"], _) => Err(method_not_allowed("GET")),
+        (["events", id, "cancel"], &Method::POST) => served(&req, &[], || cancel(app, &req, id)).await,
+        (["events", _, "cancel"], _) => Err(method_not_allowed("POST")),
         (["events", id], &Method::GET) => served(&req, &[], || get(app, id)).await,
         (["events", id], &Method::PUT | &Method::PATCH) => served(&req, &[], || update(app, &req, id)).await,
         (["events", id], &Method::DELETE) => served(&req, &[], || delete(app, &req, id)).await,
@@ -125,6 +127,12 @@ async fn update<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
     }
     payments_allow(app, matches!(patch.price, Some(Some(_))))?;
     let event = app.store.update_event(id, &patch, caller.event_actor(), time::now()).await?;
+    if patch.reschedules() {
+        tracing::info!(event_id = %id, revision = event.revision, bookings = event.seats_booked, "event rescheduled");
+        if let Some(hook) = &app.on_job {
+            hook(id);
+        }
+    }
     Ok(json_response(StatusCode::OK, &event.view()))
 }
 
@@ -137,6 +145,38 @@ fn payments_allow<S>(app: &App<S>, priced: bool) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The body of `POST /events/{id}/cancel`: optional (no body is `{}`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelInput {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// The most a cancel reason may hold, in characters: attendees read it.
+pub const MAX_CANCEL_REASON_CHARS: usize = 500;
+
+/// `POST /events/{id}/cancel`: the event is cancelled and leaves the lists in one write that
+/// also records its job; the bookings are cancelled after the answer, in bounded batches
+/// (`bookings_to_cancel` counts them down).
+async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
+    let caller = Principal::load(&app.store, &authenticate(req, &app.tokens)?).await?;
+    caller.may_manage_events()?;
+    let id = &resource_id(id, "event")?;
+    let empty = req.body().as_ref().iter().all(u8::is_ascii_whitespace);
+    let input: CancelInput = if empty { CancelInput::default() } else { parse_json(req)? };
+    let reason = input.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_CANCEL_REASON_CHARS) {
+        return Err(Error::validation("reason", "must be at most 500 characters"));
+    }
+    let event = app.store.cancel_event(id, reason, caller.event_actor(), time::now()).await?;
+    tracing::info!(event_id = %id, by = %caller.id, bookings = event.seats_booked, "event cancelled");
+    if let Some(hook) = &app.on_job {
+        hook(id);
+    }
+    Ok(json_response(StatusCode::OK, &event.view()))
 }
 
 async fn delete<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {

@@ -2,7 +2,7 @@
 
 use crate::errors::*;
 use crate::params::{Filter, Page, Window};
-use crate::schemas::{Deleted, EventCreate};
+use crate::schemas::{Deleted, EventCancel, EventCreate};
 use shared::model::{EventInput, EventView};
 use shared::openapi::Id;
 
@@ -51,7 +51,7 @@ pub fn filter_events() {}
 )]
 pub fn get_event() {}
 
-const UPDATE: &str = "Facilitator or admin; facilitators only their own events. Only the fields sent change; `updated_at` is set. PUT and PATCH behave identically.";
+const UPDATE: &str = "Facilitator or admin; facilitators only their own events. Only the fields sent change; `updated_at` is set. PUT and PATCH behave identically. A change of `datetime` or `duration_minutes` reschedules: the event's bookings that hold a seat are brought to the new time in the background (their `event` shows it within seconds), and each confirmed booking's CRM receives `booking.rescheduled` when its time or length actually changed.";
 const UPDATE_400: &str = "`invalid_json`: body empty, not JSON, trailing characters or a field of the wrong type; `unknown_field` (with `field`): a property the body does not define; `validation_failed` (with `field`): empty object (field `body`), a bound broken, a non-nullable field null, or a read-only field sent; `validation_failed` (field `price`): a bad price, or any price while this deployment has no Stripe configuration.";
 
 #[utoipa::path(
@@ -65,7 +65,7 @@ const UPDATE_400: &str = "`invalid_json`: body empty, not JSON, trailing charact
         (status = 400, description = UPDATE_400, body = inline(BadBody)),
         (status = 403, description = "The caller is an attendee, or a facilitator who does not own the event.", body = inline(Forbidden)),
         (status = 404, description = "No event with this id.", body = inline(NotFound)),
-        (status = 409, description = "`capacity` below the seats already booked.", body = inline(CapacityBelowBooked)),
+        (status = 409, description = "`capacity_below_booked`: `capacity` below the seats already booked; `event_cancelled`: the event is cancelled (it is never changed again); `event_started`: a new `datetime` at or before now while bookings hold seats.", body = inline(EventUpdateConflict)),
     )
 )]
 pub fn put_event() {}
@@ -81,7 +81,7 @@ pub fn put_event() {}
         (status = 400, description = UPDATE_400, body = inline(BadBody)),
         (status = 403, description = "The caller is an attendee, or a facilitator who does not own the event.", body = inline(Forbidden)),
         (status = 404, description = "No event with this id.", body = inline(NotFound)),
-        (status = 409, description = "`capacity` below the seats already booked.", body = inline(CapacityBelowBooked)),
+        (status = 409, description = "`capacity_below_booked`: `capacity` below the seats already booked; `event_cancelled`: the event is cancelled (it is never changed again); `event_started`: a new `datetime` at or before now while bookings hold seats.", body = inline(EventUpdateConflict)),
     )
 )]
 pub fn patch_event() {}
@@ -99,3 +99,19 @@ pub fn patch_event() {}
     )
 )]
 pub fn delete_event() {}
+
+#[utoipa::path(
+    post, path = "/events/{id}/cancel", operation_id = "cancelEvent", tag = "events", summary = "Cancel an event",
+    description = "Facilitator or admin; facilitators only their own events. The event becomes `cancelled` at once and leaves `GET /events/` and `/events/filter` (`GET /events/{id}` still shows it). Its bookings that hold a seat (`confirmed`, `pending_payment`) are then cancelled in the background, in batches, each exactly once, with `cancel_reason: event_cancelled`; paid ones are refunded in full as an attendee's cancel would be, and open holds' Checkout Sessions are expired. `bookings_to_cancel` counts them down to 0. A cancelled event is never booked or changed again (409 `event_cancelled`); it can be deleted once `bookings_to_cancel` is 0.",
+    security(("bearerAuth" = [])),
+    params(("id" = Id, Path, description = "Event id.")),
+    request_body(content = EventCancel, description = "Optional.", example = json!({"reason": "The teacher is ill."})),
+    responses(
+        (status = 200, description = "The cancelled event.", body = EventView<'static>, example = crate::examples::event),
+        (status = 400, description = "`invalid_json`: not JSON, not an object, or `reason` not a string; `unknown_field` (with `field`): a property other than `reason`; `validation_failed` (field `reason`): over 500 characters.", body = inline(BadBody)),
+        (status = 403, description = "The caller is an attendee, or a facilitator who does not own the event.", body = inline(Forbidden)),
+        (status = 404, description = "No event with this id.", body = inline(NotFound)),
+        (status = 409, description = "`event_cancelled`: cancelled already; `event_started`: the event has started.", body = inline(EventCancelConflict)),
+    )
+)]
+pub fn cancel_event() {}

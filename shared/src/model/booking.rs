@@ -107,6 +107,35 @@ impl Booking {
         b
     }
 
+    /// This booking as the reschedule of its event leaves it: the event's details as `event`
+    /// now has them (time, length, revision), and its sequence raised when its time or length
+    /// actually moved (a PATCH that sends the same time changes nothing attendees must hear).
+    pub fn rescheduled(&self, event: &super::Event) -> Booking {
+        let mut b = self.clone();
+        b.event = event.snapshot();
+        b.sequence += u32::from(self.moved_by(event));
+        b
+    }
+
+    /// The event's time or length differs from what this booking shows.
+    pub fn moved_by(&self, event: &super::Event) -> bool {
+        self.event.datetime != event.datetime || self.event.duration_minutes != event.duration_minutes
+    }
+
+    /// A Checkout Session was opened for its payment (someone may still pay it while it is open).
+    pub fn has_checkout_session(&self) -> bool {
+        self.payment.as_ref().is_some_and(|p| p.checkout_session_id.is_some())
+    }
+
+    /// The `booking.rescheduled` message this booking owes after [`Booking::rescheduled`] moved
+    /// it from `previous` (its old start) at `now`.
+    pub fn rescheduled_message(&self, previous: Timestamp, now: Timestamp) -> super::Delivery {
+        let mut d = super::Delivery::message(self, super::MessageKind::Rescheduled, now);
+        d.event_datetime = Some(self.event.datetime);
+        d.previous_event_datetime = Some(previous);
+        d
+    }
+
     pub fn view(&self) -> BookingView<'_> {
         BookingView {
             id: &self.id,

@@ -136,6 +136,47 @@ impl Event {
         }
     }
 
+    /// The owner may cancel it (`POST /events/{id}/cancel`) → `EventCancelled` once cancelled,
+    /// `EventStarted` from its start; the same rule the stores write as a condition.
+    pub fn may_cancel_at(&self, now: Timestamp) -> Result<()> {
+        if self.status == EventStatus::Cancelled {
+            Err(Error::EventCancelled)
+        } else if self.datetime > cancel_cutoff(now) {
+            Ok(())
+        } else {
+            Err(Error::EventStarted)
+        }
+    }
+
+    /// → `EventCancelled`: a cancelled event is never changed again (only deleted).
+    pub fn may_change(&self) -> Result<()> {
+        if self.status == EventStatus::Cancelled {
+            Err(Error::EventCancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A new start at or before `now` is refused while bookings hold seats (`EventStarted`): they
+    /// could neither attend nor cancel. The same rule the stores write as a condition.
+    pub fn may_reschedule_to(&self, start: Timestamp, now: Timestamp) -> Result<()> {
+        if start <= cancel_cutoff(now) && self.seats_booked > 0 {
+            Err(Error::EventStarted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// This event as its cancellation at `now` leaves it (out of both event lists).
+    pub fn cancelled(&self, reason: Option<&str>, now: Timestamp) -> Event {
+        let mut e = self.clone();
+        e.status = EventStatus::Cancelled;
+        e.cancelled_at = Some(now);
+        e.cancel_reason = reason.map(str::to_string);
+        e.updated_at = now;
+        e
+    }
+
     /// → `EventFull` when every seat is taken (an event without capacity never is).
     pub fn has_free_seat(&self) -> Result<()> {
         if self.capacity.is_some_and(|c| self.seats_booked >= c) {

@@ -113,6 +113,12 @@ impl EventPatch {
         *self == EventPatch::default()
     }
 
+    /// It changes the event's time or length: a reschedule its bookings must follow (the event's
+    /// `revision` rises and a reschedule job is written with it).
+    pub fn reschedules(&self) -> bool {
+        self.datetime.is_some() || self.duration_minutes.is_some()
+    }
+
     /// Every field the patch changes, named as the event's stored attribute, with its new value
     /// (`None`: remove it, as a `null` rating or capacity is stored). The one list both stores
     /// derive their update from: the embedded store through [`EventPatch::apply`], DynamoDB as

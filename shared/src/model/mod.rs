@@ -5,6 +5,7 @@ mod booking;
 mod delivery;
 mod event;
 mod event_input;
+mod job;
 mod payment;
 mod session;
 mod throttle;
@@ -17,6 +18,7 @@ pub use event::{
     EventStatus, EventView, RATING_RULE,
 };
 pub use event_input::{present, required, EventInput, EventPatch};
+pub use job::{Job, JobKind, JOB_LEASE_SECS, RESCHEDULE_SETTLE_SECS};
 pub use payment::{
     is_final_refund_status, min_charge, Payment, PaymentTask, PaymentTaskKind, PaymentView, Price,
     FINAL_REFUND_STATUSES, HOLD_MINUTES, MINIMUM_CHARGE, REFUND_REQUESTED,

@@ -212,6 +212,10 @@ pub struct PaymentTask {
 pub enum PaymentTaskKind {
     Hold,
     Refund,
+    /// A hold cancelled with its event: its Checkout Session must be expired at Stripe (and
+    /// refunded, if it was paid meanwhile). Written by the cancel; the payment sweep calls
+    /// Stripe, so the fan-out never does.
+    ExpireCheckout,
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ pub mod memory;
 
 use crate::error::Result;
 use crate::model::{
-    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, MessageKind, PaymentTask,
-    Role, Session, User,
+    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Job, MessageKind,
+    PaymentTask, Role, Session, User,
 };
 pub use crate::policy::Actor;
 use crate::time::Timestamp;
@@ -172,6 +172,36 @@ pub trait Store: Send + Sync + 'static {
     /// → `NotFound`, `Forbidden`, `EventHasBookings` while any booking is confirmed.
     fn delete_event(&self, id: &str, actor: Actor<'_>) -> impl Future<Output = Result<()>> + Send;
     fn list_events(&self, query: &EventQuery) -> impl Future<Output = Result<EventPage>> + Send;
+    /// One atomic write: the event becomes `cancelled` (at `now`, with `reason`) and leaves both
+    /// event lists, and its [`Job`] of kind cancel is written due now (replacing a reschedule
+    /// job) → `NotFound`, `Forbidden`, `EventCancelled`, `EventStarted` (in that order).
+    fn cancel_event(
+        &self,
+        id: &str,
+        reason: Option<&str>,
+        actor: Actor<'_>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Event>> + Send;
+
+    /// The event's lifecycle job, strongly consistent.
+    fn get_job(&self, event_id: &str) -> impl Future<Output = Result<Option<Job>>> + Send;
+    /// Takes the job for one batch (`lease_owner = owner` until `until`) if it exists and no
+    /// lease is running at `now` → the job as it now is, or `None` (gone, or held).
+    fn claim_job(
+        &self,
+        event_id: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<Option<Job>>> + Send;
+    /// Writes the job's progress (`cursor`, `pass_started_at`, `due_at`, `passes`) and releases
+    /// the lease, if `owner` still holds it and the job is still of this kind and revision →
+    /// whether it was written.
+    fn save_job(&self, job: &Job, owner: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Deletes the job (its work is done) under the same condition as [`Store::save_job`].
+    fn finish_job(&self, job: &Job, owner: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// At most `limit` jobs due by `now`, oldest first (an index read: a claim decides).
+    fn due_jobs(&self, now: Timestamp, limit: usize) -> impl Future<Output = Result<Vec<Job>>> + Send;
 
     /// Everything `POST /bookings/` answers from before writing, in one read: the event, whether
     /// the user already holds a booking for it, and the idempotency record when a key is given.
@@ -210,6 +240,18 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<Booking>> + Send;
 
+    /// One atomic write bringing a booking that holds a seat up to `event`'s time
+    /// ([`Booking::rescheduled`]), on condition that its status, sequence and snapshot revision
+    /// are still as read (else `StatusChanged`: the caller reads it again), with, for a
+    /// `confirmed` booking, its `booking.rescheduled` message record
+    /// ([`Booking::rescheduled_message`]) → the booking as written; `NotFound`.
+    fn reschedule_booking(
+        &self,
+        booking: &Booking,
+        event: &Event,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Booking>> + Send;
+
     /// A pending booking's Checkout Session, recorded while the booking is still pending
     /// → `false` when it no longer is (nothing written).
     fn attach_checkout(
@@ -234,6 +276,13 @@ pub trait Store: Send + Sync + 'static {
         booking_id: &str,
         refund_id: &str,
         refund_status: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes the booking's payment task if it is (still) of `kind`: an expired session's task,
+    /// done. Nothing written otherwise.
+    fn drop_payment_task(
+        &self,
+        booking_id: &str,
+        kind: crate::model::PaymentTaskKind,
     ) -> impl Future<Output = Result<()>> + Send;
     /// One day bucket of the due-payments index: tasks due on `q.day` (UTC) with
     /// `q.from <= due_at < q.before`, oldest first, at most `q.limit` after `q.after`.

@@ -6,8 +6,8 @@ use super::{events, failed, sdk_error, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity};
 use crate::model::{
-    booking_cutoff, cancel_cutoff, Booking, BookingStatus, CancelReason, Delivery, IdempotencyRecord, MessageKind,
-    PaymentTask, PaymentTaskKind, REFUND_REQUESTED,
+    booking_cutoff, cancel_cutoff, Booking, BookingStatus, CancelReason, Delivery, Event, IdempotencyRecord,
+    MessageKind, PaymentTask, PaymentTaskKind, REFUND_REQUESTED,
 };
 use crate::store::{BookingContext, BookingPage, Position};
 use crate::time::{self, Timestamp};
@@ -40,12 +40,23 @@ pub(super) async fn create_booking(
     idem: Option<&IdempotencyRecord>,
     now: Timestamp,
 ) -> Result<()> {
-    // `Event::bookable_at` and `Event::has_free_seat`, as a condition on the event item.
+    // `Event::bookable_at` and `Event::has_free_seat`, as a condition on the event item, and the
+    // revision the booking's snapshot was taken at: a reschedule in between → `StatusChanged`
+    // (the caller reads the event again), so no booking keeps a time its event no longer has.
+    let revision_as_read =
+        if booking.event.revision == 0 { "(attribute_not_exists(#rev) OR #rev = :rev)" } else { "#rev = :rev" };
     let seat = Update::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::event(&booking.event_id))))
         .update_expression("ADD #seats :one")
-        .condition_expression(format!("{EXISTS} AND #dt > :cutoff AND (attribute_not_exists(#cap) OR #seats < #cap)"))
+        .condition_expression(format!(
+            "{EXISTS} AND (attribute_not_exists(#st) OR #st <> :cancelled) AND #dt > :cutoff \
+             AND (attribute_not_exists(#cap) OR #seats < #cap) AND {revision_as_read}"
+        ))
+        .expression_attribute_names("#rev", attr::REVISION)
+        .expression_attribute_values(":rev", n(booking.event.revision))
+        .expression_attribute_names("#st", attr::STATUS)
+        .expression_attribute_values(":cancelled", s(crate::model::EventStatus::Cancelled.as_str()))
         .expression_attribute_names("#seats", attr::SEATS_BOOKED)
         .expression_attribute_names("#cap", attr::CAPACITY)
         .expression_attribute_names("#dt", attr::DATETIME)
@@ -107,10 +118,13 @@ pub(super) async fn create_booking(
         return Err(Error::AlreadyBooked);
     }
     match seat {
-        Some(event) => event
-            .bookable_at(now)
-            .and_then(|()| event.has_free_seat())
-            .and(Err(Error::internal("the seat condition failed for a bookable event with a free seat"))),
+        Some(event) => event.bookable_at(now).and_then(|()| event.has_free_seat()).and(Err(
+            if event.revision != booking.event.revision {
+                Error::StatusChanged
+            } else {
+                Error::internal("the seat condition failed for a bookable event with a free seat")
+            },
+        )),
         None => Err(Error::internal("booking id collision")),
     }
 }
@@ -207,7 +221,14 @@ pub(super) async fn cancel_booking(
         TransactWriteItem::builder().delete(guard).build(),
         TransactWriteItem::builder().update(seat).build(),
     ];
-    if from == BookingStatus::PendingPayment {
+    if from == BookingStatus::PendingPayment && reason == CancelReason::EventCancelled && booking.has_checkout_session()
+    {
+        // The hold task becomes the session's expiry (same key): the payment sweep asks Stripe.
+        let task = PaymentTask { booking_id: booking.id.clone(), kind: PaymentTaskKind::ExpireCheckout, due_at: now };
+        let put =
+            Put::builder().table_name(&db.table).set_item(Some(task.to_item()?)).build().map_err(Error::internal)?;
+        items.push(TransactWriteItem::builder().put(put).build());
+    } else if from == BookingStatus::PendingPayment {
         let task = Delete::builder()
             .table_name(&db.table)
             .set_key(Some(key_item(keys::payment_task(&booking.id))))
@@ -249,6 +270,58 @@ pub(super) async fn cancel_booking(
         event.cancellable_at(now)?;
     }
     Err(Error::internal("confirmed booking on an event with no seats booked"))
+}
+
+pub(super) async fn reschedule_booking(
+    db: &DynamoStore,
+    booking: &Booking,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Booking> {
+    let updated = booking.rescheduled(event);
+    let snapshot = serde_dynamo::to_attribute_value(&updated.event).map_err(Error::internal)?;
+    // As read: the status, the sequence (another change of the booking owes its own message)
+    // and the snapshot's revision (a later reschedule already brought it further).
+    let seq_as_read = if booking.sequence == 0 { "(attribute_not_exists(#seq) OR #seq = :seq)" } else { "#seq = :seq" };
+    let rev_as_read = if booking.event.revision == 0 {
+        "(attribute_not_exists(#ev.#rev) OR #ev.#rev = :rev)"
+    } else {
+        "#ev.#rev = :rev"
+    };
+    let update = Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::booking(&booking.id))))
+        .update_expression("SET #ev = :snap, #seq = :next")
+        .condition_expression(format!("{EXISTS} AND #st = :status AND {seq_as_read} AND {rev_as_read}"))
+        .expression_attribute_names("#ev", attr::EVENT)
+        .expression_attribute_names("#rev", attr::REVISION)
+        .expression_attribute_names("#seq", attr::SEQUENCE)
+        .expression_attribute_names("#st", attr::STATUS)
+        .expression_attribute_values(":snap", snapshot)
+        .expression_attribute_values(":next", n(updated.sequence))
+        .expression_attribute_values(":seq", n(booking.sequence))
+        .expression_attribute_values(":rev", n(booking.event.revision))
+        .expression_attribute_values(":status", s(booking.status.as_str()))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(Error::internal)?;
+    let mut items = vec![TransactWriteItem::builder().update(update).build()];
+    // The CRM heard of a confirmed booking: it hears of the new time, in the same write.
+    if booking.status == BookingStatus::Confirmed && booking.moved_by(event) {
+        let message = updated.rescheduled_message(booking.event.datetime, now);
+        items.push(TransactWriteItem::builder().put(db.put(&message, ABSENT)?).build());
+    }
+    match db.transact(items, &crate::model::new_id()).await {
+        Ok(()) => Ok(updated),
+        Err(TxFailure::Failed(e)) => Err(e),
+        Err(TxFailure::Conditions(reasons)) => match failed(&reasons, 0) {
+            Some(Some(item)) if !item.is_empty() => Err(Error::StatusChanged),
+            Some(_) => Err(Error::NotFound("booking")),
+            // Only the message's own condition failed: its sequence was taken, so the booking
+            // changed after it was read.
+            None => Err(Error::StatusChanged),
+        },
+    }
 }
 
 pub(super) async fn list_user_bookings(

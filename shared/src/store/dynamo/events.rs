@@ -3,15 +3,17 @@
 use super::items::{
     attr, event_index_attrs, from_item, key_item, n, position_of, s, start_key, Entity, Item, ABSENT, EXISTS,
 };
-use super::{is_condition_failed, sdk_error, DynamoStore};
+use super::{failed, is_condition_failed, sdk_error, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{Event, EventPatch};
+use crate::model::{cancel_cutoff, Event, EventPatch, EventStatus};
 use crate::store::{Actor, EventPage, EventQuery, Position, MAX_EVALUATED_PER_PAGE};
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -77,12 +79,54 @@ pub(super) async fn update_event(
     }
     let mut condition = EXISTS.to_string();
     condition.push_str(&actor_condition(actor, &mut names, &mut values));
+    // `Event::may_change`: a cancelled event stays as it was cancelled.
+    names.insert("#st".into(), attr::STATUS.into());
+    values.insert(":cancelled".into(), s(EventStatus::Cancelled.as_str()));
+    condition.push_str(" AND (attribute_not_exists(#st) OR #st <> :cancelled)");
     if let Some(Some(cap)) = patch.capacity {
         names.insert("#seats".into(), attr::SEATS_BOOKED.into());
         values.insert(":newcap".into(), n(cap));
         condition.push_str(" AND (attribute_not_exists(#seats) OR #seats <= :newcap)");
     }
+    // `Event::may_reschedule_to`: into the past only without bookings.
+    if patch.datetime.is_some_and(|start| start <= cancel_cutoff(now)) {
+        names.insert("#seats".into(), attr::SEATS_BOOKED.into());
+        values.insert(":zero".into(), n(0));
+        condition.push_str(" AND (attribute_not_exists(#seats) OR #seats = :zero)");
+    }
     crate::limits::check_values(&values)?;
+    let rule = |e: &Event| {
+        e.may_change()?;
+        patch.datetime.map_or(Ok(()), |start| e.may_reschedule_to(start, now))
+    };
+    if patch.reschedules() {
+        names.insert("#revision".into(), attr::REVISION.into());
+        values.insert(":one".into(), n(1));
+        expression.push_str(" ADD #revision :one");
+        let update = Update::builder()
+            .table_name(&db.table)
+            .set_key(Some(key_item(keys::event(id))))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(Error::internal)?;
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().update(super::jobs::reschedule_job(db, id, now)?).build(),
+        ];
+        return match db.transact(items, &crate::model::new_id()).await {
+            // The answer shows the event as committed (its new revision included).
+            Ok(()) => db.get_as(keys::event(id)).await?.ok_or(Error::NotFound("event")),
+            Err(TxFailure::Failed(e)) => Err(e),
+            Err(TxFailure::Conditions(reasons)) => {
+                let old = failed(&reasons, 0).cloned().flatten();
+                Err(explain_event_write(db, old, id, actor, &rule, Error::CapacityBelowBooked).await)
+            }
+        };
+    }
     let result = db
         .client
         .update_item()
@@ -103,7 +147,7 @@ pub(super) async fn update_event(
                 UpdateItemError::ConditionalCheckFailedException(c) => c.item,
                 _ => None,
             };
-            Err(explain_event_write(db, old, id, actor, Error::CapacityBelowBooked).await)
+            Err(explain_event_write(db, old, id, actor, &rule, Error::CapacityBelowBooked).await)
         }
         Err(e) => Err(sdk_error("UpdateItem", e)),
     }
@@ -134,7 +178,7 @@ pub(super) async fn delete_event(db: &DynamoStore, id: &str, actor: Actor<'_>) -
                 DeleteItemError::ConditionalCheckFailedException(c) => c.item,
                 _ => None,
             };
-            Err(explain_event_write(db, old, id, actor, Error::EventHasBookings).await)
+            Err(explain_event_write(db, old, id, actor, &|_| Ok(()), Error::EventHasBookings).await)
         }
         Err(e) => Err(sdk_error("DeleteItem", e)),
     }
@@ -215,22 +259,24 @@ pub(super) async fn event_after_failure(db: &DynamoStore, returned: Option<Item>
 }
 
 /// Why a conditional write of an event failed: it is gone (404), the actor may not change it
-/// (403), or else the write's own rule (`otherwise`) was broken.
+/// (403), it breaks `rule` (a cancelled event: 409), or else the write's own condition
+/// (`otherwise`) was broken.
 pub(super) async fn explain_event_write(
     db: &DynamoStore,
     returned: Option<Item>,
     id: &str,
     actor: Actor<'_>,
+    rule: &(dyn Fn(&Event) -> Result<()> + Sync),
     otherwise: Error,
 ) -> Error {
     match event_after_failure(db, returned, id).await {
         Ok(None) => Error::NotFound("event"),
-        Ok(Some(event)) => actor.check(&event).err().unwrap_or(otherwise),
+        Ok(Some(event)) => actor.check(&event).and_then(|()| rule(&event)).err().unwrap_or(otherwise),
         Err(e) => e,
     }
 }
 
-fn actor_condition(actor: Actor<'_>, names: &mut HashMap<String, String>, values: &mut Item) -> String {
+pub(super) fn actor_condition(actor: Actor<'_>, names: &mut HashMap<String, String>, values: &mut Item) -> String {
     match actor {
         Actor::Admin => String::new(),
         Actor::Owner(id) => {

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::keys::{self, entity, Key};
-use crate::model::{Booking, Delivery, Event, IdempotencyRecord, PaymentTask, Session, User};
+use crate::model::{Booking, Delivery, Event, IdempotencyRecord, Job, PaymentTask, Session, User};
 use crate::store::Position;
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -52,6 +52,13 @@ pub(super) mod attr {
     pub const SEQUENCE: &str = "sequence";
     pub const SEQ: &str = "seq";
     pub const CANCEL_REASON: &str = "cancel_reason";
+    pub const REVISION: &str = "revision";
+    /// A booking's event snapshot (a map).
+    pub const EVENT: &str = "event";
+    pub const CURSOR: &str = "cursor";
+    pub const PASS_STARTED_AT: &str = "pass_started_at";
+    pub const DUE_AT: &str = "due_at";
+    pub const PASSES: &str = "passes";
 }
 
 /// Conditions on the item's existence, by its partition key.
@@ -263,6 +270,18 @@ impl Entity for PaymentTask {
             (keys::GSI1PK, keys::due_payments(self.due_at.date_naive())),
             (keys::GSI1SK, keys::due_payment_sort(&self.due_at, &self.booking_id)),
         ]
+    }
+}
+
+/// An event's lifecycle job: GSI1 in the one `JOBS` partition by due time, so the sweeper finds
+/// the due ones with one Query.
+impl Entity for Job {
+    const TAG: &'static str = entity::JOB;
+    fn key(&self) -> Key {
+        keys::job(&self.event_id)
+    }
+    fn index_attrs(&self) -> Vec<(&'static str, String)> {
+        vec![(keys::GSI1PK, keys::JOBS.to_string()), (keys::GSI1SK, keys::job_sort(&self.due_at, &self.event_id))]
     }
 }
 

@@ -3,17 +3,19 @@
 //! typed errors of the contract. Reads on request paths are GetItem/BatchGetItem/Query only.
 
 //!
-//! This module is the plumbing (client, error mapping, transactions, batch reads, retries);
-//! `items` declares how each entity is stored; `users`, `sessions`, `events`, `bookings`,
-//! `deliveries` and `payments` hold the operations per entity.
+//! This module is the plumbing (client, error mapping, batch reads, retries), `tx` the
+//! transactions; `items` declares how each entity is stored; `users`, `sessions`, `events`,
+//! `bookings`, `deliveries`, `payments` and `jobs` hold the operations per entity.
 
 mod bookings;
 mod buckets;
 mod deliveries;
 mod events;
 mod items;
+mod jobs;
 mod payments;
 mod sessions;
+mod tx;
 mod users;
 
 use super::{
@@ -23,19 +25,17 @@ use super::{
 use crate::error::{Error, Result};
 use crate::keys::Key;
 use crate::model::{
-    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Role, Session, User,
+    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Job, Role, Session, User,
 };
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    CancellationReason, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use buckets::day_bucket_page;
 use items::{from_item, key_item, Entity, Item};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
+use tx::{failed, TxFailure};
 
 /// Attempts of one transaction when DynamoDB reports a `TransactionConflict` (another transaction
 /// touching the same item, e.g. two bookings of one event at the same instant).
@@ -106,75 +106,6 @@ fn is_condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool
     err.code() == Some("ConditionalCheckFailedException")
 }
 
-/// Why a transaction did not commit: per item, whether its condition failed (with the old item
-/// when DynamoDB returned it), or any other error.
-enum TxFailure {
-    Conditions(Vec<Option<Option<Item>>>),
-    Failed(Error),
-}
-
-/// A cancelled transaction as [`classify_tx`] sees it; conflicts are retried by
-/// [`DynamoStore::transact`] and never reach the callers.
-enum TxAttempt {
-    Conflict,
-    /// The outcome is unknown: the SDK gave up on timeouts or server errors (it may have
-    /// committed), or the same token is still being applied. Asking again with the same token
-    /// returns the outcome without running the transaction twice.
-    Unknown(Error),
-    Done(TxFailure),
-}
-
-fn classify_tx(err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>) -> TxAttempt {
-    if let SdkError::ServiceError(ctx) = &err {
-        if let TransactWriteItemsError::TransactionCanceledException(e) = ctx.err() {
-            let reasons: &[CancellationReason] = e.cancellation_reasons();
-            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
-                return TxAttempt::Conflict;
-            }
-            if reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
-                return TxAttempt::Done(TxFailure::Conditions(
-                    reasons
-                        .iter()
-                        .map(|r| (r.code() == Some("ConditionalCheckFailed")).then(|| r.item().cloned()))
-                        .collect(),
-                ));
-            }
-            if reasons
-                .iter()
-                .any(|r| matches!(r.code(), Some("ThrottlingError") | Some("ProvisionedThroughputExceeded")))
-            {
-                return TxAttempt::Done(TxFailure::Failed(Error::Unavailable("transaction throttled".into())));
-            }
-        }
-        match ctx.err().code() {
-            Some("TransactionConflictException") => return TxAttempt::Conflict,
-            Some("TransactionInProgressException") => {
-                return TxAttempt::Unknown(Error::Unavailable("transaction in progress".into()))
-            }
-            Some("InternalServerError") | Some("ServiceUnavailable") => {
-                return TxAttempt::Unknown(sdk_error("TransactWriteItems", err))
-            }
-            _ => {}
-        }
-    }
-    if matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)) {
-        return TxAttempt::Unknown(sdk_error("TransactWriteItems", err));
-    }
-    TxAttempt::Done(TxFailure::Failed(sdk_error("TransactWriteItems", err)))
-}
-
-/// DynamoDB accepts 1–36 characters: a ULID (26) and the attempt number fit.
-fn client_request_token(operation: &str, attempt: u32) -> String {
-    let mut token: String = operation.chars().take(30).collect();
-    token.push('.');
-    token.push_str(&attempt.to_string());
-    token
-}
-
-fn failed(reasons: &[Option<Option<Item>>], index: usize) -> Option<&Option<Item>> {
-    reasons.get(index).and_then(|r| r.as_ref())
-}
-
 fn backoff(attempt: u32) -> Duration {
     use rand::Rng;
     let base = 10u64 << attempt.min(5);
@@ -238,41 +169,6 @@ impl DynamoStore {
             }
         }
         Ok(out)
-    }
-
-    /// Runs a transaction until it commits or fails for a reason of its own.
-    ///
-    /// `operation` names this one logical write (a fresh id per request) and becomes the
-    /// `ClientRequestToken`. The SDK already reuses one token across its own retries; ours also
-    /// survives the SDK giving up: when its answers are lost (timeouts, 500s) the transaction may
-    /// have committed, and sending it again under the same token makes DynamoDB answer with that
-    /// outcome instead of running it twice, which would fail our own conditions
-    /// (`already_booked`, `already_cancelled`) for a write that worked. A `TransactionConflict`
-    /// wrote nothing, so its retry is a new attempt with a new token.
-    async fn transact(&self, items: Vec<TransactWriteItem>, operation: &str) -> std::result::Result<(), TxFailure> {
-        let (mut attempt, mut tries) = (0, 0);
-        loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(client_request_token(operation, attempt))
-                .send()
-                .await;
-            let Err(e) = result else { return Ok(()) };
-            tries += 1;
-            let last_try = tries >= TRANSACTION_ATTEMPTS;
-            match classify_tx(e) {
-                TxAttempt::Done(failure) => return Err(failure),
-                TxAttempt::Conflict if last_try => {
-                    return Err(TxFailure::Failed(Error::Unavailable("transaction kept conflicting".into())))
-                }
-                TxAttempt::Unknown(e) if last_try => return Err(TxFailure::Failed(e)),
-                TxAttempt::Conflict => attempt += 1,
-                TxAttempt::Unknown(e) => tracing::warn!(error = %e, tries, "transaction outcome unknown; asking again"),
-            }
-            tokio::time::sleep(backoff(tries)).await;
-        }
     }
 
     /// A conditional Put of an entity for a transaction; the old item comes back when the
@@ -365,6 +261,30 @@ impl Store for DynamoStore {
         events::list_events(self, q).await
     }
 
+    async fn cancel_event(&self, id: &str, reason: Option<&str>, actor: Actor<'_>, now: Timestamp) -> Result<Event> {
+        jobs::cancel_event(self, id, reason, actor, now).await
+    }
+
+    async fn get_job(&self, event_id: &str) -> Result<Option<Job>> {
+        jobs::get_job(self, event_id).await
+    }
+
+    async fn claim_job(&self, event_id: &str, owner: &str, now: Timestamp, until: Timestamp) -> Result<Option<Job>> {
+        jobs::claim_job(self, event_id, owner, now, until).await
+    }
+
+    async fn save_job(&self, job: &Job, owner: &str) -> Result<bool> {
+        jobs::save_job(self, job, owner).await
+    }
+
+    async fn finish_job(&self, job: &Job, owner: &str) -> Result<bool> {
+        jobs::finish_job(self, job, owner).await
+    }
+
+    async fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<Vec<Job>> {
+        jobs::due_jobs(self, now, limit).await
+    }
+
     async fn booking_context(
         &self,
         event_id: &str,
@@ -384,6 +304,10 @@ impl Store for DynamoStore {
 
     async fn cancel_booking(&self, booking: &Booking, reason: CancelReason, now: Timestamp) -> Result<Booking> {
         bookings::cancel_booking(self, booking, reason, now).await
+    }
+
+    async fn reschedule_booking(&self, booking: &Booking, event: &Event, now: Timestamp) -> Result<Booking> {
+        bookings::reschedule_booking(self, booking, event, now).await
     }
 
     async fn list_user_bookings(&self, user_id: &str, status: BookingStatus, limit: usize) -> Result<Vec<Booking>> {
@@ -444,6 +368,10 @@ impl Store for DynamoStore {
 
     async fn record_refund(&self, booking_id: &str, refund_id: &str, refund_status: &str) -> Result<()> {
         payments::record_refund(self, booking_id, refund_id, refund_status).await
+    }
+
+    async fn drop_payment_task(&self, booking_id: &str, kind: crate::model::PaymentTaskKind) -> Result<()> {
+        payments::drop_payment_task(self, booking_id, kind).await
     }
 
     async fn due_payment_tasks(&self, q: &PendingQuery) -> Result<TaskPage> {

@@ -7,7 +7,7 @@ use super::items::{attr, key_item, n, s, start_key, Entity};
 use super::{day_bucket_page, failed, is_condition_failed, sdk_error, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{is_final_refund_status, Booking, BookingStatus, Delivery, FINAL_REFUND_STATUSES};
+use crate::model::{is_final_refund_status, Booking, BookingStatus, Delivery, PaymentTaskKind, FINAL_REFUND_STATUSES};
 use crate::store::{PendingQuery, Settled, Settlement, TaskPage};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
@@ -209,14 +209,16 @@ pub(super) async fn record_refund(
         update.condition_expression("attribute_exists(#pay)")
     };
     let update = update.build().map_err(Error::internal)?;
-    // Only a refund task is done; a hold task of the same booking cannot exist (a hold is never
+    // Only a refund task is done, or the expiry of a cancelled hold's session that turned out
+    // paid (the refund is its end); a hold task of the same booking cannot exist (a hold is never
     // refunded), but the condition keeps the rule explicit.
     let task = Delete::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::payment_task(booking_id))))
-        .condition_expression("attribute_not_exists(PK) OR #kind = :refund")
+        .condition_expression("attribute_not_exists(PK) OR #kind IN (:refund, :expire)")
         .expression_attribute_names("#kind", attr::KIND)
         .expression_attribute_values(":refund", s("refund"))
+        .expression_attribute_values(":expire", s("expire_checkout"))
         .build()
         .map_err(Error::internal)?;
     let items =
@@ -227,6 +229,25 @@ pub(super) async fn record_refund(
         Err(TxFailure::Conditions(_)) if progress => Ok(()),
         Err(TxFailure::Conditions(_)) => Err(Error::NotFound("booking")),
         Err(TxFailure::Failed(e)) => Err(e),
+    }
+}
+
+pub(super) async fn drop_payment_task(db: &DynamoStore, booking_id: &str, kind: PaymentTaskKind) -> Result<()> {
+    let kind = serde_dynamo::to_attribute_value(kind).map_err(Error::internal)?;
+    let result = db
+        .client
+        .delete_item()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::payment_task(booking_id))))
+        .condition_expression("#kind = :kind")
+        .expression_attribute_names("#kind", attr::KIND)
+        .expression_attribute_values(":kind", kind)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_condition_failed(&e) => Ok(()),
+        Err(e) => Err(sdk_error("DeleteItem", e)),
     }
 }
 

@@ -57,6 +57,10 @@ pub(super) fn create_booking(
     }
     event.bookable_at(now)?;
     event.has_free_seat()?;
+    // The snapshot must be of the event as it is: a reschedule in between → read it again.
+    if event.revision != booking.event.revision {
+        return Err(Error::StatusChanged);
+    }
     if db.bookings.contains_key(&booking.id) {
         return Err(Error::internal("booking id collision"));
     }
@@ -85,6 +89,28 @@ pub(super) fn get_booking(store: &MemoryStore, id: &str) -> Result<Option<Bookin
     Ok(store.read()?.bookings.get(id).cloned())
 }
 
+pub(super) fn reschedule_booking(
+    store: &MemoryStore,
+    booking: &Booking,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Booking> {
+    let mut db = store.lock()?;
+    let current = db.bookings.get(&booking.id).ok_or(Error::NotFound("booking"))?;
+    if current.status != booking.status
+        || current.sequence != booking.sequence
+        || current.event.revision != booking.event.revision
+    {
+        return Err(Error::StatusChanged);
+    }
+    let (b, previous, moved) = (current.rescheduled(event), current.event.datetime, current.moved_by(event));
+    if b.status == BookingStatus::Confirmed && moved {
+        db.put_delivery(b.rescheduled_message(previous, now));
+    }
+    db.put_booking(b.clone());
+    Ok(b)
+}
+
 pub(super) fn cancel_booking(
     store: &MemoryStore,
     booking: &Booking,
@@ -110,6 +136,9 @@ pub(super) fn cancel_booking(
     let b = current.cancelled(reason, now);
     db.release_seat(&b);
     db.drop_task(&b.id);
+    if from == BookingStatus::PendingPayment && reason == CancelReason::EventCancelled && b.has_checkout_session() {
+        db.put_task(PaymentTask { booking_id: b.id.clone(), kind: PaymentTaskKind::ExpireCheckout, due_at: now });
+    }
     if from == BookingStatus::Confirmed {
         if b.payment.is_some() {
             db.put_task(PaymentTask { booking_id: b.id.clone(), kind: PaymentTaskKind::Refund, due_at: now });

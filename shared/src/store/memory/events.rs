@@ -52,6 +52,10 @@ pub(super) fn update_event(
     let mut db = store.lock()?;
     let event = db.events.get(id).ok_or(Error::NotFound("event"))?;
     actor.check(event)?;
+    event.may_change()?;
+    if let Some(start) = patch.datetime {
+        event.may_reschedule_to(start, now)?;
+    }
     if let Some(Some(cap)) = patch.capacity {
         if cap < event.seats_booked {
             return Err(Error::CapacityBelowBooked);
@@ -60,6 +64,11 @@ pub(super) fn update_event(
     let old = Arc::clone(event);
     let mut new = patch.apply(&old)?;
     new.updated_at = now;
+    if patch.reschedules() {
+        new.revision += 1;
+        let revision = db.jobs.get(id).map_or(0, |j| j.revision) + 1;
+        db.put_job(crate::model::Job::new(id, crate::model::JobKind::Reschedule, revision, now));
+    }
     db.unindex_event(&old);
     db.index_event(&new);
     db.events.insert(id.to_string(), Arc::new(new.clone()));

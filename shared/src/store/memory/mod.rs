@@ -7,6 +7,7 @@
 mod bookings;
 mod deliveries;
 mod events;
+mod jobs;
 mod payments;
 mod sessions;
 mod users;
@@ -17,8 +18,8 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, LoginThrottle, MessageKind,
-    PaymentTask, Role, Session, User,
+    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Job, LoginThrottle,
+    MessageKind, PaymentTask, Role, Session, User,
 };
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -60,6 +61,9 @@ struct Inner {
     /// At most one payment task per booking, and the due-payments index by (due_at, booking id).
     payment_tasks: HashMap<String, PaymentTask>,
     due_tasks: BTreeSet<Position>,
+    /// Lifecycle jobs by event id, and the due-jobs index by (due_at, event id).
+    jobs: HashMap<String, Job>,
+    due_jobs: BTreeSet<Position>,
     /// Epoch seconds of the last eviction of expired throttles / idempotency records.
     swept_throttles: i64,
     swept_idempotency: i64,
@@ -225,6 +229,30 @@ impl Store for MemoryStore {
         events::list_events(self, q)
     }
 
+    async fn cancel_event(&self, id: &str, reason: Option<&str>, actor: Actor<'_>, now: Timestamp) -> Result<Event> {
+        jobs::cancel_event(self, id, reason, actor, now)
+    }
+
+    async fn get_job(&self, event_id: &str) -> Result<Option<Job>> {
+        jobs::get_job(self, event_id)
+    }
+
+    async fn claim_job(&self, event_id: &str, owner: &str, now: Timestamp, until: Timestamp) -> Result<Option<Job>> {
+        jobs::claim_job(self, event_id, owner, now, until)
+    }
+
+    async fn save_job(&self, job: &Job, owner: &str) -> Result<bool> {
+        jobs::save_job(self, job, owner)
+    }
+
+    async fn finish_job(&self, job: &Job, owner: &str) -> Result<bool> {
+        jobs::finish_job(self, job, owner)
+    }
+
+    async fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<Vec<Job>> {
+        jobs::due_jobs(self, now, limit)
+    }
+
     async fn booking_context(
         &self,
         event_id: &str,
@@ -249,6 +277,18 @@ impl Store for MemoryStore {
 
     async fn cancel_booking(&self, booking: &Booking, reason: CancelReason, now: Timestamp) -> Result<Booking> {
         bookings::cancel_booking(self, booking, reason, now)
+    }
+
+    async fn reschedule_booking(&self, booking: &Booking, event: &Event, now: Timestamp) -> Result<Booking> {
+        bookings::reschedule_booking(self, booking, event, now)
+    }
+
+    async fn drop_payment_task(&self, booking_id: &str, kind: crate::model::PaymentTaskKind) -> Result<()> {
+        let mut db = self.lock()?;
+        if db.payment_tasks.get(booking_id).is_some_and(|t| t.kind == kind) {
+            db.drop_task(booking_id);
+        }
+        Ok(())
     }
 
     async fn attach_checkout(&self, booking_id: &str, session_id: &str, url: &str) -> Result<bool> {

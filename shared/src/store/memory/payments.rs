@@ -85,7 +85,11 @@ pub(super) fn record_refund(store: &MemoryStore, booking_id: &str, refund_id: &s
         payment.refund_id = Some(refund_id.to_string());
         payment.refund_status = Some(refund_status.to_string());
     }
-    if db.payment_tasks.get(booking_id).is_some_and(|t| t.kind == PaymentTaskKind::Refund) {
+    if db
+        .payment_tasks
+        .get(booking_id)
+        .is_some_and(|t| matches!(t.kind, PaymentTaskKind::Refund | PaymentTaskKind::ExpireCheckout))
+    {
         db.drop_task(booking_id);
     }
     Ok(())

@@ -1,0 +1,286 @@
+//! The fan-out of an event's cancellation or reschedule: one bounded batch per call over the
+//! event's bookings, driven by whoever calls [`run_batch`] (deployed: the job item's stream
+//! record in `crm-notifier`, each batch's final write triggering the next; the sweeper's
+//! [`run_due_jobs`] for a job a crashed worker left; locally: a background task).
+//!
+//! A batch claims the job (a lease, by condition), reads the event, pages `B` bookings of the
+//! event's index after the job's cursor and applies the job to each booking that holds a seat,
+//! one booking-level conditional write at a time, then saves the cursor and releases the lease.
+//! Exactly-once per booking comes from those per-booking conditions (status and sequence as
+//! read), not from the lease: a batch replayed after a crash finds its bookings already done.
+//! The writes of one batch are sequential on purpose: every cancel also updates the event's
+//! seat counter, and DynamoDB cancels concurrent transactions on one item (`TransactionConflict`).
+
+use crate::error::{Error, Result};
+use crate::model::{new_id, Booking, CancelReason, Event, Job, JobKind, JOB_LEASE_SECS, RESCHEDULE_SETTLE_SECS};
+use crate::store::{Position, Store};
+use crate::time::Timestamp;
+use chrono::Duration;
+use serde::Serialize;
+
+/// Bookings per batch by default: 25 sequential writes take well under a second on DynamoDB,
+/// so a batch fits any Lambda timeout and the lease many times over.
+pub const BATCH: usize = 25;
+/// The largest batch a caller may ask for (the lease must outlast the batch).
+pub const BATCH_MAX: usize = 100;
+/// A cancel pass that ends while bookings still hold seats (committed just before the cancel,
+/// not yet in the index) starts again this much later.
+pub const RESTART_SECS: i64 = 5;
+/// Attempts per booking when it keeps changing under the batch (a hold paid meanwhile).
+const ATTEMPTS: usize = 4;
+
+/// What one batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    /// The job could not be claimed: gone, or another worker holds it.
+    pub not_claimed: bool,
+    /// The job's work is over (its item deleted).
+    pub done: bool,
+    pub seen: usize,
+    pub cancelled: usize,
+    pub rescheduled: usize,
+    /// Bookings that held no seat, or were already as the job wants them.
+    pub skipped: usize,
+    /// Booking writes repeated after the booking changed under them.
+    pub retried: usize,
+    /// When the job is due again, if this batch saved it (not when done or not claimed).
+    #[serde(skip)]
+    pub next_due: Option<Timestamp>,
+}
+
+/// One batch of the job of `event_id`, claimed at `now`. `on_changed` gets each booking this
+/// batch changed (the local server delivers its CRM messages; deployed, the stream does).
+/// An error leaves the work done so far saved and the lease released when it can be.
+pub async fn run_batch<S: Store>(
+    store: &S,
+    event_id: &str,
+    size: usize,
+    now: Timestamp,
+    on_changed: &(dyn Fn(&Booking) + Send + Sync),
+) -> Result<BatchReport> {
+    let size = size.clamp(1, BATCH_MAX);
+    let mut report = BatchReport::default();
+    let owner = new_id();
+    let Some(mut job) = store.claim_job(event_id, &owner, now, now + Duration::seconds(JOB_LEASE_SECS)).await? else {
+        report.not_claimed = true;
+        return Ok(report);
+    };
+    let Some(event) = store.get_event(event_id).await? else {
+        // Deleted (once no booking held a seat): nothing left to do.
+        report.done = store.finish_job(&job, &owner).await?;
+        return Ok(report);
+    };
+    let page = store.list_event_bookings(event_id, job.position().as_ref(), size).await?;
+    for booking in page.items {
+        report.seen += 1;
+        let at = Position::of_booking(&booking);
+        let outcome = match job.kind {
+            JobKind::Cancel => cancel_one(store, booking, now, &mut report).await,
+            JobKind::Reschedule => reschedule_one(store, booking, &event, now, &mut report).await,
+        };
+        match outcome {
+            Ok(Some(changed)) => on_changed(&changed),
+            Ok(None) => report.skipped += 1,
+            Err(e) => {
+                // Keep what is done; the next batch starts at this booking. If even this write
+                // fails, the lease ends by itself and the sweep resumes from the older cursor.
+                job.due_at = now + Duration::seconds(RESTART_SECS);
+                if let Err(save) = store.save_job(&job, &owner).await {
+                    tracing::warn!(event_id, error = %save, "lifecycle job progress not saved");
+                }
+                return Err(e);
+            }
+        }
+        job.cursor = Some(at.encode());
+    }
+    if let Some(next) = page.next {
+        job.cursor = Some(next.encode());
+        job.due_at = now;
+        if store.save_job(&job, &owner).await? {
+            report.next_due = Some(job.due_at);
+        }
+        return Ok(report);
+    }
+    // The end of the index.
+    job.cursor = None;
+    job.passes += 1;
+    let finished = match job.kind {
+        // Strongly consistent: a booking the index did not show yet still holds its seat.
+        JobKind::Cancel => store.get_event(event_id).await?.is_none_or(|e| e.seats_booked == 0),
+        JobKind::Reschedule => job.pass_started_at >= settled_after(&job),
+    };
+    if finished {
+        report.done = store.finish_job(&job, &owner).await?;
+    } else {
+        let again = match job.kind {
+            JobKind::Cancel => now + Duration::seconds(RESTART_SECS),
+            JobKind::Reschedule => now.max(settled_after(&job)),
+        };
+        (job.pass_started_at, job.due_at) = (again, again);
+        if store.save_job(&job, &owner).await? {
+            report.next_due = Some(again);
+        }
+    }
+    Ok(report)
+}
+
+/// The earliest start of a reschedule pass that must see every booking made before the change.
+fn settled_after(job: &Job) -> Timestamp {
+    job.changed_at + Duration::seconds(RESCHEDULE_SETTLE_SECS)
+}
+
+/// The booking cancelled for its event's cancellation → `Some(cancelled)`, or `None` when it
+/// held no seat (any more). Reads the booking again whenever it changed under the write.
+async fn cancel_one<S: Store>(
+    store: &S,
+    mut booking: Booking,
+    now: Timestamp,
+    report: &mut BatchReport,
+) -> Result<Option<Booking>> {
+    for _ in 0..ATTEMPTS {
+        if !booking.status.holds_seat() {
+            return Ok(None);
+        }
+        match store.cancel_booking(&booking, CancelReason::EventCancelled, now).await {
+            Ok(b) => {
+                report.cancelled += 1;
+                return Ok(Some(b));
+            }
+            Err(Error::AlreadyCancelled | Error::NotFound(_)) => return Ok(None),
+            Err(Error::StatusChanged) => {
+                report.retried += 1;
+                match store.get_booking(&booking.id).await? {
+                    Some(b) => booking = b,
+                    None => return Ok(None),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Unavailable(format!("booking {} kept changing during the event's cancellation", booking.id)))
+}
+
+/// The booking brought up to the event's time → `Some(updated)`, or `None` when it holds no
+/// seat or already shows this revision (or a later one).
+async fn reschedule_one<S: Store>(
+    store: &S,
+    mut booking: Booking,
+    event: &Event,
+    now: Timestamp,
+    report: &mut BatchReport,
+) -> Result<Option<Booking>> {
+    for _ in 0..ATTEMPTS {
+        if !booking.status.holds_seat() || booking.event.revision >= event.revision {
+            return Ok(None);
+        }
+        match store.reschedule_booking(&booking, event, now).await {
+            Ok(b) => {
+                report.rescheduled += 1;
+                return Ok(Some(b));
+            }
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(Error::StatusChanged) => {
+                report.retried += 1;
+                match store.get_booking(&booking.id).await? {
+                    Some(b) => booking = b,
+                    None => return Ok(None),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Unavailable(format!("booking {} kept changing during the event's reschedule", booking.id)))
+}
+
+/// What [`run_until_done`] or [`run_due_jobs`] did in all.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JobsReport {
+    pub batches: usize,
+    pub finished: usize,
+    pub cancelled: usize,
+    pub rescheduled: usize,
+    pub errors: usize,
+}
+
+impl JobsReport {
+    fn add(&mut self, b: &BatchReport) {
+        self.batches += usize::from(!b.not_claimed);
+        self.finished += usize::from(b.done);
+        self.cancelled += b.cancelled;
+        self.rescheduled += b.rescheduled;
+    }
+}
+
+/// Batches of the job of `event_id` until it is gone, waiting for its `due_at` (and for a
+/// lease another worker holds) in between: the local server's background task. Stops at the
+/// first error (the sweep resumes the job).
+pub async fn run_until_done<S: Store>(
+    store: &S,
+    event_id: &str,
+    size: usize,
+    on_changed: &(dyn Fn(&Booking) + Send + Sync),
+) -> Result<JobsReport> {
+    let mut total = JobsReport::default();
+    let mut due = crate::time::now();
+    loop {
+        if let Ok(wait) = (due - crate::time::now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+        let report = run_batch(store, event_id, size, crate::time::now(), on_changed).await?;
+        total.add(&report);
+        match (report.done, report.next_due) {
+            (true, _) => return Ok(total),
+            (false, Some(next)) => due = next,
+            // Held by another worker (wait for its lease) or gone.
+            (false, None) => {
+                let Some(job) = store.get_job(event_id).await? else { return Ok(total) };
+                let now = crate::time::now();
+                due = if job.is_free_at(now) { job.due_at } else { job.lease_until.unwrap_or(now) };
+            }
+        }
+    }
+}
+
+/// Every job due by now, batch after batch, until none is due or `deadline` passes: the
+/// sweeper's crash recovery (a job whose worker died keeps its lease until it ends, then is due
+/// here). One Query finds the due jobs; a job another worker holds is left to it.
+pub async fn run_due_jobs<S: Store>(
+    store: &S,
+    size: usize,
+    deadline: Option<tokio::time::Instant>,
+    on_changed: &(dyn Fn(&Booking) + Send + Sync),
+) -> Result<JobsReport> {
+    let mut total = JobsReport::default();
+    let out_of_time = || deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+    loop {
+        let now = crate::time::now();
+        let due: Vec<Job> = store.due_jobs(now, 25).await?.into_iter().filter(|j| j.is_free_at(now)).collect();
+        let mut progressed = false;
+        for job in due {
+            loop {
+                if out_of_time() {
+                    return Ok(total);
+                }
+                let now = crate::time::now();
+                match run_batch(store, &job.event_id, size, now, on_changed).await {
+                    Ok(report) => {
+                        total.add(&report);
+                        progressed |= !report.not_claimed;
+                        // Go on while the job is due at once (not finished, held, or waiting).
+                        if report.next_due.is_none_or(|due| due > crate::time::now()) {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        total.errors += 1;
+                        tracing::warn!(event_id = %job.event_id, error = %e, "lifecycle job batch failed; will retry");
+                        break;
+                    }
+                }
+            }
+        }
+        if !progressed {
+            return Ok(total);
+        }
+    }
+}
