@@ -257,7 +257,6 @@ impl Bench {
     }
 }
 
-
 fn plain_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(sdk)
 }
