@@ -11,6 +11,7 @@ use serde::Serialize;
 use shared::https_client::https_client_builder;
 use shared::model::{Booking, CancelReason, Delivery, FailureKind, MessageKind};
 use shared::time::{self, Timestamp};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const USER_AGENT: &str = concat!("ahoum-crm-notifier/", env!("CARGO_PKG_VERSION"));
@@ -182,10 +183,15 @@ impl SendOutcome {
     }
 }
 
-/// One pooled client per process (Lambda init or local server start), reused by every send.
+/// One pooled client per process, reused by every send. Its HTTP client (TLS configuration with
+/// the compiled-in roots, connection pool) is built on the first send, as Stripe's is: most
+/// sweeper runs and many stream batches send nothing, and building it at init was ~1.5 % of the
+/// sweeper's init instructions (docs/benchmarks.md).
 #[derive(Clone, Debug)]
 pub struct WebhookClient {
-    http: reqwest::Client,
+    http: OnceLock<reqwest::Client>,
+    connect_timeout: Duration,
+    timeout: Duration,
     url: Url,
     signing_key: Option<SigningKey>,
 }
@@ -196,15 +202,30 @@ impl WebhookClient {
         let Some(url) = config.webhook_url.clone() else {
             return Ok(None);
         };
-        // rustls on aws-lc-rs (the AWS SDK's crypto stack) with the webpki roots.
-        let http = https_client_builder(config.connect_timeout, config.timeout)
+        Ok(Some(WebhookClient {
+            http: OnceLock::new(),
+            connect_timeout: config.connect_timeout,
+            timeout: config.timeout,
+            url,
+            signing_key: config.signing_key.clone(),
+        }))
+    }
+
+    /// The HTTP client, built once: rustls on aws-lc-rs (the AWS SDK's crypto stack) with the
+    /// webpki roots. Fails only with a broken TLS setup (unreachable in practice).
+    fn http(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = https_client_builder(self.connect_timeout, self.timeout)
             .map_err(Error::HttpClient)?
             // A redirected POST may be replayed as a GET elsewhere; a moved CRM is a config fix.
             .redirect(redirect::Policy::none())
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| Error::HttpClient(e.into()))?;
-        Ok(Some(WebhookClient { http, url, signing_key: config.signing_key.clone() }))
+        // A concurrent first send may have won; either client is as good.
+        Ok(self.http.get_or_init(|| client))
     }
 
     pub fn url(&self) -> &Url {
@@ -225,9 +246,19 @@ impl WebhookClient {
                 }
             }
         };
+        let http = match self.http() {
+            Ok(http) => http,
+            Err(e) => {
+                return SendOutcome::Retryable {
+                    status: None,
+                    failure: FailureKind::Connection,
+                    detail: e.to_string(),
+                    retry_after: None,
+                }
+            }
+        };
         let timestamp = chrono::Utc::now().timestamp();
-        let mut request = self
-            .http
+        let mut request = http
             .post(self.url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("webhook-id", webhook_id)
