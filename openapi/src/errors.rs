@@ -26,6 +26,8 @@ pub fn every_error() -> Vec<Error> {
             | Error::EventStarted
             | Error::EventHasBookings
             | Error::EventCancelled
+            | Error::SeatsAvailable
+            | Error::AlreadyWaiting
             | Error::CapacityBelowBooked
             | Error::AlreadyCancelled
             | Error::IdempotencyKeyReused
@@ -54,6 +56,8 @@ pub fn every_error() -> Vec<Error> {
         Error::EventStarted,
         Error::EventHasBookings,
         Error::EventCancelled,
+        Error::SeatsAvailable,
+        Error::AlreadyWaiting,
         Error::CapacityBelowBooked,
         Error::AlreadyCancelled,
         Error::IdempotencyKeyReused,

@@ -35,6 +35,12 @@ pub enum Error {
     /// The event was cancelled by its owner: no booking, update or second cancel.
     #[error("the event is cancelled")]
     EventCancelled,
+    /// `POST /events/{id}/waitlist` while a seat can be booked directly (or capacity is unlimited).
+    #[error("the event has free seats: book one instead of waiting")]
+    SeatsAvailable,
+    /// Already on the event's waitlist (joining again, or booking while waiting: leave first).
+    #[error("you are already on this event's waitlist")]
+    AlreadyWaiting,
     #[error("capacity cannot be lower than the seats already booked")]
     CapacityBelowBooked,
     #[error("the booking is already cancelled")]
@@ -86,7 +92,9 @@ impl Error {
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             EmailTaken | AlreadyBooked | EventFull | EventStarted | EventHasBookings | CapacityBelowBooked
-            | AlreadyCancelled | IdempotencyKeyReused | EventCancelled => StatusCode::CONFLICT,
+            | AlreadyCancelled | IdempotencyKeyReused | EventCancelled | SeatsAvailable | AlreadyWaiting => {
+                StatusCode::CONFLICT
+            }
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) | Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,6 +120,8 @@ impl Error {
             EventStarted => "event_started",
             EventHasBookings => "event_has_bookings",
             EventCancelled => "event_cancelled",
+            SeatsAvailable => "seats_available",
+            AlreadyWaiting => "already_waiting",
             CapacityBelowBooked => "capacity_below_booked",
             AlreadyCancelled => "already_cancelled",
             IdempotencyKeyReused => "idempotency_key_reused",

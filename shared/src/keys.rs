@@ -27,6 +27,10 @@ pub mod entity {
     pub const PAYMENT_TASK: &str = "payment_task";
     pub const SESSION: &str = "session";
     pub const JOB: &str = "job";
+    /// The [`super::attendee`] guard while its user waits for a seat (not yet booked).
+    pub const WAITING: &str = "waiting";
+    /// A place in an event's waitlist ([`super::wait_entry`]).
+    pub const WAIT_ENTRY: &str = "wait_entry";
 }
 
 pub type Key = (String, String);
@@ -104,6 +108,25 @@ pub fn event_booking_sort(created_at: &Timestamp, booking_id: &str) -> String {
 pub fn attendee(event_id: &str, user_id: &str) -> Key {
     (format!("EVENT#{event_id}"), format!("ATTENDEE#{user_id}"))
 }
+
+/// An event's waitlist, in its own partition's sort order: `WAIT#<joined_at>#<user_id>` is FIFO
+/// by `joined_at`, ties by user id, so the first in line is one strongly consistent Query
+/// (`begins_with(SK, "WAIT#")`, `Limit`) of the base table, never an eventually consistent
+/// index. The user's [`attendee`] guard (entity `waiting` while they wait) keeps one entry per
+/// user and excludes holding a booking at the same time.
+pub fn wait_entry(event_id: &str, joined_at: &Timestamp, user_id: &str) -> Key {
+    (format!("EVENT#{event_id}"), format!("{WAIT_PREFIX}{}#{user_id}", time::format(joined_at)))
+}
+
+pub const WAIT_PREFIX: &str = "WAIT#";
+
+/// GSI1 sort key of a user's waitlist entries, in their [`user_bookings`] partition (no booking
+/// status starts with `waiting#`).
+pub fn user_waiting_sort(joined_at: &Timestamp, event_id: &str) -> String {
+    format!("{USER_WAITING_PREFIX}{}#{event_id}", time::format(joined_at))
+}
+
+pub const USER_WAITING_PREFIX: &str = "waiting#";
 
 pub fn idempotency(user_id: &str, key: &str) -> Key {
     (format!("IDEMPOTENCY#{user_id}#{key}"), "IDEMPOTENCY".into())

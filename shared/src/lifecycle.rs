@@ -43,6 +43,10 @@ pub struct BatchReport {
     pub skipped: usize,
     /// Booking writes repeated after the booking changed under them.
     pub retried: usize,
+    /// Users promoted from the waitlist into seats a capacity increase freed.
+    pub promoted: usize,
+    /// Waitlist entries of a cancelled event removed.
+    pub cleared: usize,
     /// When the job is due again, if this batch saved it (not when done or not claimed).
     #[serde(skip)]
     pub next_due: Option<Timestamp>,
@@ -70,6 +74,15 @@ pub async fn run_batch<S: Store>(
         report.done = store.finish_job(&job, &owner).await?;
         return Ok(report);
     };
+    if job.kind != JobKind::Cancel {
+        // Seats a capacity increase freed go to the waitlist first (a reschedule job that came
+        // with the same PATCH replaced the promote job, so it promotes too).
+        report.promoted = store.promote_waitlist(event_id, now, size).await? as usize;
+        if job.kind == JobKind::Promote || report.promoted > 0 {
+            let done = report.promoted == 0;
+            return save_or_finish(store, job, &owner, done, now, report).await;
+        }
+    }
     let page = store.list_event_bookings(event_id, job.position().as_ref(), size).await?;
     for booking in page.items {
         report.seen += 1;
@@ -77,6 +90,7 @@ pub async fn run_batch<S: Store>(
         let outcome = match job.kind {
             JobKind::Cancel => cancel_one(store, booking, now, &mut report).await,
             JobKind::Reschedule => reschedule_one(store, booking, &event, now, &mut report).await,
+            JobKind::Promote => Ok(None),
         };
         match outcome {
             Ok(Some(changed)) => on_changed(&changed),
@@ -107,18 +121,50 @@ pub async fn run_batch<S: Store>(
     let finished = match job.kind {
         // Strongly consistent: a booking the index did not show yet still holds its seat.
         JobKind::Cancel => store.get_event(event_id).await?.is_none_or(|e| e.seats_booked == 0),
-        JobKind::Reschedule => job.pass_started_at >= settled_after(&job),
+        JobKind::Reschedule | JobKind::Promote => job.pass_started_at >= settled_after(&job),
     };
+    if finished && job.kind == JobKind::Cancel {
+        // The cancelled event's waitlist goes too, a bounded slice per batch.
+        report.cleared = store.clear_waitlist(event_id, size * 4).await? as usize;
+        if report.cleared > 0 {
+            job.due_at = now;
+            if store.save_job(&job, &owner).await? {
+                report.next_due = Some(now);
+            }
+            return Ok(report);
+        }
+    }
     if finished {
         report.done = store.finish_job(&job, &owner).await?;
     } else {
         let again = match job.kind {
             JobKind::Cancel => now + Duration::seconds(RESTART_SECS),
-            JobKind::Reschedule => now.max(settled_after(&job)),
+            JobKind::Reschedule | JobKind::Promote => now.max(settled_after(&job)),
         };
         (job.pass_started_at, job.due_at) = (again, again);
         if store.save_job(&job, &owner).await? {
             report.next_due = Some(again);
+        }
+    }
+    Ok(report)
+}
+
+/// Ends a batch that did not page bookings: the job saved due now (its write chains the next
+/// batch), or deleted when `done`.
+async fn save_or_finish<S: Store>(
+    store: &S,
+    mut job: Job,
+    owner: &str,
+    done: bool,
+    now: Timestamp,
+    mut report: BatchReport,
+) -> Result<BatchReport> {
+    if done {
+        report.done = store.finish_job(&job, owner).await?;
+    } else {
+        job.due_at = now;
+        if store.save_job(&job, owner).await? {
+            report.next_due = Some(now);
         }
     }
     Ok(report)

@@ -55,6 +55,8 @@ pub async fn sweep_payments<S: Store>(
                     PaymentTaskKind::Refund => {
                         refund_booking(store, provider, booking).await.map(|_| report.refunds += 1)
                     }
+                    // Opened by crate::offers once built (issue 21); until then the seat stays held.
+                    PaymentTaskKind::Offer => Ok(()),
                     PaymentTaskKind::ExpireCheckout => {
                         expire_cancelled_hold(store, provider, booking, &mut report).await
                     }

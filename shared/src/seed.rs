@@ -55,6 +55,7 @@ pub fn sample_events(owner_id: &str, now: Timestamp) -> Vec<Event> {
                 cancelled_at: None,
                 cancel_reason: None,
                 revision: 0,
+                waitlist_count: 0,
             }
         })
         .collect()

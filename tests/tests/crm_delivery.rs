@@ -27,6 +27,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 async fn stored_event<S: Store>(store: &S) -> BookedEvent {
     let now = shared::time::now();
     let event = BookedEvent {
+        waitlist_count: 0,
         id: new_id(),
         title: "Morning Yoga".into(),
         description: String::new(),
@@ -72,6 +73,7 @@ async fn stored_hold<S: Store>(store: &S, event: &BookedEvent, at: DateTime<Utc>
 fn unsaved_booking(event: &BookedEvent, at: DateTime<Utc>) -> Booking {
     let user_id = new_id();
     Booking {
+        via_waitlist: false,
         id: new_id(),
         event_id: event.id.clone(),
         user_name: "Asha Rao".into(),

@@ -167,6 +167,7 @@ async fn paid_booking_cancellation_carries_price_and_refund_status<S: Store + Cl
     let now = shared::time::now();
     let user_id = new_id();
     let hold = Booking {
+        via_waitlist: false,
         id: new_id(),
         event_id: event_id.clone(),
         user_name: "Asha Rao".into(),
@@ -221,6 +222,7 @@ async fn cancelled_hold_sends_nothing<S: Store + Clone>(store: S) {
     let event = store.get_event(&event_id).await.unwrap().unwrap();
     let now = shared::time::now();
     let hold = Booking {
+        via_waitlist: false,
         id: new_id(),
         event_id,
         user_id: new_id(),

@@ -22,6 +22,7 @@ const CRM_PATH: &str = "/hooks/bookings";
 fn booking() -> Booking {
     let event_id = new_id();
     Booking {
+        via_waitlist: false,
         id: new_id(),
         event_id: event_id.clone(),
         user_id: new_id(),

@@ -159,6 +159,7 @@ async fn a_stale_snapshot_is_refused<S: Store + Clone>(store: S) {
     assert_eq!(status(&patch(&app, &owner, &id, json!({"datetime": in_days(8)})).await), 200);
     let now = shared::time::now();
     let stale = shared::model::Booking {
+        via_waitlist: false,
         id: shared::model::new_id(),
         event_id: id.clone(),
         user_id: attendee.id.clone(),

@@ -149,6 +149,7 @@ async fn create_once<S: Store>(app: &App<S>, req: &Request) -> Result<Response<B
         (Some(_), None) => return Err(Error::PaymentProviderUnavailable("payments are not configured".into())),
     };
     let mut booking = Booking {
+        via_waitlist: false,
         id: new_id(),
         event_id: event.id.clone(),
         user_id: caller.id.clone(),

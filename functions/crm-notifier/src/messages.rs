@@ -148,6 +148,7 @@ mod tests {
 
     fn booking() -> Booking {
         Booking {
+            via_waitlist: false,
             id: "01KBK3ZQ7M4XR2D9T6VW8YHN5B".into(),
             event_id: "01KBK3Y1C2D3E4F5G6H7J8K9MN".into(),
             user_id: "U".into(),

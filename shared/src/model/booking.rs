@@ -90,6 +90,11 @@ pub struct Booking {
     /// calendar file's `SEQUENCE`, and the order of the booking's CRM messages.
     #[serde(default)]
     pub sequence: u32,
+    /// Made by a promotion from the event's waitlist (its CRM `booking.confirmed` says
+    /// `"via": "waitlist"`; a priced one is an offer: `booking.offered`, then `booking.expired`
+    /// if unpaid).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub via_waitlist: bool,
 }
 
 impl Booking {

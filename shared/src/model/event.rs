@@ -96,6 +96,11 @@ pub struct Event {
     /// an older revision still shows the old time (the reschedule fan-out brings it up to date).
     #[serde(default)]
     pub revision: u32,
+    /// Users on the waitlist. Kept on the event item by every join, leave and promotion, in the
+    /// same write: a seat may only be freed (not handed on) while this is 0, and a direct booking
+    /// is refused while it is not (see [`Event::promotes_at`]).
+    #[serde(default)]
+    pub waitlist_count: u32,
 }
 
 /// Bookings close when the event starts: an event is bookable at `now` while it starts after
@@ -212,6 +217,18 @@ impl Event {
             cancelled_at: self.cancelled_at.as_ref().map(Rfc3339),
             cancel_reason: self.cancel_reason.as_deref(),
             bookings_to_cancel: (self.status == EventStatus::Cancelled).then_some(self.seats_booked),
+            waitlist_count: self.waitlist_count,
+        }
+    }
+
+    /// Whether a seat freed at `now` goes to the first in line: always for a free event that has
+    /// not started; for a priced one only while a Checkout Session can still be opened before the
+    /// start ([`crate::model::offer_expiry`] is `Some`). Outside that window a freed seat stays
+    /// free for direct booking, and a direct booking is allowed although users wait.
+    pub fn promotes_at(&self, now: Timestamp) -> bool {
+        match self.price {
+            None => self.datetime > booking_cutoff(now),
+            Some(_) => crate::model::offer_expiry(self.datetime, now).is_some(),
         }
     }
 
@@ -304,6 +321,8 @@ pub struct EventView<'a> {
     /// Bookings of a cancelled event still holding a seat, which the cancellation has yet to
     /// cancel (and refund); 0 once done. Null unless cancelled.
     pub bookings_to_cancel: Option<u32>,
+    /// Users waiting for a seat (`POST /events/{id}/waitlist`).
+    pub waitlist_count: u32,
 }
 
 /// What a booking shows of its event.
@@ -341,6 +360,7 @@ mod tests {
         }
         assert_eq!(rating(5.01).unwrap_err().body()["error"]["message"], RATING_RULE);
         let e = Event {
+            waitlist_count: 0,
             id: "E".into(),
             title: "t".into(),
             description: String::new(),

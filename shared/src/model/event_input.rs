@@ -262,6 +262,7 @@ impl EventInput {
             cancelled_at: None,
             cancel_reason: None,
             revision: 0,
+            waitlist_count: 0,
         })
     }
 }

@@ -13,6 +13,9 @@ pub enum JobKind {
     Cancel,
     /// Bring every booking's snapshot up to the event's new time.
     Reschedule,
+    /// Hand the seats a capacity increase freed to the waitlist, in transactions of at most
+    /// [`crate::store::PROMOTIONS_PER_WRITE`] promotions ([`crate::store::Store::promote_waitlist`]).
+    Promote,
 }
 
 /// How long a batch may hold a job before another worker may take it over: a batch is at most

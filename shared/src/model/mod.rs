@@ -10,6 +10,7 @@ mod payment;
 mod session;
 mod throttle;
 mod user;
+mod waitlist;
 
 pub use booking::{Booking, BookingStatus, BookingView, CancelReason, IdempotencyRecord, IDEMPOTENCY_TTL_SECS};
 pub use delivery::{Delivery, DeliveryStatus, FailureKind, MessageKind, MessageView};
@@ -20,12 +21,13 @@ pub use event::{
 pub use event_input::{present, required, EventInput, EventPatch};
 pub use job::{Job, JobKind, JOB_LEASE_SECS, RESCHEDULE_SETTLE_SECS};
 pub use payment::{
-    is_final_refund_status, min_charge, Payment, PaymentTask, PaymentTaskKind, PaymentView, Price,
-    FINAL_REFUND_STATUSES, HOLD_MINUTES, MINIMUM_CHARGE, REFUND_REQUESTED,
+    is_final_refund_status, min_charge, offer_expiry, Payment, PaymentTask, PaymentTaskKind, PaymentView, Price,
+    FINAL_REFUND_STATUSES, HOLD_MINUTES, MINIMUM_CHARGE, OFFER_HOURS, OFFER_MIN_MINUTES, REFUND_REQUESTED,
 };
 pub use session::{Presented, RefreshToken, Session, REFRESH_TTL_DAYS};
 pub use throttle::LoginThrottle;
 pub use user::{normalize_email, validate_name, validate_password, Role, User};
+pub use waitlist::{JoinedView, WaitEntry, WaitEntryView, Waiting, WaitingView};
 
 pub fn new_id() -> String {
     ulid::Ulid::new().to_string()

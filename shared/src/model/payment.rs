@@ -16,6 +16,20 @@ pub const MAX_AMOUNT: u64 = 100_000_000;
 /// one minute of margin covers both.
 pub const HOLD_MINUTES: i64 = 31;
 
+/// A waitlist offer lasts up to 24 hours: the longest `expires_at` Stripe accepts for a Checkout
+/// Session.
+pub const OFFER_HOURS: i64 = 24;
+/// The shortest offer: a Checkout Session must expire at least 30 minutes after it is created
+/// (Stripe), plus a minute for opening it after the promotion commits.
+pub const OFFER_MIN_MINUTES: i64 = 31;
+
+/// When an offer made at `now` for an event starting at `start` ends: 24 hours on, or the start
+/// if sooner; `None` when under [`OFFER_MIN_MINUTES`] remain.
+pub fn offer_expiry(start: Timestamp, now: Timestamp) -> Option<Timestamp> {
+    let end = start.min(now + chrono::Duration::hours(OFFER_HOURS));
+    (end - now >= chrono::Duration::minutes(OFFER_MIN_MINUTES)).then_some(end)
+}
+
 /// Stripe's minimum charge per currency, in minor units: a price below it could never be paid
 /// (Stripe refuses the Checkout Session, `amount_too_small`). Currencies not listed are checked by
 /// Stripe alone (it converts them to the account's settlement currency first).
@@ -151,6 +165,14 @@ impl Payment {
         }
     }
 
+    /// A waitlist offer's payment: held [`OFFER_HOURS`] (Stripe's longest Checkout Session) or
+    /// until the event starts, whichever is sooner → `None` when that leaves under
+    /// [`OFFER_MIN_MINUTES`] (no session could be opened: nobody is promoted).
+    pub fn offer(price: &Price, start: Timestamp, now: Timestamp) -> Option<Payment> {
+        let expires_at = offer_expiry(start, now)?;
+        Some(Payment { expires_at, ..Payment::hold(price, now) })
+    }
+
     /// Whether `session` is the Checkout Session this service created for this payment, for the
     /// same amount and currency.
     pub fn is_paid_by(&self, session: &crate::store::SessionRef) -> bool {
@@ -212,6 +234,11 @@ pub struct PaymentTask {
 pub enum PaymentTaskKind {
     Hold,
     Refund,
+    /// A waitlist offer (a priced event's seat handed to the first in line) whose Checkout Session
+    /// is still to be opened, due at once: opening it (after the promotion committed) turns this
+    /// task into the offer's `Hold` (due at `expires_at`) and writes its `booking.offered`
+    /// message. Retried by the payment sweep while Stripe is down; the seat stays held.
+    Offer,
     /// A hold cancelled with its event: its Checkout Session must be expired at Stripe (and
     /// refunded, if it was paid meanwhile). Written by the cancel; the payment sweep calls
     /// Stripe, so the fan-out never does.

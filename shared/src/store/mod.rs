@@ -9,7 +9,7 @@ mod outcomes;
 use crate::error::Result;
 use crate::model::{
     Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Job, MessageKind, Role,
-    Session, User,
+    Session, User, WaitEntry, Waiting,
 };
 pub use crate::policy::Actor;
 use crate::time::Timestamp;
@@ -25,6 +25,15 @@ pub use outcomes::{
 /// Index entries one list page may evaluate before it stops short of `limit` items (with a
 /// `Link` to continue): a sparse filter costs a bounded amount per page.
 pub const MAX_EVALUATED_PER_PAGE: usize = 1000;
+
+/// Promotions in one transaction ([`Store::promote_waitlist`]): each is 4 items (the entry
+/// deleted, the guard turned into an attendee guard, the booking, its delivery record or offer
+/// task) besides the one event update, and DynamoDB allows 100 items per transaction; 20 keeps
+/// each write small and the event item's contention short.
+pub const PROMOTIONS_PER_WRITE: usize = 20;
+
+/// Upper bound on one user's `waiting` list in `GET /bookings/`.
+pub const MAX_WAITING_PER_LIST: usize = 100;
 
 /// Upper bound on one booking-history list; documented in docs/data-model.md.
 pub const MAX_BOOKINGS_PER_LIST: usize = 100;
@@ -94,11 +103,23 @@ pub struct BookingPage {
     pub next: Option<Position>,
 }
 
+/// A page of an event's waitlist, in line order; `first_position` is the place in line of
+/// `items[0]` (1 when the page starts at the head).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WaitPage {
+    pub items: Vec<WaitEntry>,
+    pub first_position: u32,
+    pub next: Option<Position>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct BookingContext {
     pub event: Option<Event>,
     /// The user holds a booking of this event that counts (its attendee guard exists).
     pub already_booked: bool,
+    /// The user is on the event's waitlist (their guard is a `waiting` one): a booking is
+    /// refused with `AlreadyWaiting` (leave the waitlist first).
+    pub waiting: bool,
     pub idempotency: Option<IdempotencyRecord>,
     /// The booker's account, read in the same call: the booking records their name and email
     /// (for the CRM), which the token does not carry. `None`: the account no longer exists.
@@ -165,7 +186,11 @@ pub trait Store: Send + Sync + 'static {
     /// Several events in one call; unknown ids are left out.
     fn get_events(&self, ids: &[String]) -> impl Future<Output = Result<Vec<Event>>> + Send;
     /// Applies the patch in place (never rewriting `seats_booked`) → `NotFound`, `Forbidden`,
-    /// `CapacityBelowBooked`.
+    /// `CapacityBelowBooked`. A capacity increase while users wait (`waitlist_count > 0`) writes
+    /// a [`crate::model::JobKind::Promote`] job in the same transaction (unless the same PATCH
+    /// writes a reschedule job, whose batches promote too): the freed seats go to the waitlist
+    /// by [`Store::promote_waitlist`], and no direct booking can take them meanwhile (see
+    /// [`Store::create_booking`]).
     fn update_event(
         &self,
         id: &str,
@@ -178,7 +203,9 @@ pub trait Store: Send + Sync + 'static {
     fn list_events(&self, query: &EventQuery) -> impl Future<Output = Result<EventPage>> + Send;
     /// One atomic write: the event becomes `cancelled` (at `now`, with `reason`) and leaves both
     /// event lists, and its [`Job`] of kind cancel is written due now (replacing a reschedule
-    /// job) → `NotFound`, `Forbidden`, `EventCancelled`, `EventStarted` (in that order).
+    /// or promote job) → `NotFound`, `Forbidden`, `EventCancelled`, `EventStarted` (in that
+    /// order). Its waitlist is emptied by the cancel job ([`Store::clear_waitlist`]); joining a
+    /// cancelled event is refused meanwhile.
     fn cancel_event(
         &self,
         id: &str,
@@ -207,6 +234,44 @@ pub trait Store: Send + Sync + 'static {
     /// At most `limit` jobs due by `now`, oldest first (an index read: a claim decides).
     fn due_jobs(&self, now: Timestamp, limit: usize) -> impl Future<Output = Result<Vec<Job>>> + Send;
 
+    /// Puts the user at the end of the event's waitlist, in one atomic write: the entry, the
+    /// user's guard ([`crate::keys::attendee`], entity `waiting`) and `waitlist_count + 1` on the
+    /// event → the entry's place in line (1: next). Refused, first failing in this order:
+    /// `NotFound` (event), `EventCancelled`, `EventStarted`, `SeatsAvailable` (a seat is free or
+    /// capacity is unlimited), `AlreadyBooked` (the user holds a booking that counts),
+    /// `AlreadyWaiting`. A priced event whose free seat no promotion can fill (it starts within
+    /// [`crate::model::OFFER_MIN_MINUTES`]) still answers `SeatsAvailable`: book it directly.
+    fn join_waitlist(&self, entry: &WaitEntry, now: Timestamp) -> impl Future<Output = Result<u32>> + Send;
+    /// Removes the user's entry, guard and count in one atomic write → `NotFound("waitlist
+    /// entry")` when they are not waiting (never joined, left, or promoted meanwhile).
+    fn leave_waitlist(&self, event_id: &str, user_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The event's waitlist in line order: at most `limit` entries after `after`.
+    fn waitlist(
+        &self,
+        event_id: &str,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> impl Future<Output = Result<WaitPage>> + Send;
+    /// The user's waitlist entries (at most [`MAX_WAITING_PER_LIST`], oldest first), each with its
+    /// current place in line. Costs one read per entry for the place (DynamoDB: a `COUNT` Query
+    /// of the entries ahead).
+    fn user_waitlist(&self, user_id: &str) -> impl Future<Output = Result<Vec<Waiting>>> + Send;
+    /// Hands the event's free seats to the first in line, at most [`PROMOTIONS_PER_WRITE`] per
+    /// atomic write and at most `limit` in all, while seats are free, users wait and the event
+    /// [promotes](Event::promotes_at) at `now` → how many were promoted (0: nothing to do).
+    /// Each promotion, in the write: the entry deleted, the guard turned from `waiting` into the
+    /// new booking's attendee guard, the booking ([`WaitEntry::promoted`]) with its CRM delivery
+    /// record (free) or its `Offer` payment task (priced), `seats_booked + 1`, `waitlist_count - 1`.
+    fn promote_waitlist(
+        &self,
+        event_id: &str,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<u32>> + Send;
+    /// Deletes up to `limit` entries (and their guards) from the head of a cancelled event's
+    /// waitlist → how many (0: empty). `waitlist_count` goes down with them.
+    fn clear_waitlist(&self, event_id: &str, limit: usize) -> impl Future<Output = Result<u32>> + Send;
+
     /// Everything `POST /bookings/` answers from before writing, in one read: the event, whether
     /// the user already holds a booking for it, and the idempotency record when a key is given.
     fn booking_context(
@@ -218,9 +283,11 @@ pub trait Store: Send + Sync + 'static {
     /// One atomic write: booking + attendee guard + seat increment (+ idempotency record), and
     /// the booking's CRM delivery record when it is `confirmed` (free) or its hold task when it
     /// is `pending_payment` (a priced event's seat hold), on condition that the idempotency key is unused (`IdempotencyKeyReused`), the event exists
-    /// (`NotFound`), the user holds no confirmed booking (`AlreadyBooked`), the event has not
-    /// started at `now` (`EventStarted`) and has a free seat (`EventFull`). When several fail, the
-    /// error is the first in that order.
+    /// (`NotFound`), the user holds no confirmed booking (`AlreadyBooked`) and is not waiting
+    /// (`AlreadyWaiting`), the event has not started at `now` (`EventStarted`) and has a free
+    /// seat that nobody waits for (`EventFull`: `waitlist_count` must be 0 unless the event no
+    /// longer [promotes](Event::promotes_at) at `now`). When several fail, the error is the first
+    /// in that order.
     fn create_booking(
         &self,
         booking: &Booking,
@@ -237,6 +304,12 @@ pub trait Store: Send + Sync + 'static {
     /// frees seats even once it started), `NotFound`. When the status or the sequence changed
     /// since `booking` was read (a hold just paid, a reschedule) → `StatusChanged`: the caller
     /// reads the booking again and retries.
+    ///
+    /// The freed seat goes to the first in line in the same atomic write when users wait and
+    /// the event [promotes](Event::promotes_at) at `now` (not for `EventCancelled`): the seat
+    /// count does not move, `waitlist_count - 1`, and the promoted booking appears as
+    /// [`Store::promote_waitlist`] makes it. There is no moment at which the seat is free while
+    /// someone waits.
     fn cancel_booking(
         &self,
         booking: &Booking,
@@ -257,7 +330,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Booking>> + Send;
 
     /// A pending booking's Checkout Session, recorded while the booking is still pending
-    /// → `false` when it no longer is (nothing written).
+    /// → `false` when it no longer is (nothing written). For a waitlist offer, in the same
+    /// write: its `Offer` task becomes its `Hold` task due at `payment.expires_at`, and its
+    /// `booking.offered` message record is written.
     fn attach_checkout(
         &self,
         booking_id: &str,
@@ -266,12 +341,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Undoes a seat hold whose Checkout Session could not be created, in one transaction: the
     /// booking (still pending, without a session), its guard, its hold task and the idempotency
-    /// record are deleted and the seat released, so the user may simply try again.
+    /// record are deleted and the seat released, so the user may simply try again. The seat is
+    /// handed on as in [`Store::cancel_booking`] when users wait.
     fn release_hold(&self, booking: &Booking, idempotency_key: Option<&str>)
         -> impl Future<Output = Result<()>> + Send;
     /// Moves a `pending_payment` booking to `confirmed` (hold task → CRM delivery record) or to
     /// `expired` (seat and guard released, hold task dropped), in one transaction conditional on
-    /// the booking still being pending, so a replayed or late webhook changes nothing.
+    /// the booking still being pending, so a replayed or late webhook changes nothing. An expiry
+    /// hands the seat on as in [`Store::cancel_booking`]; a waitlist offer
+    /// ([`Booking::via_waitlist`]) whose Checkout Session was opened (so its `booking.offered`
+    /// was written) also gets its `booking.expired` message record, and its `Offer` task (if the
+    /// session was never opened) is dropped.
     fn settle_payment(&self, booking_id: &str, settle: &Settlement) -> impl Future<Output = Result<Settled>> + Send;
     /// Stripe's answer to a refund request: `payment.refund_status`/`refund_id` set, the refund
     /// task dropped.

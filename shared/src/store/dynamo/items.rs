@@ -311,6 +311,7 @@ mod tests {
     fn event() -> Event {
         let now = crate::time::now();
         Event {
+            waitlist_count: 0,
             id: "E1".into(),
             title: "t".into(),
             description: String::new(),
@@ -354,6 +355,7 @@ mod tests {
         }
         let e = event();
         let booking = serde_json::to_value(Booking {
+            via_waitlist: false,
             id: "B".into(),
             event_id: "E1".into(),
             user_id: "U".into(),
@@ -435,6 +437,7 @@ mod tests {
     fn delivery_records_are_in_the_pending_index_until_final() {
         let e = event();
         let booking = Booking {
+            via_waitlist: false,
             id: "01KBK3ZQ7M4XR2D9T6VW8YHN5A".into(),
             event_id: "E1".into(),
             user_id: "U".into(),

@@ -179,6 +179,7 @@ fn kind_name(kind: JobKind) -> &'static str {
     match kind {
         JobKind::Cancel => "cancel",
         JobKind::Reschedule => "reschedule",
+        JobKind::Promote => "promote",
     }
 }
 

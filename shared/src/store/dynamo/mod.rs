@@ -17,6 +17,7 @@ mod payments;
 mod sessions;
 mod tx;
 mod users;
+mod waitlist;
 
 use super::{
     Actor, BookingContext, BookingMessages, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage,
@@ -185,6 +186,30 @@ impl DynamoStore {
 }
 
 impl Store for DynamoStore {
+    async fn join_waitlist(&self, entry: &crate::model::WaitEntry, now: Timestamp) -> Result<u32> {
+        waitlist::join_waitlist(self, entry, now).await
+    }
+
+    async fn leave_waitlist(&self, event_id: &str, user_id: &str) -> Result<()> {
+        waitlist::leave_waitlist(self, event_id, user_id).await
+    }
+
+    async fn waitlist(&self, event_id: &str, after: Option<&Position>, limit: usize) -> Result<super::WaitPage> {
+        waitlist::waitlist(self, event_id, after, limit).await
+    }
+
+    async fn user_waitlist(&self, user_id: &str) -> Result<Vec<crate::model::Waiting>> {
+        waitlist::user_waitlist(self, user_id).await
+    }
+
+    async fn promote_waitlist(&self, event_id: &str, now: Timestamp, limit: usize) -> Result<u32> {
+        waitlist::promote_waitlist(self, event_id, now, limit).await
+    }
+
+    async fn clear_waitlist(&self, event_id: &str, limit: usize) -> Result<u32> {
+        waitlist::clear_waitlist(self, event_id, limit).await
+    }
+
     async fn create_user(&self, user: &User) -> Result<()> {
         users::create_user(self, user).await
     }

@@ -31,6 +31,7 @@ pub(super) fn booking_context(
     Ok(BookingContext {
         event: db.events.get(event_id).map(|e| Event::clone(e)),
         already_booked: db.attendees.contains_key(&(event_id.to_string(), user_id.to_string())),
+        waiting: false,
         idempotency: idempotency_key.and_then(|k| db.idempotency.get(&(user_id.to_string(), k.to_string())).cloned()),
         user: db.users.get(user_id).cloned(),
     })
@@ -217,6 +218,7 @@ mod tests {
         let t0 = crate::time::now();
         store.lock().unwrap().idempotency.insert(("u".into(), "k".into()), record("u", "k", t0));
         let event = Event {
+            waitlist_count: 0,
             id: "E".into(),
             title: "t".into(),
             description: String::new(),
@@ -238,6 +240,7 @@ mod tests {
         };
         store.create_event(&event).await.unwrap();
         let book = |user: &str, at: Timestamp| Booking {
+            via_waitlist: false,
             id: crate::model::new_id(),
             event_id: "E".into(),
             user_id: user.into(),

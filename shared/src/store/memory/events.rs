@@ -147,6 +147,7 @@ mod tests {
         let before = page.items.iter().find(|e| e.id == event.id).unwrap().clone();
         assert_eq!(before.seats_booked, 0);
         let booking = Booking {
+            via_waitlist: false,
             id: "01BOOKING".into(),
             event_id: event.id.clone(),
             user_id: "u1".into(),

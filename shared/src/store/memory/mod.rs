@@ -11,6 +11,7 @@ mod jobs;
 mod payments;
 mod sessions;
 mod users;
+mod waitlist;
 
 use super::{
     Actor, BookingContext, BookingMessages, BookingPage, Claim, Claimed, EventPage, EventQuery, PendingPage,
@@ -153,6 +154,30 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    async fn join_waitlist(&self, entry: &crate::model::WaitEntry, now: Timestamp) -> Result<u32> {
+        waitlist::join_waitlist(self, entry, now)
+    }
+
+    async fn leave_waitlist(&self, event_id: &str, user_id: &str) -> Result<()> {
+        waitlist::leave_waitlist(self, event_id, user_id)
+    }
+
+    async fn waitlist(&self, event_id: &str, after: Option<&Position>, limit: usize) -> Result<super::WaitPage> {
+        waitlist::waitlist(self, event_id, after, limit)
+    }
+
+    async fn user_waitlist(&self, user_id: &str) -> Result<Vec<crate::model::Waiting>> {
+        waitlist::user_waitlist(self, user_id)
+    }
+
+    async fn promote_waitlist(&self, event_id: &str, now: Timestamp, limit: usize) -> Result<u32> {
+        waitlist::promote_waitlist(self, event_id, now, limit)
+    }
+
+    async fn clear_waitlist(&self, event_id: &str, limit: usize) -> Result<u32> {
+        waitlist::clear_waitlist(self, event_id, limit)
+    }
+
     async fn create_user(&self, user: &User) -> Result<()> {
         users::create_user(self, user)
     }
