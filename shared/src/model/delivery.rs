@@ -10,13 +10,14 @@ use serde_json::{json, Value};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
+    /// A paid waitlist offer: a held seat and its checkout link. First in the send order: an
+    /// offer paid at once owes `booking.offered` and `booking.confirmed` at the same sequence.
+    Offered,
     /// The booking holds its seat for good (free, or paid): the v2 payload.
     #[default]
     Confirmed,
     /// The event's time or length changed after the booking.
     Rescheduled,
-    /// A paid waitlist offer: a held seat and its checkout link.
-    Offered,
     /// A waitlist offer that ended unpaid.
     Expired,
     /// The booking was cancelled (by its attendee, an admin, or with its event).
