@@ -462,3 +462,35 @@ async fn a_promotion_racing_the_users_own_booking() {
         assert_eq!(counts(&store, &ev.id).await, (1, 0));
     }
 }
+
+/// The rule the hand-off is built around, as the stand-in enforces it: one transaction may not
+/// act on one item twice ("You can't target the same item with multiple operations within the
+/// same transaction", https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html),
+/// so a cancel that promotes updates the event item once (seats unchanged, `waitlist_count - 1`)
+/// instead of releasing the seat and taking it again.
+#[tokio::test]
+async fn one_transaction_may_not_touch_the_event_item_twice() {
+    let (store, _log) = dynamo_counted().await;
+    let ev = event(&store, Some(1), None).await;
+    let update = |expression: &str, value: i64| {
+        let u = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(store.table())
+            .key("PK", AttributeValue::S(keys::event(&ev.id).0))
+            .key("SK", AttributeValue::S(keys::event(&ev.id).1))
+            .update_expression(expression)
+            .expression_attribute_values(":v", AttributeValue::N(value.to_string()))
+            .build()
+            .unwrap();
+        aws_sdk_dynamodb::types::TransactWriteItem::builder().update(u).build()
+    };
+    let twice = store
+        .client()
+        .transact_write_items()
+        .transact_items(update("ADD seats_booked :v", -1))
+        .transact_items(update("ADD waitlist_count :v", -1))
+        .send()
+        .await;
+    let err = twice.expect_err("two actions on the event item");
+    assert!(format!("{err:?}").contains("ValidationException"), "{err:?}");
+    assert_eq!(counts(&store, &ev.id).await, (0, 0), "nothing written");
+}
