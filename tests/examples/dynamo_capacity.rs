@@ -362,7 +362,8 @@ async fn main() {
         .await;
     }
     let (s2, f2, w2) = (store.clone(), full.clone(), second.id.clone());
-    b.step("leave waitlist (guard read + leave)", async move { s2.leave_waitlist(&f2, &w2).await.expect("left") }).await;
+    b.step("leave waitlist (guard read + leave)", async move { s2.leave_waitlist(&f2, &w2).await.expect("left") })
+        .await;
     b.route("DELETE /bookings/{id} (1 waiting: promotes)", "DELETE", &format!("/bookings/{held}"), Some(&holder), None)
         .await;
     let promoted = store.booking_context(&full, &first.id, None).await.expect("context");
