@@ -264,9 +264,14 @@ pub(super) async fn user_waitlist(db: &DynamoStore, user_id: &str) -> Result<Vec
         .map_err(|e| sdk_error("Query", e))?;
     let entries: Vec<WaitEntry> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
     // Each place is a COUNT of the entries ahead, in the event's partition; the events differ,
-    // so the counts run side by side.
-    let places =
-        futures::future::try_join_all(entries.iter().map(|e| count_through(db, &e.event_id, e.key().1))).await?;
+    // so the counts run side by side, 16 at a time (a list holds up to 100).
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    let lines: Vec<(String, String)> = entries.iter().map(|e| (e.event_id.clone(), e.key().1)).collect();
+    let places: Vec<u32> = stream::iter(lines)
+        .map(|(event_id, through)| async move { count_through(db, &event_id, through).await })
+        .buffered(16)
+        .try_collect()
+        .await?;
     Ok(entries.into_iter().zip(places).map(|(entry, position)| Waiting { entry, position: position.max(1) }).collect())
 }
 
