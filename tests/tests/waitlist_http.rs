@@ -1,0 +1,358 @@
+//! The waitlist routes in-process on both stores, through the same routers the Lambda functions
+//! run (API Gateway v2 fixtures where one exists): `POST`/`DELETE`/`GET /events/{id}/waitlist`,
+//! `waiting` in `GET /bookings/`, `already_waiting` on `POST /bookings/`, `waitlist_count` in
+//! every events response, and the DynamoDB calls of each route (moto).
+
+use lambda_http::{Body, Response};
+use serde_json::{json, Value};
+use shared::model::Role;
+use shared::Store;
+use std::sync::Arc;
+use tests::*;
+
+type AppOf<S> = Arc<shared::App<S>>;
+
+async fn event<S: Store>(app: &AppOf<S>, owner: &str, capacity: Option<u32>, days: i64) -> String {
+    let body = json!({"title": "Sound Bath", "type": "Meditation", "datetime": in_days(days), "capacity": capacity});
+    let resp = call(app, request("POST", "/events", Some(owner), Some(body))).await;
+    assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+    assert_eq!(json(&resp)["waitlist_count"], 0, "a new event has nobody waiting");
+    json(&resp)["id"].as_str().unwrap().to_string()
+}
+
+async fn book<S: Store>(app: &AppOf<S>, token: &str, event_id: &str) -> Response<Body> {
+    call(app, request("POST", "/bookings/", Some(token), Some(json!({"event_id": event_id})))).await
+}
+
+async fn join<S: Store>(app: &AppOf<S>, token: &str, event_id: &str) -> Response<Body> {
+    call(app, request("POST", &format!("/events/{event_id}/waitlist"), Some(token), None)).await
+}
+
+async fn leave<S: Store>(app: &AppOf<S>, token: &str, event_id: &str) -> Response<Body> {
+    call(app, request("DELETE", &format!("/events/{event_id}/waitlist"), Some(token), None)).await
+}
+
+async fn line<S: Store>(app: &AppOf<S>, token: &str, event_id: &str) -> Response<Body> {
+    call(app, request("GET", &format!("/events/{event_id}/waitlist"), Some(token), None)).await
+}
+
+async fn get_event<S: Store>(app: &AppOf<S>, event_id: &str) -> Value {
+    json(&call(app, request("GET", &format!("/events/{event_id}"), None, None)).await)
+}
+
+/// `(status, code)` of an answer, `code` empty for a success.
+fn outcome(resp: &Response<Body>) -> (u16, String) {
+    (status(resp), error_code(resp))
+}
+
+/// Two attendees, the first with the smaller id: joining in this order, the first is ahead of the
+/// second even within one second (the line is ordered by `joined_at`, ties by user id).
+async fn two_in_line_order<S: Store>(app: &AppOf<S>) -> ((shared::model::User, String), (shared::model::User, String)) {
+    let (x, y) = (user(app, Role::Attendee).await, user(app, Role::Attendee).await);
+    if x.0.id < y.0.id {
+        (x, y)
+    } else {
+        (y, x)
+    }
+}
+
+/// A full event of one seat (taken by a fresh attendee), its owner's token and the seat's booking.
+async fn full_event<S: Store>(app: &AppOf<S>) -> (String, String, String, String) {
+    let (_, owner) = user(app, Role::Facilitator).await;
+    let ev = event(app, &owner, Some(1), 3).await;
+    let (_, holder) = user(app, Role::Attendee).await;
+    let resp = book(app, &holder, &ev).await;
+    assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+    let booking = json(&resp)["id"].as_str().unwrap().to_string();
+    (ev, owner, holder, booking)
+}
+
+/// GIVEN a full event WHEN users join, join again, book, and leave THEN every answer is the
+/// contract's, in the order `Store::join_waitlist` documents, and the counts follow.
+async fn join_and_leave<S: Store + Clone>(store: S) {
+    let app = app(store);
+    let (ev, owner, holder, _) = full_event(&app).await;
+    let ((bob, b), (_, c)) = two_in_line_order(&app).await;
+
+    // Through the API Gateway fixture, as deployed (`ANY /events/{id}/{proxy+}`).
+    let resp = events::router(&app, fixture("events-waitlist-join", &[("TOKEN", &b), ("EVENT_ID", &ev)])).await;
+    assert_eq!(status(&resp), 201, "{:?}", json(&resp));
+    let joined = json(&resp);
+    assert_eq!(joined["event_id"], ev.as_str());
+    assert_eq!(joined["user_id"], bob.id.as_str());
+    assert_eq!(joined["position"], 1);
+    let at = shared::time::parse(joined["joined_at"].as_str().unwrap()).expect("RFC 3339");
+    assert!((shared::time::now() - at).num_seconds() <= 5);
+    assert_eq!(joined.as_object().unwrap().len(), 4, "exactly {{event_id, user_id, position, joined_at}}: {joined}");
+    // An empty object is no body too; the trailing slash is the same route.
+    let resp = call(&app, request("POST", &format!("/events/{ev}/waitlist/"), Some(&c), Some(json!({})))).await;
+    assert_eq!((status(&resp), json(&resp)["position"].clone()), (201, json!(2)), "{:?}", json(&resp));
+    assert_eq!(get_event(&app, &ev).await["waitlist_count"], 2);
+
+    let cases = vec![
+        ("join again", join(&app, &b, &ev).await, 409, "already_waiting"),
+        ("book while waiting", book(&app, &b, &ev).await, 409, "already_waiting"),
+        ("the seat holder joins", join(&app, &holder, &ev).await, 409, "already_booked"),
+    ];
+    for (what, resp, want, code) in cases {
+        assert_eq!(outcome(&resp), (want, code.to_string()), "{what}: {:?}", json(&resp));
+    }
+
+    // Leave (the fixture), leave again, leave a line one never joined.
+    let resp = events::router(&app, fixture("events-waitlist-leave", &[("TOKEN", &c), ("EVENT_ID", &ev)])).await;
+    assert_eq!((status(&resp), json(&resp)), (200, json!({"msg": "Left the waitlist"})));
+    assert_eq!(outcome(&leave(&app, &c, &ev).await), (404, "not_found".into()), "left already");
+    assert_eq!(outcome(&leave(&app, &holder, &ev).await), (404, "not_found".into()), "booked, not waiting");
+    let unknown = "01NOSUCHEVENT0000000000000";
+    assert_eq!(outcome(&leave(&app, &c, unknown).await), (404, "not_found".into()));
+    assert_eq!(get_event(&app, &ev).await["waitlist_count"], 1);
+    // Having left, one may join again: at the end of the line.
+    let resp = join(&app, &c, &ev).await;
+    assert_eq!((status(&resp), json(&resp)["position"].clone()), (201, json!(2)));
+    let resp = leave(&app, &b, &ev).await;
+    assert_eq!(status(&resp), 200);
+    let page = json(&line(&app, &owner, &ev).await);
+    assert_eq!(page.as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page[0]["position"], 1, "the line moved up: {page}");
+}
+
+/// GIVEN events in every state WHEN a user joins THEN the refusal is the first that applies of
+/// 404, `event_cancelled`, `event_started`, `seats_available`, `already_booked`, `already_waiting`;
+/// and auth and bad input are 401 / 400 / 405.
+async fn refusals<S: Store + Clone>(store: S) {
+    let app = app(store);
+    let (_, owner) = user(&app, Role::Facilitator).await;
+    let (_, a) = user(&app, Role::Attendee).await;
+    let free_seats = event(&app, &owner, Some(5), 3).await;
+    let unlimited = event(&app, &owner, None, 3).await;
+    // Started, and with a free seat: `event_started` comes first.
+    let started = event(&app, &owner, Some(5), -1).await;
+    let cancelled = event(&app, &owner, Some(1), 3).await;
+    assert_eq!(status(&book(&app, &a, &cancelled).await), 201, "full, and booked by the joiner");
+    let resp = call(&app, request("POST", &format!("/events/{cancelled}/cancel"), Some(&owner), None)).await;
+    assert_eq!(status(&resp), 200);
+    // Booked by the joiner and with free seats: `seats_available` before `already_booked`.
+    assert_eq!(status(&book(&app, &a, &free_seats).await), 201);
+    let (ev, _, _, _) = full_event(&app).await;
+    let path = format!("/events/{ev}/waitlist");
+    let raw = |body: &str| raw_request("POST", &path, Some(&a), body);
+    let cases = vec![
+        ("unknown event", join(&app, &a, "01NOSUCHEVENT0000000000000").await, 404, "not_found"),
+        ("impossible id", join(&app, &a, "no%20such").await, 404, "not_found"),
+        ("cancelled (and booked)", join(&app, &a, &cancelled).await, 409, "event_cancelled"),
+        ("started (seats free)", join(&app, &a, &started).await, 409, "event_started"),
+        ("seats free (and booked)", join(&app, &a, &free_seats).await, 409, "seats_available"),
+        ("no capacity limit", join(&app, &a, &unlimited).await, 409, "seats_available"),
+        ("no token", call(&app, request("POST", &path, None, None)).await, 401, "unauthorized"),
+        ("bad token", join(&app, "not.a.token", &ev).await, 401, "unauthorized"),
+        ("account gone", join(&app, &token_only(&app, Role::Attendee), &ev).await, 401, "unauthorized"),
+        ("unknown body field", call(&app, raw(r#"{"seats": 2}"#)).await, 400, "unknown_field"),
+        ("body not JSON", call(&app, raw("join me")).await, 400, "invalid_json"),
+        ("body not an object", call(&app, raw("[]")).await, 400, "invalid_json"),
+        (
+            "unknown query parameter",
+            call(&app, request("POST", &format!("{path}?position=1"), Some(&a), None)).await,
+            400,
+            "validation_failed",
+        ),
+        ("DELETE without a token", call(&app, request("DELETE", &path, None, None)).await, 401, "unauthorized"),
+        ("GET without a token", call(&app, request("GET", &path, None, None)).await, 401, "unauthorized"),
+    ];
+    for (what, resp, want, code) in cases {
+        assert_eq!(outcome(&resp), (want, code.to_string()), "{what}: {:?}", json(&resp));
+    }
+    for method in ["PUT", "PATCH"] {
+        let resp = call(&app, request(method, &path, Some(&a), None)).await;
+        assert_eq!(outcome(&resp), (405, "method_not_allowed".into()), "{method}");
+        assert_eq!(resp.headers()["allow"], "GET, POST, DELETE");
+    }
+    // None of the refusals wrote anything.
+    for e in [&free_seats, &unlimited, &started, &cancelled, &ev] {
+        assert_eq!(get_event(&app, e).await["waitlist_count"], 0, "{e}");
+    }
+}
+
+/// GIVEN a line of five WHEN the owner, an admin, another facilitator or an attendee reads it
+/// THEN owner and admin see it in order with names and emails, paged by `limit`/`cursor`/`Link`;
+/// the others get 403, an unknown event 404.
+async fn owner_reads_the_line<S: Store + Clone>(store: S) {
+    let app = app(store);
+    let (ev, owner, holder, _) = full_event(&app).await;
+    let mut waiting = Vec::new();
+    for _ in 0..5 {
+        let (u, t) = user(&app, Role::Attendee).await;
+        let resp = join(&app, &t, &ev).await;
+        assert_eq!(status(&resp), 201);
+        waiting.push((json(&resp)["joined_at"].as_str().unwrap().to_string(), u));
+    }
+    // The line's order: `joined_at`, ties by user id.
+    waiting.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));
+    let waiting: Vec<_> = waiting.into_iter().map(|(_, u)| u).collect();
+    let resp = events::router(&app, fixture("events-waitlist", &[("TOKEN", &owner), ("EVENT_ID", &ev)])).await;
+    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+    assert!(resp.headers().get("link").is_none(), "one page");
+    let all = json(&resp);
+    let rows = all.as_array().expect("a JSON array");
+    assert_eq!(rows.len(), 5);
+    for (i, (row, u)) in rows.iter().zip(&waiting).enumerate() {
+        assert_eq!(row["position"], i + 1, "{row}");
+        assert_eq!((row["user_id"].as_str(), row["name"].as_str()), (Some(u.id.as_str()), Some(u.name.as_str())));
+        assert_eq!(row["email"], u.email.as_str());
+        assert!(shared::time::parse(row["joined_at"].as_str().unwrap()).is_some());
+    }
+    let (_, admin) = user(&app, Role::Admin).await;
+    assert_eq!(json(&line(&app, &admin, &ev).await), all, "an admin sees the same");
+
+    // Pages of two: following `Link` visits every entry once, in order, positions continuing.
+    let mut uri = format!("/events/{ev}/waitlist?limit=2");
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let resp = call(&app, request("GET", &uri, Some(&owner), None)).await;
+        assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+        seen.extend(json(&resp).as_array().unwrap().iter().cloned());
+        let Some(link) = resp.headers().get("link") else { break };
+        let link = link.to_str().unwrap();
+        uri = link.trim_start_matches('<').split('>').next().unwrap().to_string();
+        assert!(uri.contains("limit=2") && uri.contains("cursor="), "{link}");
+    }
+    assert_eq!(&seen, rows, "paged = one page");
+
+    let (_, other) = user(&app, Role::Facilitator).await;
+    let cases = vec![
+        ("the seat holder", line(&app, &holder, &ev).await, 403, "forbidden"),
+        ("another facilitator", line(&app, &other, &ev).await, 403, "forbidden"),
+        ("unknown event", line(&app, &owner, "01NOSUCHEVENT0000000000000").await, 404, "not_found"),
+        (
+            "bad limit",
+            call(&app, request("GET", &format!("/events/{ev}/waitlist?limit=0"), Some(&owner), None)).await,
+            400,
+            "validation_failed",
+        ),
+        (
+            "forged cursor",
+            call(&app, request("GET", &format!("/events/{ev}/waitlist?cursor=abc"), Some(&owner), None)).await,
+            400,
+            "validation_failed",
+        ),
+    ];
+    for (what, resp, want, code) in cases {
+        assert_eq!(outcome(&resp), (want, code.to_string()), "{what}: {:?}", json(&resp));
+    }
+}
+
+/// GIVEN a user waiting for two events WHEN they read `GET /bookings/` THEN `waiting` lists both
+/// with their places and the events' current details; once a cancel promotes them, the booking is
+/// under `upcoming` and the entry is gone, and the next in line moved up.
+async fn waiting_in_my_bookings<S: Store + Clone>(store: S) {
+    let app = app(store);
+    let (first, first_owner, holder, seat) = full_event(&app).await;
+    let (second, _, _, _) = full_event(&app).await;
+    let ((_, ahead), (_, me)) = two_in_line_order(&app).await;
+    assert_eq!(status(&join(&app, &ahead, &second).await), 201);
+    for ev in [&first, &second] {
+        assert_eq!(status(&join(&app, &me, ev).await), 201);
+    }
+    let resp = call(
+        &app,
+        request("PATCH", &format!("/events/{first}"), Some(&first_owner), Some(json!({"title": "Gong Bath"}))),
+    )
+    .await;
+    assert_eq!(status(&resp), 200);
+    let history = json(&call(&app, request("GET", "/bookings/", Some(&me), None)).await);
+    assert_eq!((history["upcoming"].clone(), history["past"].clone()), (json!([]), json!([])), "{history}");
+    let waiting = history["waiting"].as_array().expect("waiting is a list");
+    let places: Vec<(&str, u64)> =
+        waiting.iter().map(|w| (w["event_id"].as_str().unwrap(), w["position"].as_u64().unwrap())).collect();
+    assert_eq!(places, [(first.as_str(), 1), (second.as_str(), 2)], "{history}");
+    assert_eq!(waiting[0]["event"]["title"], "Gong Bath", "the event as it is now");
+    assert_eq!(waiting[0]["event"]["id"], first.as_str());
+    for key in ["id", "title", "datetime", "duration_minutes", "type", "facilitator_id"] {
+        assert!(waiting[1]["event"].get(key).is_some(), "event.{key}: {}", waiting[1]);
+    }
+    assert!(shared::time::parse(waiting[0]["joined_at"].as_str().unwrap()).is_some());
+    // Only the default view lists it.
+    let cancelled = json(&call(&app, request("GET", "/bookings/?status=cancelled", Some(&me), None)).await);
+    assert_eq!(cancelled["waiting"], json!([]));
+
+    // The seat holder cancels: the first in line gets the seat in the same write.
+    let resp = call(&app, request("DELETE", &format!("/bookings/{seat}"), Some(&holder), None)).await;
+    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+    let history = json(&call(&app, request("GET", "/bookings", Some(&me), None)).await);
+    let upcoming = history["upcoming"].as_array().unwrap();
+    assert_eq!(upcoming.len(), 1, "{history}");
+    assert_eq!(
+        (upcoming[0]["event_id"].as_str(), upcoming[0]["status"].as_str()),
+        (Some(first.as_str()), Some("confirmed"))
+    );
+    assert_eq!(history["waiting"].as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(history["waiting"][0]["event_id"], second.as_str());
+    let ev = get_event(&app, &first).await;
+    assert_eq!((ev["seats_booked"].clone(), ev["waitlist_count"].clone()), (json!(1), json!(0)), "{ev}");
+    // Promoted, so no longer waiting and booked now.
+    assert_eq!(outcome(&leave(&app, &me, &first).await), (404, "not_found".into()));
+    assert_eq!(outcome(&join(&app, &me, &first).await), (409, "already_booked".into()));
+    // `ahead` leaves the second line: I am next.
+    assert_eq!(status(&leave(&app, &ahead, &second).await), 200);
+    let history = json(&call(&app, request("GET", "/bookings", Some(&me), None)).await);
+    assert_eq!(history["waiting"][0]["position"], 1, "{history}");
+    let other = json(&call(&app, request("GET", "/bookings", Some(&ahead), None)).await);
+    assert_eq!(other["waiting"], json!([]), "{other}");
+}
+
+/// Every events response carries `waitlist_count` (create, get, list, filter, update, cancel).
+async fn events_show_waitlist_count<S: Store + Clone>(store: S) {
+    let app = app(store);
+    let (ev, owner, _, _) = full_event(&app).await;
+    let (_, a) = user(&app, Role::Attendee).await;
+    assert_eq!(status(&join(&app, &a, &ev).await), 201);
+    assert_eq!(get_event(&app, &ev).await["waitlist_count"], 1);
+    for uri in ["/events/", "/events/filter?type=meditation"] {
+        let list = json(&call(&app, request("GET", uri, None, None)).await);
+        let mine = list.as_array().unwrap().iter().find(|e| e["id"] == ev.as_str()).cloned();
+        assert_eq!(mine.map(|e| e["waitlist_count"].clone()), Some(json!(1)), "{uri}: {list}");
+        assert!(list.as_array().unwrap().iter().all(|e| e["waitlist_count"].is_u64()), "{uri}");
+    }
+    let resp =
+        call(&app, request("PATCH", &format!("/events/{ev}"), Some(&owner), Some(json!({"title": "Gong"})))).await;
+    assert_eq!(json(&resp)["waitlist_count"], 1);
+    let resp = call(&app, request("POST", &format!("/events/{ev}/cancel"), Some(&owner), None)).await;
+    assert_eq!(status(&resp), 200);
+    assert!(json(&resp)["waitlist_count"].is_u64(), "{:?}", json(&resp));
+}
+
+store_tests!(join_and_leave, refusals, owner_reads_the_line, waiting_in_my_bookings, events_show_waitlist_count);
+
+/// GIVEN DynamoDB (moto) WHEN each waitlist route runs THEN it makes exactly the calls below, and
+/// never a Scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_calls_per_route() {
+    let (store, log) = dynamo_counted().await;
+    let app = app(store);
+    let (ev, owner, _, _) = full_event(&app).await;
+    let (_, a) = user(&app, Role::Attendee).await;
+    let (_, b) = user(&app, Role::Attendee).await;
+    let mut report = CallReport::new(&log);
+    assert_eq!(status(&join(&app, &a, &ev).await), 201);
+    // The event, the caller's guard and account in one read; the transaction; the place in line
+    // (a strongly consistent read of the event's count).
+    report.exactly("POST /events/{id}/waitlist", &["BatchGetItem", "TransactWriteItems", "GetItem"]);
+    assert_eq!(outcome(&join(&app, &a, &ev).await), (409, "already_waiting".into()));
+    report.exactly("POST /events/{id}/waitlist (already waiting)", &["BatchGetItem"]);
+    assert_eq!(outcome(&book(&app, &a, &ev).await), (409, "already_waiting".into()));
+    report.exactly("POST /bookings (waiting)", &["BatchGetItem"]);
+    assert_eq!(status(&join(&app, &b, &ev).await), 201);
+    log.take();
+    assert_eq!(status(&line(&app, &owner, &ev).await), 200);
+    // The event and the caller's role in one read; the line's head (base table, consistent).
+    report.exactly("GET /events/{id}/waitlist", &["BatchGetItem", "Query"]);
+    assert_eq!(status(&call(&app, request("GET", "/bookings", Some(&b), None)).await), 200);
+    // The bookings and the waiting entries (two index queries, side by side), one count of the
+    // entries ahead per entry, one read of the events.
+    report.exactly("GET /bookings (waiting for one event)", &["Query", "Query", "Query", "BatchGetItem"]);
+    assert_eq!(status(&leave(&app, &a, &ev).await), 200);
+    // The guard (strongly consistent), then the transaction.
+    report.exactly("DELETE /events/{id}/waitlist", &["GetItem", "TransactWriteItems"]);
+    assert_eq!(outcome(&leave(&app, &a, &ev).await), (404, "not_found".into()));
+    report.exactly("DELETE /events/{id}/waitlist (not waiting)", &["GetItem"]);
+    report.print();
+}
