@@ -345,6 +345,14 @@ async fn dynamodb_calls_per_route() {
     assert_eq!(status(&line(&app, &owner, &ev).await), 200);
     // The event and the caller's role in one read; the line's head (base table, consistent).
     report.exactly("GET /events/{id}/waitlist", &["BatchGetItem", "Query"]);
+    let first = call(&app, request("GET", &format!("/events/{ev}/waitlist?limit=1"), Some(&owner), None)).await;
+    let link = first.headers()["link"].to_str().unwrap().to_string();
+    let next = link.trim_start_matches('<').split('>').next().unwrap().to_string();
+    log.take();
+    let second = json(&call(&app, request("GET", &next, Some(&owner), None)).await);
+    assert_eq!(second[0]["position"], 2, "{second}");
+    // A later page also counts the entries up to its cursor (its first place in line).
+    report.exactly("GET /events/{id}/waitlist (second page)", &["BatchGetItem", "Query", "Query"]);
     assert_eq!(status(&call(&app, request("GET", "/bookings", Some(&b), None)).await), 200);
     // The bookings and the waiting entries (two index queries, side by side), one count of the
     // entries ahead per entry, one read of the events.
