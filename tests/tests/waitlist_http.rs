@@ -315,6 +315,10 @@ async fn events_show_waitlist_count<S: Store + Clone>(store: S) {
     let resp =
         call(&app, request("PATCH", &format!("/events/{ev}"), Some(&owner), Some(json!({"title": "Gong"})))).await;
     assert_eq!(json(&resp)["waitlist_count"], 1);
+    // The store keeps it; a client cannot set it.
+    let resp =
+        call(&app, request("PATCH", &format!("/events/{ev}"), Some(&owner), Some(json!({"waitlist_count": 0})))).await;
+    assert_eq!(outcome(&resp), (400, "unknown_field".into()), "{:?}", json(&resp));
     let resp = call(&app, request("POST", &format!("/events/{ev}/cancel"), Some(&owner), None)).await;
     assert_eq!(status(&resp), 200);
     assert!(json(&resp)["waitlist_count"].is_u64(), "{:?}", json(&resp));
