@@ -261,15 +261,25 @@ async fn waiting_in_my_bookings<S: Store + Clone>(store: S) {
     let history = json(&call(&app, request("GET", "/bookings/", Some(&me), None)).await);
     assert_eq!((history["upcoming"].clone(), history["past"].clone()), (json!([]), json!([])), "{history}");
     let waiting = history["waiting"].as_array().expect("waiting is a list");
-    let places: Vec<(&str, u64)> =
-        waiting.iter().map(|w| (w["event_id"].as_str().unwrap(), w["position"].as_u64().unwrap())).collect();
-    assert_eq!(places, [(first.as_str(), 1), (second.as_str(), 2)], "{history}");
-    assert_eq!(waiting[0]["event"]["title"], "Gong Bath", "the event as it is now");
-    assert_eq!(waiting[0]["event"]["id"], first.as_str());
-    for key in ["id", "title", "datetime", "duration_minutes", "type", "facilitator_id"] {
-        assert!(waiting[1]["event"].get(key).is_some(), "event.{key}: {}", waiting[1]);
+    // Oldest first: by `joined_at`, then event id (both joins may fall in one second).
+    let mut places: Vec<(&str, &str, u64)> = waiting
+        .iter()
+        .map(|w| (w["joined_at"].as_str().unwrap(), w["event_id"].as_str().unwrap(), w["position"].as_u64().unwrap()))
+        .collect();
+    let listed = places.clone();
+    places.sort();
+    assert_eq!(listed, places, "oldest first: {history}");
+    let place = |ev: &str| places.iter().find(|p| p.1 == ev).map(|p| p.2);
+    assert_eq!((place(&first), place(&second)), (Some(1), Some(2)), "{history}");
+    let on_first = waiting.iter().find(|w| w["event_id"] == first.as_str()).unwrap();
+    assert_eq!(on_first["event"]["title"], "Gong Bath", "the event as it is now");
+    assert_eq!(on_first["event"]["id"], first.as_str());
+    for w in waiting {
+        for key in ["id", "title", "datetime", "duration_minutes", "type", "facilitator_id"] {
+            assert!(w["event"].get(key).is_some(), "event.{key}: {w}");
+        }
+        assert!(shared::time::parse(w["joined_at"].as_str().unwrap()).is_some());
     }
-    assert!(shared::time::parse(waiting[0]["joined_at"].as_str().unwrap()).is_some());
     // Only the default view lists it.
     let cancelled = json(&call(&app, request("GET", "/bookings/?status=cancelled", Some(&me), None)).await);
     assert_eq!(cancelled["waiting"], json!([]));
@@ -324,7 +334,58 @@ async fn events_show_waitlist_count<S: Store + Clone>(store: S) {
     assert!(json(&resp)["waitlist_count"].is_u64(), "{:?}", json(&resp));
 }
 
-store_tests!(join_and_leave, refusals, owner_reads_the_line, waiting_in_my_bookings, events_show_waitlist_count);
+/// GIVEN a full event WHEN one user sends 10 joins at once, 30 users join at once, and the first
+/// user sends 10 leaves at once THEN exactly one join and one leave of the first user succeed,
+/// every other user is in the line exactly once, and `waitlist_count` is exact throughout.
+async fn concurrent_joins_and_leaves<S: Store + Clone>(store: S) {
+    let app = app(store);
+    let (ev, owner, _, _) = full_event(&app).await;
+    let (_, first) = user(&app, Role::Attendee).await;
+    let codes = |resps: Vec<Response<Body>>| -> Vec<(u16, String)> {
+        let mut v: Vec<_> = resps.iter().map(outcome).collect();
+        v.sort();
+        v
+    };
+    let joins = futures::future::join_all((0..10).map(|_| join(&app, &first, &ev))).await;
+    let mut want = vec![(201, String::new())];
+    want.extend(std::iter::repeat_n((409, "already_waiting".to_string()), 9));
+    assert_eq!(codes(joins), want, "one user, 10 joins at once");
+    let tokens = users(&app, 30, Role::Attendee).await;
+    let joins = futures::future::join_all(tokens.iter().map(|t| join(&app, t, &ev))).await;
+    assert!(joins.iter().all(|r| status(r) == 201), "{:?}", joins.iter().map(outcome).collect::<Vec<_>>());
+    assert_eq!(get_event(&app, &ev).await["waitlist_count"], 31);
+    let leaves = futures::future::join_all((0..10).map(|_| leave(&app, &first, &ev))).await;
+    let mut want = vec![(200, String::new())];
+    want.extend(std::iter::repeat_n((404, "not_found".to_string()), 9));
+    assert_eq!(codes(leaves), want, "one user, 10 leaves at once");
+    assert_eq!(get_event(&app, &ev).await["waitlist_count"], 30);
+    let resp = call(&app, request("GET", &format!("/events/{ev}/waitlist?limit=100"), Some(&owner), None)).await;
+    let rows = json(&resp);
+    let rows = rows.as_array().unwrap();
+    let positions: Vec<u64> = rows.iter().map(|r| r["position"].as_u64().unwrap()).collect();
+    assert_eq!(positions, (1..=30).collect::<Vec<u64>>());
+    let mut ids: Vec<&str> = rows.iter().map(|r| r["user_id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 30, "each user once");
+    // Each user's own view of their place agrees with the owner's list.
+    for t in tokens.iter().take(5) {
+        let mine = json(&call(&app, request("GET", "/bookings", Some(t), None)).await);
+        let place = mine["waiting"][0]["position"].as_u64().unwrap();
+        let me = &rows[usize::try_from(place).unwrap() - 1];
+        let token_user = app.tokens.verify(t).unwrap().id;
+        assert_eq!(me["user_id"], token_user.as_str(), "place {place}");
+    }
+}
+
+store_tests!(
+    join_and_leave,
+    refusals,
+    owner_reads_the_line,
+    waiting_in_my_bookings,
+    events_show_waitlist_count,
+    concurrent_joins_and_leaves
+);
 
 /// GIVEN DynamoDB (moto) WHEN each waitlist route runs THEN it makes exactly the calls below, and
 /// never a Scan.
