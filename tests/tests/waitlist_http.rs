@@ -11,6 +11,7 @@ use tests::*;
 
 mod waitlist_http_harness;
 
+use waitlist_http_harness::hostile::hostile_requests_never_get_a_5xx;
 use waitlist_http_harness::*;
 
 /// GIVEN a full event WHEN users join, join again, book, and leave THEN every answer is the
@@ -324,59 +325,28 @@ async fn concurrent_joins_and_leaves<S: Store + Clone>(store: S) {
     }
 }
 
-/// GIVEN hostile ids, queries and bodies WHEN they reach the waitlist routes with every method,
-/// with and without a token THEN no answer is a 5xx and every error is the contract's JSON.
-async fn hostile_requests_never_get_a_5xx<S: Store + Clone>(store: S) {
+/// GIVEN a full event with one user waiting WHEN its owner adds a seat (the promote job written,
+/// not yet run) THEN nobody outside the line can book that seat (409 `event_full`, answered from
+/// the read), and the job's batch (`lifecycle::run_batch`, as the stream or the sweeper runs it)
+/// hands it to the first in line.
+async fn seats_users_wait_for_are_theirs<S: Store + Clone>(store: S) {
     let app = app(store);
     let (ev, owner, _, _) = full_event(&app).await;
-    let (_, a) = user(&app, Role::Attendee).await;
-    let long_id = "E".repeat(3000);
-    let ids = [ev.as_str(), "01NOSUCHTHING0000000000000", long_id.as_str(), "%00", "..%2F..%2Fetc", "%C3%BC", "a%20b"];
-    let deep = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
-    let bodies = [
-        None,
-        Some("null".to_string()),
-        Some("[]".into()),
-        Some("{}".into()),
-        Some("{\"a\":".into()),
-        Some(deep),
-        Some(json!({"event_id": ev, "position": -1}).to_string()),
-        Some("x".repeat(70_000)),
-    ];
-    let mut sent = 0;
-    for id in ids {
-        for query in ["", "?limit=0&cursor=%ZZ", "?limit=99999999999999999999", "?cursor=1.01NOSUCH"] {
-            let path = format!("/events/{id}/waitlist{query}");
-            for method in ["GET", "POST", "PUT", "DELETE", "OPTIONS"] {
-                for body in &bodies {
-                    for token in [None, Some(a.as_str()), Some(owner.as_str())] {
-                        let req = match body {
-                            Some(b) => raw_request(method, &path, token, b),
-                            None => request(method, &path, token, None),
-                        };
-                        let resp = call(&app, req).await;
-                        sent += 1;
-                        let code = status(&resp);
-                        assert!(
-                            code < 500,
-                            "{method} {path} → {code}: {:?}",
-                            String::from_utf8_lossy(resp.body().as_ref())
-                        );
-                        if code >= 400 {
-                            let v = json(&resp);
-                            assert!(v["error"]["code"].as_str().is_some_and(|c| !c.is_empty()), "{method} {path}: {v}");
-                        }
-                    }
-                }
-            }
-        }
-    }
-    assert!(sent > 3000, "{sent}");
-    // Among them were legitimate requests: each user's first bodiless POST joined, their DELETE
-    // left. The count followed them exactly.
-    let resp = line(&app, &owner, &ev).await;
-    assert_eq!(json(&resp), json!([]));
-    assert_eq!(get_event(&app, &ev).await["waitlist_count"], 0);
+    let (_, waiting) = user(&app, Role::Attendee).await;
+    let (_, outsider) = user(&app, Role::Attendee).await;
+    assert_eq!(status(&join(&app, &waiting, &ev).await), 201);
+    let more = json!({"capacity": 2});
+    let resp = call(&app, request("PATCH", &format!("/events/{ev}"), Some(&owner), Some(more))).await;
+    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+    assert_eq!((json(&resp)["seats_left"].clone(), json(&resp)["waitlist_count"].clone()), (json!(1), json!(1)));
+    assert_eq!(outcome(&book(&app, &outsider, &ev).await), (409, "event_full".into()), "the free seat is the line's");
+    let report = shared::lifecycle::run_batch(&app.store, &ev, 25, shared::time::now(), &|_| {}).await.unwrap();
+    let history = json(&call(&app, request("GET", "/bookings", Some(&waiting), None)).await);
+    assert_eq!(history["upcoming"].as_array().map(Vec::len), Some(1), "{history} after {report:?}");
+    assert_eq!(history["waiting"], json!([]));
+    let event = get_event(&app, &ev).await;
+    assert_eq!((event["seats_booked"].clone(), event["waitlist_count"].clone()), (json!(2), json!(0)), "{event}");
+    assert_eq!(outcome(&book(&app, &outsider, &ev).await), (409, "event_full".into()), "full again");
 }
 
 store_tests!(
@@ -386,7 +356,8 @@ store_tests!(
     owner_reads_the_line,
     waiting_in_my_bookings,
     events_show_waitlist_count,
-    concurrent_joins_and_leaves
+    concurrent_joins_and_leaves,
+    seats_users_wait_for_are_theirs
 );
 
 /// GIVEN DynamoDB (moto) WHEN each waitlist route runs THEN it makes exactly the calls below, and
@@ -429,5 +400,18 @@ async fn dynamodb_calls_per_route() {
     report.exactly("DELETE /events/{id}/waitlist", &["GetItem", "TransactWriteItems"]);
     assert_eq!(outcome(&leave(&app, &a, &ev).await), (404, "not_found".into()));
     report.exactly("DELETE /events/{id}/waitlist (not waiting)", &["GetItem"]);
+    // A seat added while users wait is theirs: its promote job is written with the change, and a
+    // booking by anyone else is refused from the read (no transaction is tried).
+    let more = json!({"capacity": 2});
+    let resp = call(&app, request("PATCH", &format!("/events/{ev}"), Some(&owner), Some(more))).await;
+    assert_eq!(status(&resp), 200, "{:?}", json(&resp));
+    // The caller's role; the update on condition that it promotes nobody (refused, the event
+    // comes back); the update with the promote job in one transaction; the answer.
+    report.exactly(
+        "PATCH /events/{id} (capacity up, users waiting)",
+        &["GetItem", "UpdateItem", "TransactWriteItems", "GetItem"],
+    );
+    assert_eq!(outcome(&book(&app, &a, &ev).await), (409, "event_full".into()));
+    report.exactly("POST /bookings (a seat users wait for)", &["BatchGetItem"]);
     report.print();
 }

@@ -1,6 +1,8 @@
 //! What the waitlist route tests share: events full or not, and the calls of the routes.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 use shared::model::{Role, User};
