@@ -302,6 +302,11 @@ delete-event-with-bookings    events    events-delete                        409
 event-bookings                bookings  events-bookings                      200       TOKEN=FAC_TOKEN                   -
 event-bookings-slash          bookings  events-bookings-trailing-slash       200       TOKEN=ADM_TOKEN                   -
 event-bookings-not-owner      bookings  events-bookings                      403       TOKEN=ATT_TOKEN                   -
+waitlist-seats-free           events    events-waitlist-join                 409       TOKEN=ADM_TOKEN                   -
+waitlist-join-no-token        events    events-waitlist-join                 401       -                                 -
+waitlist-leave-not-waiting    events    events-waitlist-leave                404       TOKEN=ATT_TOKEN                   -
+waitlist-list                 events    events-waitlist                      200       TOKEN=FAC_TOKEN                   -
+waitlist-list-not-owner       events    events-waitlist                      403       TOKEN=ATT_TOKEN                   -
 list-bookings                 bookings  bookings-list                        200       TOKEN=ATT_TOKEN                   LISTED_BOOKING_ID=upcoming.0.id
 list-cancelled-bookings       bookings  bookings-list-cancelled              200       TOKEN=ATT_TOKEN                   -
 get-booking                   bookings  bookings-get                         200       TOKEN=ATT_TOKEN                   -

@@ -162,7 +162,9 @@ error_bodies! {
     EmailTaken: Error::EmailTaken;
     CapacityBelowBooked: Error::CapacityBelowBooked;
     EventHasBookings: Error::EventHasBookings;
-    BookingConflict: Error::EventStarted, Error::EventFull, Error::AlreadyBooked, Error::IdempotencyKeyReused, Error::EventCancelled;
+    BookingConflict: Error::EventStarted, Error::EventFull, Error::AlreadyBooked, Error::AlreadyWaiting, Error::IdempotencyKeyReused, Error::EventCancelled;
+    /// `POST /events/{id}/waitlist`, in the order they are answered.
+    WaitlistConflict: Error::EventCancelled, Error::EventStarted, Error::SeatsAvailable, Error::AlreadyBooked, Error::AlreadyWaiting;
     /// `POST /events/{id}/cancel`: cancelled already, or started.
     EventCancelConflict: Error::EventCancelled, Error::EventStarted;
     /// `PUT`/`PATCH /events/{id}`: capacity below the seats booked, a cancelled event, a move

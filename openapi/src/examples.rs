@@ -12,7 +12,8 @@ pub fn event() -> Value {
         "datetime": "2025-08-01T10:00:00Z", "duration_minutes": 60, "facilitator_id": "FAC001", "type": "Yoga",
         "rating": 4.9, "capacity": null, "seats_booked": 0, "seats_left": null, "price": null,
         "owner_id": "01J8Z3V4W5X6Y7Z8A9B0C1D2E3", "created_at": "2025-07-01T09:00:00Z",
-        "updated_at": "2025-07-01T09:00:00Z"
+        "updated_at": "2025-07-01T09:00:00Z", "status": "scheduled", "cancelled_at": null, "cancel_reason": null,
+        "bookings_to_cancel": null, "waitlist_count": 0
     })
 }
 
@@ -68,7 +69,30 @@ pub fn cancelled_paid_booking() -> Value {
 }
 
 pub fn history() -> Value {
-    json!({"upcoming": [booking()], "past": []})
+    let mut waiting_for = booking()["event"].clone();
+    waiting_for["id"] = json!("01J8Z4A1B2C3D4E5F6G7H8J9K1");
+    waiting_for["title"] = json!("Full Moon Sound Bath");
+    waiting_for["type"] = json!("Meditation");
+    json!({"upcoming": [booking()], "past": [], "waiting": [{
+        "event_id": "01J8Z4A1B2C3D4E5F6G7H8J9K1", "position": 3, "joined_at": "2025-07-02T08:35:00Z",
+        "event": waiting_for
+    }]})
+}
+
+pub fn waitlist_joined() -> Value {
+    json!({
+        "event_id": "01J8Z4A1B2C3D4E5F6G7H8J9K1", "user_id": "01J8Z3V4W5X6Y7Z8A9B0C1D2E3", "position": 3,
+        "joined_at": "2025-07-02T08:35:00Z"
+    })
+}
+
+pub fn waitlist() -> Value {
+    json!([
+        {"position": 1, "user_id": "01J8Z3V4W5X6Y7Z8A9B0C1D2E4", "name": "Ravi Nair", "email": "ravi@example.com",
+         "joined_at": "2025-07-02T08:31:00Z"},
+        {"position": 2, "user_id": "01J8Z3V4W5X6Y7Z8A9B0C1D2E3", "name": "Ann Lee", "email": "ann@example.com",
+         "joined_at": "2025-07-02T08:35:00Z"}
+    ])
 }
 
 pub fn event_bookings() -> Value {

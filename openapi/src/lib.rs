@@ -11,7 +11,7 @@ mod params;
 mod paths;
 mod schemas;
 
-use paths::{auth, bookings, events, operations, sessions};
+use paths::{auth, bookings, events, operations, sessions, waitlist};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -33,6 +33,9 @@ use utoipa::OpenApi;
         events::patch_event,
         events::delete_event,
         events::cancel_event,
+        waitlist::join_waitlist,
+        waitlist::leave_waitlist,
+        waitlist::list_waitlist,
         bookings::list_event_bookings,
         bookings::list_bookings,
         bookings::create_booking,

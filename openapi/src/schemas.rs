@@ -5,7 +5,7 @@
 
 use payments::handler::Effect;
 use serde_json::json;
-use shared::model::{BookingView, Role};
+use shared::model::{BookingView, Role, WaitingView};
 use shared::openapi::{Id, UtcTime};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
@@ -82,13 +82,37 @@ pub enum DeletedMsg {
 }
 
 // `GET /bookings/` (bookings handler, `History`).
-/// The caller's bookings, split by whether the event has started.
+/// The caller's bookings, split by whether the event has started, and the waitlists the caller
+/// is on.
 #[derive(ToSchema)]
 pub struct BookingHistory {
     /// Event not started yet; ascending by event time (ties by booking id).
     pub upcoming: Vec<BookingView<'static>>,
     /// Event time reached; descending by event time (ties by booking id).
     pub past: Vec<BookingView<'static>>,
+    /// The caller's waitlist entries (at most 100), oldest first, each with its current place in
+    /// line and its event's current details. Listed with the default `status` only (empty with
+    /// `cancelled` or `expired`). A promoted entry leaves this list as its booking appears in
+    /// `upcoming`.
+    pub waiting: Vec<WaitingView<'static>>,
+}
+
+/// Body of `POST /events/{id}/waitlist`, optional: nothing to send (the event is in the path,
+/// the caller in the token); no body is the same as `{}`.
+#[derive(ToSchema)]
+pub struct WaitlistJoin {}
+
+// `DELETE /events/{id}/waitlist` (events handler, `waitlist::leave`).
+#[derive(ToSchema)]
+pub struct WaitlistLeft {
+    #[schema(inline)]
+    pub msg: WaitlistLeftMsg,
+}
+
+#[derive(ToSchema)]
+pub enum WaitlistLeftMsg {
+    #[schema(rename = "Left the waitlist")]
+    Left,
 }
 
 // Bookings handler, `AttendeeBooking`; `conventions` makes it `allOf: [Booking, this]`.

@@ -48,6 +48,8 @@ const CONTRACT_PATHS: &[(&str, &str)] = &[
     ("/events", "EventsFunction"),
     ("/events/filter", "EventsFunction"),
     ("/events/{id}", "EventsFunction"),
+    ("/events/{id}/cancel", "EventsFunction"),
+    ("/events/{id}/waitlist", "EventsFunction"),
     ("/events/{id}/bookings", "BookingsFunction"),
     ("/bookings", "BookingsFunction"),
     ("/bookings/{id}", "BookingsFunction"),
@@ -214,17 +216,25 @@ fn every_contract_path_reaches_its_function_in_both_slash_forms() {
     }
 }
 
-/// The event's sub-resources to come (`/events/{id}/cancel`, `/events/{id}/waitlist`) need no new
-/// route key: they reach the events function through `ANY /events/{id}/{proxy+}` by
-/// documentation (a greedy route catches all child resources), while its bookings stay with the
-/// bookings function (a full match first).
+/// The event's sub-resources (`/events/{id}/cancel`, `/events/{id}/waitlist` for POST, DELETE and
+/// GET) need no route key of their own: they reach the events function through
+/// `ANY /events/{id}/{proxy+}` by documentation (a greedy path variable "catches all child
+/// resources of a route", [ROUTES]), in both slash forms (`/events/{id}/waitlist/` reaches the
+/// same function whether or not a remainder ending in `/` matches the greedy route: `$default` is
+/// the events function's too), while the event's bookings stay with the bookings function (a full
+/// match is preferred to a greedy one).
+///
+/// [ROUTES]: https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
 #[test]
-fn future_event_subresources_reach_the_events_function_without_a_new_route() {
+fn event_subresources_reach_the_events_function_without_a_new_route() {
     let routes = routes(&template());
-    for sub in ["cancel", "waitlist", "waitlist/01JBQ2S3T4V5W6X7Y8Z9A0B1C3"] {
+    for sub in ["cancel", "cancel/", "waitlist", "waitlist/", "waitlist/01JBQ2S3T4V5W6X7Y8Z9A0B1C3"] {
         let p = concrete(&format!("/events/{{id}}/{sub}"));
-        assert_eq!(function_by_documentation(&routes, "POST", &p), Ok("EventsFunction".into()), "{p}");
+        for method in ["POST", "DELETE", "GET"] {
+            assert_eq!(function_by_documentation(&routes, method, &p), Ok("EventsFunction".into()), "{method} {p}");
+        }
     }
+    assert!(routes.iter().all(|r| !r.key.contains("waitlist")), "no route key of its own");
     let p = concrete("/events/{id}/bookings");
     assert_eq!(function_by_documentation(&routes, "GET", &p), Ok("BookingsFunction".into()));
 }

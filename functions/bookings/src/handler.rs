@@ -12,20 +12,18 @@ use shared::http::{
 };
 use shared::jwt::AuthUser;
 use shared::model::{
-    new_id, Booking, BookingStatus, BookingView, CancelReason, Delivery, Event, IdempotencyRecord, MessageKind,
-    MessageView, Payment, IDEMPOTENCY_TTL_SECS,
+    new_id, Booking, BookingStatus, BookingView, CancelReason, Delivery, IdempotencyRecord, MessageKind, MessageView,
+    Payment, IDEMPOTENCY_TTL_SECS,
 };
 use shared::paging;
 use shared::payments::{self, CheckoutRequest};
 use shared::policy::{self, Principal};
-use shared::store::MAX_BOOKINGS_PER_LIST;
 use shared::{time, App, Store};
 use std::collections::HashMap;
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-/// The query parameters of `GET /bookings/`.
-pub const LIST_PARAMS: &[&str] = &["status"];
+pub use crate::history::LIST_PARAMS;
 /// The query parameters of `GET /events/{id}/bookings`.
 pub const ATTENDEE_PARAMS: &[&str] = &["limit", "cursor"];
 
@@ -33,7 +31,7 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
     let path = path(&req);
     let result = match (segments(&path).as_slice(), req.method()) {
         (["bookings"], &Method::POST) => served(&req, &[], || create(app, &req)).await,
-        (["bookings"], &Method::GET) => served(&req, LIST_PARAMS, || list(app, &req)).await,
+        (["bookings"], &Method::GET) => served(&req, LIST_PARAMS, || crate::history::list(app, &req)).await,
         (["bookings"], _) => Err(method_not_allowed("GET, POST")),
         (["bookings", id], &Method::GET) => served(&req, &[], || get(app, &req, id)).await,
         (["bookings", id], &Method::DELETE) => served(&req, &[], || cancel(app, &req, id)).await,
@@ -140,8 +138,15 @@ async fn create_once<S: Store>(app: &App<S>, req: &Request) -> Result<Response<B
     if context.already_booked {
         return Err(Error::AlreadyBooked);
     }
+    if context.waiting {
+        return Err(Error::AlreadyWaiting);
+    }
     event.bookable_at(now)?;
     event.has_free_seat()?;
+    // A seat that frees while users wait is theirs (the store's condition says the same).
+    if event.waitlist_count > 0 && event.promotes_at(now) {
+        return Err(Error::EventFull);
+    }
     // A priced event's booking holds the seat until its payment succeeds or the hold expires.
     let payment = match (&event.price, &app.payments) {
         (None, _) => None,
@@ -234,12 +239,6 @@ async fn checkout<S: Store>(app: &App<S>, booking: &mut Booking, idempotency_key
     Ok(())
 }
 
-#[derive(Serialize)]
-struct History<'a> {
-    upcoming: Vec<BookingView<'a>>,
-    past: Vec<BookingView<'a>>,
-}
-
 /// One row of an event's attendee list: the booking, who made it, and its CRM delivery state.
 #[derive(Serialize)]
 struct AttendeeBooking<'a> {
@@ -266,43 +265,6 @@ fn attendee_view(booking: &Booking) -> BookingView<'_> {
         payment.checkout_url = None;
     }
     view
-}
-
-/// The booking with its event's current details where the event still exists.
-fn with_current_event(mut booking: Booking, events: &HashMap<String, Event>) -> Booking {
-    if let Some(e) = events.get(&booking.event_id) {
-        booking.event = e.snapshot();
-    }
-    booking
-}
-
-/// `GET /bookings/`: one index query (newest first, capped) and one batch read of the events.
-async fn list<S: Store>(app: &App<S>, req: &Request) -> Result<Response<Body>> {
-    let caller = authenticate(req, &app.tokens)?;
-    let params = query(req);
-    // `confirmed` lists the bookings that hold a seat: pending payments too.
-    let status = match params.get("status").map(|s| s.trim()) {
-        None | Some("") | Some("confirmed") => BookingStatus::Confirmed,
-        Some("cancelled") => BookingStatus::Cancelled,
-        Some("expired") => BookingStatus::Expired,
-        Some(_) => return Err(Error::validation("status", "must be `confirmed`, `cancelled` or `expired`")),
-    };
-    let bookings = app.store.list_user_bookings(&caller.id, status, MAX_BOOKINGS_PER_LIST).await?;
-    let mut ids: Vec<String> = bookings.iter().map(|b| b.event_id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    let events: HashMap<String, Event> =
-        app.store.get_events(&ids).await?.into_iter().map(|e| (e.id.clone(), e)).collect();
-    let now = time::now();
-    let (mut upcoming, mut past): (Vec<Booking>, Vec<Booking>) =
-        bookings.into_iter().map(|b| with_current_event(b, &events)).partition(|b| b.event.datetime > now);
-    upcoming.sort_by(|a, b| (a.event.datetime, &a.id).cmp(&(b.event.datetime, &b.id)));
-    past.sort_by(|a, b| (b.event.datetime, &b.id).cmp(&(a.event.datetime, &a.id)));
-    let history = History {
-        upcoming: upcoming.iter().map(Booking::view).collect(),
-        past: past.iter().map(Booking::view).collect(),
-    };
-    Ok(json_response(StatusCode::OK, &history))
 }
 
 async fn visible_booking<S: Store>(app: &App<S>, caller: &AuthUser, id: &str) -> Result<Booking> {

@@ -13,6 +13,8 @@ use shared::store::EventQuery;
 use shared::{time, App, Store};
 use std::collections::HashMap;
 
+use crate::waitlist;
+
 /// The query parameters of `GET /events/`.
 pub const LIST_PARAMS: &[&str] = &["from", "to", "limit", "cursor"];
 /// The query parameters of `GET /events/filter`: its own and the list's.
@@ -28,6 +30,12 @@ pub async fn router<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
         (["events", "filter"], _) => Err(method_not_allowed("GET")),
         (["events", id, "cancel"], &Method::POST) => served(&req, &[], || cancel(app, &req, id)).await,
         (["events", _, "cancel"], _) => Err(method_not_allowed("POST")),
+        (["events", id, "waitlist"], &Method::POST) => served(&req, &[], || waitlist::join(app, &req, id)).await,
+        (["events", id, "waitlist"], &Method::DELETE) => served(&req, &[], || waitlist::leave(app, &req, id)).await,
+        (["events", id, "waitlist"], &Method::GET) => {
+            served(&req, waitlist::WAITLIST_PARAMS, || waitlist::list(app, &req, id)).await
+        }
+        (["events", _, "waitlist"], _) => Err(method_not_allowed("GET, POST, DELETE")),
         (["events", id], &Method::GET) => served(&req, &[], || get(app, id)).await,
         (["events", id], &Method::PUT | &Method::PATCH) => served(&req, &[], || update(app, &req, id)).await,
         (["events", id], &Method::DELETE) => served(&req, &[], || delete(app, &req, id)).await,

@@ -24,7 +24,7 @@ pub fn list_event_bookings() {}
 
 #[utoipa::path(
     get, path = "/bookings/", operation_id = "listBookings", tag = "bookings", summary = "The caller's booking history",
-    description = "The caller's bookings with the given status (at most the 100 most recently made), split by whether the event has started. Each carries the event's current details. `confirmed` (the default) lists the bookings that hold a seat: confirmed ones and `pending_payment` holds.",
+    description = "The caller's bookings with the given status (at most the 100 most recently made), split by whether the event has started, and (default `status` only) the waitlists the caller is on, with their places in line. Each carries the event's current details. `confirmed` (the default) lists the bookings that hold a seat: confirmed ones and `pending_payment` holds (a waitlist offer among them, until paid or expired).",
     security(("bearerAuth" = [])),
     params(History),
     responses(
@@ -51,7 +51,7 @@ pub fn list_bookings() {}
             )),
         (status = 400, description = "`invalid_json`: body empty, not JSON, trailing characters or a field of the wrong type; `unknown_field` (with `field`): a property the body does not define; `validation_failed` (with `field`): `event_id` missing or not 1-64 characters, or a bad `Idempotency-Key` header.", body = inline(BadBody)),
         (status = 404, description = "No event with this id.", body = inline(NotFound)),
-        (status = 409, description = "`event_started`: the event has started; `event_full`: no seat left; `already_booked`: the caller already holds a booking for it (confirmed or `pending_payment`); `idempotency_key_reused`: the key was used with a different `event_id`.", body = inline(BookingConflict)),
+        (status = 409, description = "The first that applies of: `idempotency_key_reused`: the key was used with a different `event_id`; `already_booked`: the caller already holds a booking for it (confirmed or `pending_payment`); `already_waiting`: the caller is on its waitlist (leave it first, or wait: a freed seat goes to the first in line); `event_cancelled`: the event is cancelled; `event_started`: the event has started; `event_full`: no seat left, or a seat is free but users wait for it (it is theirs: join the waitlist).", body = inline(BookingConflict)),
         (status = 502, description = "Priced event only: Stripe could not be reached or refused to create the Checkout Session. The seat hold was undone; nothing was booked. Retry later (the same `Idempotency-Key` may be reused).", body = inline(PaymentProviderUnavailable)),
     )
 )]

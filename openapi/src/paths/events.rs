@@ -51,7 +51,7 @@ pub fn filter_events() {}
 )]
 pub fn get_event() {}
 
-const UPDATE: &str = "Facilitator or admin; facilitators only their own events. Only the fields sent change; `updated_at` is set. PUT and PATCH behave identically. A change of `datetime` or `duration_minutes` reschedules: the event's bookings that hold a seat are brought to the new time in the background (their `event` shows it within seconds), and each confirmed booking's CRM receives `booking.rescheduled` when its time or length actually changed.";
+const UPDATE: &str = "Facilitator or admin; facilitators only their own events. Only the fields sent change; `updated_at` is set. PUT and PATCH behave identically. A capacity increase while users wait hands the new seats to the first in line within seconds (a background job); meanwhile nobody else can book them. A change of `datetime` or `duration_minutes` reschedules: the event's bookings that hold a seat are brought to the new time in the background (their `event` shows it within seconds), and each confirmed booking's CRM receives `booking.rescheduled` when its time or length actually changed.";
 const UPDATE_400: &str = "`invalid_json`: body empty, not JSON, trailing characters or a field of the wrong type; `unknown_field` (with `field`): a property the body does not define; `validation_failed` (with `field`): empty object (field `body`), a bound broken, a non-nullable field null, or a read-only field sent; `validation_failed` (field `price`): a bad price, or any price while this deployment has no Stripe configuration.";
 
 #[utoipa::path(
@@ -95,14 +95,14 @@ pub fn patch_event() {}
         (status = 200, description = "Deleted.", body = Deleted, example = json!({"msg": "Event deleted successfully"})),
         (status = 403, description = "The caller is an attendee, or a facilitator who does not own the event.", body = inline(Forbidden)),
         (status = 404, description = "No event with this id.", body = inline(NotFound)),
-        (status = 409, description = "The event still has confirmed bookings.", body = inline(EventHasBookings)),
+        (status = 409, description = "The event still has bookings that hold a seat, or users on its waitlist.", body = inline(EventHasBookings)),
     )
 )]
 pub fn delete_event() {}
 
 #[utoipa::path(
     post, path = "/events/{id}/cancel", operation_id = "cancelEvent", tag = "events", summary = "Cancel an event",
-    description = "Facilitator or admin; facilitators only their own events. The event becomes `cancelled` at once and leaves `GET /events/` and `/events/filter` (`GET /events/{id}` still shows it). Its bookings that hold a seat (`confirmed`, `pending_payment`) are then cancelled in the background, in batches, each exactly once, with `cancel_reason: event_cancelled`; paid ones are refunded in full as an attendee's cancel would be, and open holds' Checkout Sessions are expired. `bookings_to_cancel` counts them down to 0. A cancelled event is never booked or changed again (409 `event_cancelled`); it can be deleted once `bookings_to_cancel` is 0.",
+    description = "Facilitator or admin; facilitators only their own events. The event becomes `cancelled` at once and leaves `GET /events/` and `/events/filter` (`GET /events/{id}` still shows it). Its bookings that hold a seat (`confirmed`, `pending_payment`) are then cancelled in the background, in batches, each exactly once, with `cancel_reason: event_cancelled`; paid ones are refunded in full as an attendee's cancel would be, and open holds' Checkout Sessions are expired. `bookings_to_cancel` counts them down to 0. Its waitlist is emptied the same way (`waitlist_count` counts down to 0; nobody is promoted). A cancelled event is never booked or changed again (409 `event_cancelled`); it can be deleted once `bookings_to_cancel` is 0.",
     security(("bearerAuth" = [])),
     params(("id" = Id, Path, description = "Event id.")),
     request_body(content = EventCancel, description = "Optional.", example = json!({"reason": "The teacher is ill."})),

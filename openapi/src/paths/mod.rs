@@ -9,3 +9,4 @@ pub mod bookings;
 pub mod events;
 pub mod operations;
 pub mod sessions;
+pub mod waitlist;
