@@ -74,6 +74,13 @@ pub async fn run_batch<S: Store>(
         report.done = store.finish_job(&job, &owner).await?;
         return Ok(report);
     };
+    if job.kind == JobKind::Cancel && event.seats_booked == 0 {
+        // No booking holds a seat (a strongly consistent read): only the waitlist is left, a
+        // bounded slice per batch, without paging the bookings again for each slice.
+        report.cleared = store.clear_waitlist(event_id, size * 4).await? as usize;
+        let done = report.cleared == 0;
+        return save_or_finish(store, job, &owner, done, now, report).await;
+    }
     if job.kind != JobKind::Cancel {
         // Seats a capacity increase freed go to the waitlist first (a reschedule job that came
         // with the same PATCH replaced the promote job, so it promotes too).

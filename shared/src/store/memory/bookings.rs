@@ -31,7 +31,7 @@ pub(super) fn booking_context(
     Ok(BookingContext {
         event: db.events.get(event_id).map(|e| Event::clone(e)),
         already_booked: db.attendees.contains_key(&(event_id.to_string(), user_id.to_string())),
-        waiting: false,
+        waiting: db.is_waiting(event_id, user_id),
         idempotency: idempotency_key.and_then(|k| db.idempotency.get(&(user_id.to_string(), k.to_string())).cloned()),
         user: db.users.get(user_id).cloned(),
     })
@@ -56,8 +56,16 @@ pub(super) fn create_booking(
     if db.attendees.contains_key(&guard) {
         return Err(Error::AlreadyBooked);
     }
+    if db.waiting.contains_key(&guard) {
+        return Err(Error::AlreadyWaiting);
+    }
     event.bookable_at(now)?;
     event.has_free_seat()?;
+    // A seat that is free while users wait is theirs (a capacity increase whose promotions are
+    // still running), unless the event no longer promotes.
+    if event.waitlist_count > 0 && event.promotes_at(now) {
+        return Err(Error::EventFull);
+    }
     // The snapshot must be of the event as it is: a reschedule in between → read it again.
     if event.revision != booking.event.revision {
         return Err(Error::StatusChanged);
@@ -145,8 +153,14 @@ pub(super) fn cancel_booking(
             db.put_task(PaymentTask { booking_id: b.id.clone(), kind: PaymentTaskKind::Refund, due_at: now });
         }
         db.put_delivery(Delivery::message(&b, MessageKind::Cancelled, now));
+    } else if b.via_waitlist && b.has_checkout_session() {
+        // The CRM heard `booking.offered` (written when the session was opened): it hears the end.
+        db.put_delivery(Delivery::message(&b, MessageKind::Cancelled, now));
     }
     db.put_booking(b.clone());
+    if reason != CancelReason::EventCancelled {
+        db.promote(&b.event_id, now, 1);
+    }
     Ok(b)
 }
 

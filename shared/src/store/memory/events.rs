@@ -3,7 +3,7 @@
 
 use super::{Inner, MemoryStore};
 use crate::error::{Error, Result};
-use crate::model::{fold_type, Event, EventPatch};
+use crate::model::{fold_type, Event, EventPatch, Job, JobKind};
 use crate::store::{Actor, EventPage, EventQuery, Position, MAX_EVALUATED_PER_PAGE};
 use crate::time::Timestamp;
 use std::ops::Bound;
@@ -64,15 +64,30 @@ pub(super) fn update_event(
     let old = Arc::clone(event);
     let mut new = patch.apply(&old)?;
     new.updated_at = now;
+    let revision = db.jobs.get(id).map_or(0, |j| j.revision) + 1;
     if patch.reschedules() {
         new.revision += 1;
-        let revision = db.jobs.get(id).map_or(0, |j| j.revision) + 1;
-        db.put_job(crate::model::Job::new(id, crate::model::JobKind::Reschedule, revision, now));
+        db.put_job(Job::new(id, JobKind::Reschedule, revision, now));
+    } else if old.waitlist_count > 0 && more_seats(&old, &new) {
+        // The new seats go to the waitlist (by the job's batches, PROMOTIONS_PER_WRITE per
+        // write); a reschedule job already there promotes too, so it is kept.
+        if db.jobs.get(id).is_none_or(|j| j.kind == JobKind::Promote) {
+            db.put_job(Job::new(id, JobKind::Promote, revision, now));
+        }
     }
     db.unindex_event(&old);
     db.index_event(&new);
     db.events.insert(id.to_string(), Arc::new(new.clone()));
     Ok(new)
+}
+
+/// The patch raised the capacity (`None` is unlimited).
+fn more_seats(old: &Event, new: &Event) -> bool {
+    match (old.capacity, new.capacity) {
+        (Some(before), Some(after)) => after > before,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 pub(super) fn delete_event(store: &MemoryStore, id: &str, actor: Actor<'_>) -> Result<()> {

@@ -20,7 +20,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::model::{
     Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Job, LoginThrottle,
-    MessageKind, PaymentTask, Role, Session, User,
+    MessageKind, PaymentTask, Role, Session, User, WaitEntry,
 };
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -50,8 +50,15 @@ struct Inner {
     event_bookings: HashMap<String, BTreeSet<Position>>,
     /// Per user and status, their bookings by (created_at, id).
     user_bookings: HashMap<(String, BookingStatus), BTreeSet<Position>>,
-    /// (event id, user id) → booking id, while the booking is confirmed.
+    /// (event id, user id) → booking id, while the booking holds a seat.
     attendees: HashMap<(String, String), String>,
+    /// Per event, its waitlist in line order (`joined_at`, then user id).
+    waitlists: HashMap<String, BTreeMap<Position, WaitEntry>>,
+    /// (event id, user id) → `joined_at` while the user waits: the guard DynamoDB keeps on the
+    /// attendee key with entity `waiting`. Never holds a key `attendees` holds.
+    waiting: HashMap<(String, String), Timestamp>,
+    /// Per user, their waitlist entries by (joined_at, event id): the user's `waiting` list.
+    user_waiting: HashMap<String, BTreeSet<(Timestamp, String)>>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
     deliveries: HashMap<String, Delivery>,
     /// Every other CRM message of a booking, by (booking id, its key's sort key).

@@ -3,7 +3,9 @@
 
 use super::MemoryStore;
 use crate::error::{Error, Result};
-use crate::model::{is_final_refund_status, Booking, BookingStatus, Delivery, PaymentTask, PaymentTaskKind};
+use crate::model::{
+    is_final_refund_status, Booking, BookingStatus, Delivery, MessageKind, PaymentTask, PaymentTaskKind,
+};
 use crate::store::{PendingQuery, Position, Settled, Settlement, TaskPage};
 use std::ops::Bound;
 
@@ -17,6 +19,18 @@ pub(super) fn attach_checkout(store: &MemoryStore, booking_id: &str, session_id:
     };
     payment.checkout_session_id = Some(session_id.to_string());
     payment.checkout_url = Some(url.to_string());
+    let expires_at = payment.expires_at;
+    let offer = b.clone();
+    // A waitlist offer's session is open: its hold runs until the offer ends, and the CRM is
+    // told (once: a retry that finds the Hold task already there writes no second message).
+    if offer.via_waitlist && db.payment_tasks.get(booking_id).is_some_and(|t| t.kind == PaymentTaskKind::Offer) {
+        db.put_task(PaymentTask {
+            booking_id: booking_id.to_string(),
+            kind: PaymentTaskKind::Hold,
+            due_at: expires_at,
+        });
+        db.put_delivery(Delivery::message(&offer, MessageKind::Offered, crate::time::now()));
+    }
     Ok(true)
 }
 
@@ -39,6 +53,7 @@ pub(super) fn release_hold(store: &MemoryStore, booking: &Booking, idempotency_k
     if let Some(key) = idempotency_key {
         db.idempotency.remove(&(booking.user_id.clone(), key.to_string()));
     }
+    db.promote(&booking.event_id, crate::time::now(), 1);
     Ok(())
 }
 
@@ -60,7 +75,13 @@ pub(super) fn settle_payment(store: &MemoryStore, booking_id: &str, settle: &Set
         BookingStatus::Confirmed => {
             db.put_delivery(Delivery::pending(&b, settle.now));
         }
-        BookingStatus::Expired => db.release_seat(&b),
+        BookingStatus::Expired => {
+            db.release_seat(&b);
+            // The CRM heard `booking.offered` once the session was opened: it hears the end.
+            if b.via_waitlist && b.has_checkout_session() {
+                db.put_delivery(Delivery::message(&b, MessageKind::Expired, settle.now));
+            }
+        }
         other => return Err(Error::internal(format!("a payment cannot settle a booking as {}", other.as_str()))),
     }
     db.drop_task(&b.id);
@@ -70,6 +91,9 @@ pub(super) fn settle_payment(store: &MemoryStore, booking_id: &str, settle: &Set
         payment.payment_intent = settle.payment_intent.clone().or(payment.payment_intent.take());
     }
     db.put_booking(b.clone());
+    if b.status == BookingStatus::Expired {
+        db.promote(&b.event_id, settle.now, 1);
+    }
     Ok(Settled::Changed(b))
 }
 
