@@ -63,12 +63,11 @@ pub async fn sweep_payments<S: Store>(
                     PaymentTaskKind::Refund => {
                         refund_booking(store, provider, booking).await.map(|_| report.refunds += 1)
                     }
-                    PaymentTaskKind::Offer => match open_offer(store, provider, booking, now).await {
-                        Ok(OfferOutcome::Opened(_)) => Ok(report.offers_opened += 1),
-                        Ok(OfferOutcome::Expired(_)) => Ok(report.offers_expired += 1),
-                        Ok(OfferOutcome::Gone) => Ok(report.unchanged += 1),
-                        Err(e) => Err(e),
-                    },
+                    PaymentTaskKind::Offer => open_offer(store, provider, booking, now).await.map(|o| match o {
+                        OfferOutcome::Opened(_) => report.offers_opened += 1,
+                        OfferOutcome::Expired(_) => report.offers_expired += 1,
+                        OfferOutcome::Gone => report.unchanged += 1,
+                    }),
                     PaymentTaskKind::ExpireCheckout => {
                         expire_cancelled_hold(store, provider, booking, &mut report).await
                     }

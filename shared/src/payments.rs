@@ -49,7 +49,7 @@ impl<'a> CheckoutRequest<'a> {
 /// outage ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckoutAnswer {
-    Created(CheckoutSession),
+    Created(Box<CheckoutSession>),
     /// A 400 (`invalid_request_error`): the parameter Stripe named, e.g. `expires_at` when the
     /// session would end under 30 minutes (or over 24 hours) after Stripe creates it.
     Refused {
@@ -146,7 +146,7 @@ pub trait PaymentProvider: Send + Sync {
     /// [`CheckoutAnswer::Refused`] rather than an error. The default knows no refusal: every
     /// failure is an error, to be retried.
     fn create_checkout_or_refusal<'a>(&'a self, req: &'a CheckoutRequest<'a>) -> BoxFuture<'a, Result<CheckoutAnswer>> {
-        Box::pin(async move { self.create_checkout(req).await.map(CheckoutAnswer::Created) })
+        Box::pin(async move { self.create_checkout(req).await.map(|s| CheckoutAnswer::Created(Box::new(s))) })
     }
     /// `GET /v1/checkout/sessions/{id}`.
     fn retrieve_checkout<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<CheckoutSession>>;

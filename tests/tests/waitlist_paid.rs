@@ -360,7 +360,100 @@ async fn a_paid_offer_is_confirmed_after_its_offer_message<S: Store + Clone>(sto
     assert_eq!(delivered, ["booking.offered", "booking.offered", "booking.confirmed"]);
 }
 
+/// The local server, over HTTP: a cancel (`DELETE /bookings/{id}`) of a priced event's seat and
+/// of a free event's, and a capacity increase (`PATCH /events/{id}`) of a free one, each answered
+/// at once; in the background the follow-up opens the priced offer's session and the CRM gets
+/// `booking.offered` for it, `booking.confirmed` with `"via": "waitlist"` for the free
+/// promotions (the capacity increase's through its promote job).
+async fn the_local_server_opens_offers_and_tells_the_crm_after_the_routes<S: Store + Clone>(store: S) {
+    use shared::model::Role;
+    let r = rig(store).await;
+    let hooked = Arc::new(crm_notifier::Notifier::from_config(r.store.clone(), &crm_config(&r.crm)).unwrap());
+    let on_booking = crm_notifier::booking_hook(hooked, crm_notifier::RetryPolicy::default());
+    let app = App::new(r.store.clone(), &tests::config()).unwrap().with_payments(r.provider.clone());
+    let app = app.with_booking_hook(on_booking.clone());
+    let followup =
+        Arc::new(local_server::promotions::FollowUp::new(r.store.clone(), Some(r.provider.clone()), Some(on_booking)));
+    let (owner, owner_token) = tests::user(&app, Role::Facilitator).await;
+    let (holder, holder_token) = tests::user(&app, Role::Attendee).await;
+    let (free_holder, free_token) = tests::user(&app, Role::Attendee).await;
+    let mut events = Vec::new();
+    for price in [Some(usd(1500)), None] {
+        let mut ev = event(Some(1), price, Duration::days(2), now());
+        (ev.owner_id, ev.facilitator_id) = (owner.id.clone(), owner.id.clone());
+        r.store.create_event(&ev).await.unwrap();
+        events.push(ev);
+    }
+    let (paid, free) = (&events[0], &events[1]);
+    let held = book(&r.store, &paid.id, &holder.id).await.unwrap();
+    let seat = book(&r.store, &free.id, &free_holder.id).await.unwrap();
+    let paid_line = line_up(&r.store, &paid.id, 1, now()).await;
+    let free_line = line_up(&r.store, &free.id, 3, now()).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let routes = local_server::router_with(Arc::new(app), Some(followup));
+    tokio::spawn(async move { local_server::axum::serve(listener, routes).await });
+    let http = reqwest::Client::new();
+    for (id, token) in [(&held.id, &holder_token), (&seat.id, &free_token)] {
+        let resp = http.delete(format!("{base}/bookings/{id}")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let patch = http
+        .patch(format!("{base}/events/{}", free.id))
+        .bearer_auth(&owner_token)
+        .header("content-type", "application/json")
+        .body(json!({"capacity": 3}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status().as_u16(), 200);
+
+    // The CRM hears of every promotion within seconds (besides the free seat holder's own
+    // booking.confirmed and booking.cancelled, owed by the cancel).
+    let promoted = |posted: &[tests::crm::Posted], kind: &str| -> Vec<Value> {
+        let seat_id = json!(seat.id);
+        posted.iter().map(|p| p.body.clone()).filter(|b| b["type"] == kind && b["booking_id"] != seat_id).collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let posted = loop {
+        let posted = r.crm.posted().await;
+        let done = promoted(&posted, "booking.offered").len() == 1 && promoted(&posted, "booking.confirmed").len() == 3;
+        if done || std::time::Instant::now() > deadline {
+            break posted;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let offer = r.offer(&paid.id).await;
+    assert_eq!(offer.user_id, paid_line[0].user_id);
+    let offered = promoted(&posted, "booking.offered");
+    assert_eq!(offered.len(), 1, "{posted:?}");
+    assert_eq!(offered[0]["booking_id"], json!(offer.id));
+    assert_eq!(offered[0]["checkout_url"], json!(offer.payment.unwrap().checkout_url), "the session was opened");
+    let mut confirmed: Vec<String> = promoted(&posted, "booking.confirmed")
+        .iter()
+        .map(|b| {
+            assert_eq!(b["via"], "waitlist", "{b}");
+            b["user"]["email"].as_str().unwrap().to_string()
+        })
+        .collect();
+    confirmed.sort();
+    let mut want: Vec<String> = free_line.iter().map(|e| e.user_email.clone()).collect();
+    want.sort();
+    assert_eq!(confirmed, want, "the cancel's promotion and the capacity increase's two");
+    assert_eq!(counts(&r.store, &free.id).await, (3, 0));
+}
+
+fn crm_config(crm: &Crm) -> crm_notifier::CrmConfig {
+    let vars = std::collections::HashMap::from([
+        ("CRM_WEBHOOK_URL", format!("{}/hooks", crm.server.uri())),
+        ("CRM_WEBHOOK_SECRET", tests::WEBHOOK_SECRET.to_string()),
+    ]);
+    crm_notifier::CrmConfig::from_lookup(|name| vars.get(name).cloned()).unwrap()
+}
+
 store_tests!(
+    the_local_server_opens_offers_and_tells_the_crm_after_the_routes,
     paid_offers_cascade_down_the_line,
     stripe_down_at_the_promotion_keeps_the_seat_until_the_sweep_opens_it,
     a_session_stripe_refuses_ends_the_offer,

@@ -234,7 +234,7 @@ impl StripeClient {
 
     async fn create(&self, req: &CheckoutRequest<'_>) -> Result<CheckoutSession> {
         match self.create_or_refusal(req).await? {
-            CheckoutAnswer::Created(session) => Ok(session),
+            CheckoutAnswer::Created(session) => Ok(*session),
             CheckoutAnswer::Refused { param } => Err(Error::PaymentProviderUnavailable(format!(
                 "Stripe answered 400 (invalid_request_error, param {})",
                 param.as_deref().unwrap_or("-")
@@ -251,7 +251,7 @@ impl StripeClient {
         match self.call::<CheckoutSession>(Method::POST, "/v1/checkout/sessions", &form, Some(req.booking_id)).await {
             Ok(session) => {
                 tracing::info!(booking_id = %req.booking_id, session_id = %session.id, "Checkout Session created");
-                Ok(CheckoutAnswer::Created(session))
+                Ok(CheckoutAnswer::Created(Box::new(session)))
             }
             Err(CallError::Refused { status, param, .. }) if status == StatusCode::BAD_REQUEST => {
                 Ok(CheckoutAnswer::Refused { param })
