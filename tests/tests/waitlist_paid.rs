@@ -407,7 +407,8 @@ async fn the_local_server_opens_offers_and_tells_the_crm_after_the_routes<S: Sto
         .send()
         .await
         .unwrap();
-    assert_eq!(patch.status().as_u16(), 200);
+    let status = patch.status().as_u16();
+    assert_eq!(status, 200, "{}", patch.text().await.unwrap_or_default());
 
     // The CRM hears of every promotion within seconds (besides the free seat holder's own
     // booking.confirmed and booking.cancelled, owed by the cancel).
