@@ -1527,6 +1527,83 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     assert_eq!((jobs.cancelled, jobs.finished), (1, 1), "{jobs:?}");
     wire.check("CrmSweeperFunction", "lifecycle jobs");
 
+    // Waitlists. Events function: a join's first read (event, guard, user) and its write, the
+    // owner's page of the line, a leave. Bookings function: a user's places in line, a cancel
+    // that hands the seat to the first in line (free: confirmed; priced: an offer). Notifier: an
+    // offer opened from its task's stream record, its messages. Payments: an opened offer
+    // expired by its webhook, the next promoted. Sweeper: that offer opened by the payment
+    // sweep, then expired by it when its time is up, the next promoted. (A capacity increase's
+    // promote job makes the same promotion items, through promote_waitlist.)
+    let (_, wl_owner) = tests::user(&wire.app, Role::Facilitator).await;
+    let mut line_events = Vec::new();
+    for price in [None, Some(json!({"amount": 1500, "currency": "eur"}))] {
+        let body =
+            json!({"title": "Full", "type": "Yoga", "datetime": tests::in_days(3), "capacity": 1, "price": price});
+        let (status, ev) = wire.send(req("POST", "/events", Some(&wl_owner), Some(body))).await;
+        assert_eq!(status, 201, "{ev}");
+        let ev = ev["id"].as_str().unwrap().to_string();
+        let (_, holder) = tests::user(&wire.app, Role::Attendee).await;
+        let (status, held) = wire.send(req("POST", "/bookings", Some(&holder), Some(json!({"event_id": ev})))).await;
+        assert_eq!(status, 201, "{held}");
+        let mut waiting = Vec::new();
+        for i in 0..3 {
+            let (user, _) = tests::user(&wire.app, Role::Attendee).await;
+            wire.log.take();
+            let context = lifecycle_store.booking_context(&ev, &user.id, None).await.unwrap();
+            assert!(context.event.is_some() && !context.waiting);
+            let entry = shared::model::WaitEntry {
+                event_id: ev.clone(),
+                user_id: user.id.clone(),
+                user_name: user.name.clone(),
+                user_email: user.email.clone(),
+                joined_at: shared::time::now() + chrono::Duration::seconds(i),
+            };
+            lifecycle_store.join_waitlist(&entry, shared::time::now()).await.unwrap();
+            wire.check("EventsFunction", "waitlist join");
+            waiting.push(user);
+        }
+        lifecycle_store.waitlist(&ev, None, 10).await.unwrap();
+        wire.check("EventsFunction", "waitlist page");
+        lifecycle_store.user_waitlist(&waiting[0].id).await.unwrap();
+        wire.check("BookingsFunction", "places in line");
+        let held = held["id"].as_str().unwrap().to_string();
+        assert_eq!(wire.send(req("DELETE", &format!("/bookings/{held}"), Some(&holder), None)).await.0, 200);
+        line_events.push((ev, waiting));
+    }
+    let (free_line, _) = &line_events[0];
+    let (paid_line, paid_waiting) = &line_events[1];
+    lifecycle_store.leave_waitlist(free_line, &line_events[0].1[2].id).await.unwrap();
+    wire.check("EventsFunction", "waitlist leave");
+    let offer_of = |user_id: String| {
+        let store = lifecycle_store.clone();
+        let ev = paid_line.clone();
+        async move {
+            let all = tests::waitlist::all_bookings(&store, &ev).await;
+            all.into_iter().find(|b| b.user_id == user_id && b.status.holds_seat()).expect("an offer")
+        }
+    };
+    let first = offer_of(paid_waiting[0].id.clone()).await;
+    wire.log.take();
+    let opened =
+        shared::offers::open_offer(&lifecycle_store, provider.as_ref(), &first, shared::time::now()).await.unwrap();
+    assert!(matches!(opened, shared::offers::OfferOutcome::Opened(_)), "{opened:?}");
+    wire.check("CrmNotifierFunction", "offer opened from its stream record");
+    let answer = wire.stripe_event("evt_offer_exp", "checkout.session.expired", stripe.expire(&first.id)).await;
+    assert_eq!(answer["effect"], "expired", "{answer}");
+    notifier.deliver_booking(&first.id).await.unwrap();
+    wire.check("CrmNotifierFunction", "offered and expired messages");
+    let second = offer_of(paid_waiting[1].id.clone()).await;
+    wire.log.take();
+    let at = shared::time::now() + chrono::Duration::seconds(1);
+    let report = shared::payments::sweep_payments(&lifecycle_store, provider.as_ref(), at, 1, &|_| {}).await.unwrap();
+    assert_eq!((report.offers_opened, report.errors), (1, 0), "{report:?}");
+    wire.check("CrmSweeperFunction", "offer opened by the payment sweep");
+    let ends = second.payment.as_ref().unwrap().expires_at + chrono::Duration::minutes(1);
+    let report = shared::payments::sweep_payments(&lifecycle_store, provider.as_ref(), ends, 2, &|_| {}).await.unwrap();
+    assert_eq!((report.expired, report.errors), (1, 0), "{report:?}");
+    wire.check("CrmSweeperFunction", "offer expired by the payment sweep, the next promoted");
+    offer_of(paid_waiting[2].id.clone()).await;
+
     // The scenario reached every function (a route that stopped calling DynamoDB would make the
     // checks above vacuous).
     let checked = wire.checked.borrow();
