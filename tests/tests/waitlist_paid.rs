@@ -87,19 +87,6 @@ async fn task<S: Store>(store: &S, booking_id: &str, due_at: Timestamp) -> Optio
     store.due_payment_tasks(&q).await.unwrap().items.into_iter().find(|t| t.booking_id == booking_id)
 }
 
-/// The stream record of an item as the table writes it (its `entity` tag included).
-fn record(event_name: &str, entity: &str, item: &impl serde::Serialize) -> aws_lambda_events::event::dynamodb::Event {
-    let mut image: serde_dynamo::Item = serde_dynamo::to_item(item).unwrap();
-    image.insert(shared::keys::ENTITY.into(), serde_dynamo::AttributeValue::S(entity.into()));
-    let mut rec = aws_lambda_events::event::dynamodb::EventRecord::default();
-    rec.event_name = event_name.into();
-    rec.change.new_image = image;
-    rec.change.sequence_number = Some("1".into());
-    let mut event = aws_lambda_events::event::dynamodb::Event::default();
-    event.records.push(rec);
-    event
-}
-
 /// The v2 fields every message of `b` carries, and `type`.
 fn v2(b: &Booking, event_type: &str) -> Value {
     json!({
@@ -138,7 +125,8 @@ async fn paid_offers_cascade_down_the_line<S: Store + Clone>(store: S) {
     // The promotion's Offer task on the stream: the session is opened.
     let a_task = task(&r.store, &a.id, a.created_at).await.expect("Offer task due at once");
     assert_eq!(a_task.kind, PaymentTaskKind::Offer);
-    let answer = crm_notifier::handle_batch(&r.notifier, record("INSERT", "payment_task", &a_task)).await;
+    let answer =
+        crm_notifier::handle_batch(&r.notifier, tests::streams::image_event("INSERT", "payment_task", &a_task)).await;
     assert!(answer.batch_item_failures.is_empty());
     let a = r.booking(&a.id).await;
     let pay = a.payment.clone().unwrap();
@@ -170,7 +158,7 @@ async fn paid_offers_cascade_down_the_line<S: Store + Clone>(store: S) {
     );
     let b = r.booking(&b.id).await;
     assert_eq!(b.status, BookingStatus::Confirmed);
-    let answer = crm_notifier::handle_batch(&r.notifier, record("MODIFY", "booking", &b)).await;
+    let answer = crm_notifier::handle_batch(&r.notifier, tests::streams::image_event("MODIFY", "booking", &b)).await;
     assert!(answer.batch_item_failures.is_empty());
 
     let posted = r.crm.posted().await;
@@ -226,7 +214,9 @@ async fn stripe_down_at_the_promotion_keeps_the_seat_until_the_sweep_opens_it<S:
     let offer = r.offer(&ev.id).await;
     assert_eq!(offer.user_id, line[0].user_id);
     let offer_task = task(&r.store, &offer.id, offer.created_at).await.unwrap();
-    let answer = crm_notifier::handle_batch(&r.notifier, record("INSERT", "payment_task", &offer_task)).await;
+    let answer =
+        crm_notifier::handle_batch(&r.notifier, tests::streams::image_event("INSERT", "payment_task", &offer_task))
+            .await;
     assert!(answer.batch_item_failures.is_empty(), "Stripe down never holds back the shard");
     // The sweep reads tasks due before its `now` (whole seconds): a second after the promotion.
     let swept = sweep_payments(&r.store, r.provider.as_ref(), now() + Duration::seconds(1), 1, &|_| {}).await.unwrap();
@@ -353,7 +343,7 @@ async fn a_paid_offer_is_confirmed_after_its_offer_message<S: Store + Clone>(sto
     let session = r.stub.session_for(&b.id).unwrap();
     assert_eq!(r.webhook("checkout.session.completed", r.stub.pay(session["id"].as_str().unwrap())).await, "confirmed");
     let b = r.booking(&b.id).await;
-    let answer = crm_notifier::handle_batch(&r.notifier, record("MODIFY", "booking", &b)).await;
+    let answer = crm_notifier::handle_batch(&r.notifier, tests::streams::image_event("MODIFY", "booking", &b)).await;
     assert!(answer.batch_item_failures.is_empty());
     let delivered: Vec<String> = r.crm.sent().await.into_iter().map(|(_, t)| t).collect();
     // The first POST (CRM down, 503) and then the two in order.
@@ -368,7 +358,7 @@ async fn a_paid_offer_is_confirmed_after_its_offer_message<S: Store + Clone>(sto
 async fn the_local_server_opens_offers_and_tells_the_crm_after_the_routes<S: Store + Clone>(store: S) {
     use shared::model::Role;
     let r = rig(store).await;
-    let hooked = Arc::new(crm_notifier::Notifier::from_config(r.store.clone(), &crm_config(&r.crm)).unwrap());
+    let hooked = Arc::new(crm_notifier::Notifier::from_config(r.store.clone(), &tests::crm::config(&r.crm)).unwrap());
     let on_booking = crm_notifier::booking_hook(hooked, crm_notifier::RetryPolicy::default());
     let app = App::new(r.store.clone(), &tests::config()).unwrap().with_payments(r.provider.clone());
     let app = app.with_booking_hook(on_booking.clone());
@@ -443,14 +433,6 @@ async fn the_local_server_opens_offers_and_tells_the_crm_after_the_routes<S: Sto
     want.sort();
     assert_eq!(confirmed, want, "the cancel's promotion and the capacity increase's two");
     assert_eq!(counts(&r.store, &free.id).await, (3, 0));
-}
-
-fn crm_config(crm: &Crm) -> crm_notifier::CrmConfig {
-    let vars = std::collections::HashMap::from([
-        ("CRM_WEBHOOK_URL", format!("{}/hooks", crm.server.uri())),
-        ("CRM_WEBHOOK_SECRET", tests::WEBHOOK_SECRET.to_string()),
-    ]);
-    crm_notifier::CrmConfig::from_lookup(|name| vars.get(name).cloned()).unwrap()
 }
 
 store_tests!(

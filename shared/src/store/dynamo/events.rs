@@ -168,8 +168,8 @@ pub(super) async fn update_event(
     };
     let raised_with_waiters = match (event_after_failure(db, old.clone(), id).await?, patch.capacity) {
         (Some(e), Some(new_capacity)) => {
-            let allowed = actor.check(&e).and_then(|()| rule(&e)).is_ok()
-                && new_capacity.is_none_or(|cap| e.seats_booked <= cap);
+            let allowed =
+                actor.check(&e).and_then(|()| rule(&e)).is_ok() && new_capacity.is_none_or(|cap| e.seats_booked <= cap);
             let raised = match (e.capacity, new_capacity) {
                 (Some(old), Some(new)) => new > old,
                 (Some(_), None) => true,
@@ -215,9 +215,15 @@ pub(super) async fn update_event(
             Err(TxFailure::Failed(e)) => return Err(e),
             Err(TxFailure::Conditions(reasons)) => {
                 if let Some(returned) = failed(&reasons, 0) {
-                    return Err(
-                        explain_event_write(db, returned.clone(), id, actor, &rule, Error::CapacityBelowBooked).await
-                    );
+                    return Err(explain_event_write(
+                        db,
+                        returned.clone(),
+                        id,
+                        actor,
+                        &rule,
+                        Error::CapacityBelowBooked,
+                    )
+                    .await);
                 }
                 // Another job of the event runs (a reschedule's promotes): the update alone.
                 items.truncate(1);

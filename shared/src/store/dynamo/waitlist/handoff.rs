@@ -133,7 +133,9 @@ fn promotion_items(db: &DynamoStore, h: &Handoff, now: Timestamp) -> Result<Vec<
         .build()
         .map_err(Error::internal)?;
     let follow_up = match h.booking.payment {
-        Some(_) => PaymentTask { booking_id: h.booking.id.clone(), kind: PaymentTaskKind::Offer, due_at: now }.to_item()?,
+        Some(_) => {
+            PaymentTask { booking_id: h.booking.id.clone(), kind: PaymentTaskKind::Offer, due_at: now }.to_item()?
+        }
         None => Delivery::pending(&h.booking, now).to_item()?,
     };
     let follow_up = Put::builder().table_name(&db.table).set_item(Some(follow_up)).build().map_err(Error::internal)?;
@@ -238,7 +240,9 @@ pub(in crate::store::dynamo) async fn promote_waitlist(
         let handoffs: Vec<Handoff> = head(db, event_id, k)
             .await?
             .into_iter()
-            .filter_map(|entry| entry.promoted(&event, now).map(|booking| Handoff { event: event.clone(), entry, booking }))
+            .filter_map(|entry| {
+                entry.promoted(&event, now).map(|booking| Handoff { event: event.clone(), entry, booking })
+            })
             .collect();
         if handoffs.is_empty() {
             break;
