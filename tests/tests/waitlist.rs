@@ -250,6 +250,11 @@ async fn an_event_cancel_empties_the_waitlist<S: Store + Clone>(store: S) {
         assert_eq!(err(store.join_waitlist(e, now()).await), "event_cancelled");
     }
     assert!(store.get_job(&ev.id).await.unwrap().is_none());
+    store.delete_event(&ev.id, Actor::Owner(OWNER)).await.unwrap();
+    // An event whose line is not empty cannot be deleted (the line belongs to it).
+    let waited = create(&store, Some(0), None, Duration::days(3)).await;
+    line_up(&store, &waited.id, 1, now()).await;
+    assert_eq!(err(store.delete_event(&waited.id, Actor::Admin).await), "event_has_bookings");
 }
 
 /// Priced promotions: an offer (pending_payment, via the waitlist, its Offer task due now,
