@@ -2,16 +2,13 @@
 //! in one transaction; idempotency records ride along.
 
 use super::items::{attr, from_item, key_item, n, s, start_key, tag, AttendeeGuard, Entity, ABSENT, EXISTS};
-use super::{events, failed, sdk_error, DynamoStore, TxFailure};
+use super::{events, failed, sdk_error, waitlist, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity};
-use crate::model::{
-    booking_cutoff, cancel_cutoff, Booking, BookingStatus, CancelReason, Delivery, Event, IdempotencyRecord,
-    MessageKind, PaymentTask, PaymentTaskKind, REFUND_REQUESTED,
-};
+use crate::model::{booking_cutoff, Booking, BookingStatus, Delivery, Event, IdempotencyRecord, PaymentTask, PaymentTaskKind};
 use crate::store::{BookingContext, BookingPage, Position};
 use crate::time::{self, Timestamp};
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 pub(super) async fn booking_context(
     db: &DynamoStore,
@@ -26,6 +23,7 @@ pub(super) async fn booking_context(
         match tag(&item) {
             Some(entity::EVENT) => context.event = Some(from_item(item)?),
             Some(entity::ATTENDEE) => context.already_booked = true,
+            Some(entity::WAITING) => context.waiting = true,
             Some(entity::IDEMPOTENCY) => context.idempotency = Some(from_item(item)?),
             Some(entity::USER) => context.user = Some(from_item(item)?),
             _ => {}
@@ -45,13 +43,16 @@ pub(super) async fn create_booking(
     // (the caller reads the event again), so no booking keeps a time its event no longer has.
     let revision_as_read =
         if booking.event.revision == 0 { "(attribute_not_exists(#rev) OR #rev = :rev)" } else { "#rev = :rev" };
+    // A free seat nobody waits for: while users wait, a freed seat is theirs (it is handed on
+    // in the write that frees it, or by the promote job after a capacity increase).
     let seat = Update::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::event(&booking.event_id))))
         .update_expression("ADD #seats :one")
         .condition_expression(format!(
             "{EXISTS} AND (attribute_not_exists(#st) OR #st <> :cancelled) AND #dt > :cutoff \
-             AND (attribute_not_exists(#cap) OR #seats < #cap) AND {revision_as_read}"
+             AND (attribute_not_exists(#cap) OR #seats < #cap) AND {revision_as_read} AND {}",
+            waitlist::NOBODY_WAITS
         ))
         .expression_attribute_names("#rev", attr::REVISION)
         .expression_attribute_values(":rev", n(booking.event.revision))
@@ -62,9 +63,8 @@ pub(super) async fn create_booking(
         .expression_attribute_names("#dt", attr::DATETIME)
         .expression_attribute_values(":one", n(1))
         .expression_attribute_values(":cutoff", s(time::format(&booking_cutoff(now))))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .build()
-        .map_err(Error::internal)?;
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    let seat = waitlist::with_nobody_waits(seat, now).build().map_err(Error::internal)?;
     let guard = AttendeeGuard { event_id: &booking.event_id, user_id: &booking.user_id, booking_id: &booking.id };
     let mut items = vec![
         TransactWriteItem::builder().update(seat).build(),
@@ -114,11 +114,15 @@ pub(super) async fn create_booking(
         ),
         None => None,
     };
-    if failed(&reasons, 1).is_some() {
-        return Err(Error::AlreadyBooked);
+    if let Some(guard) = failed(&reasons, 1) {
+        // One guard per user and event: a booking's, or a wait's.
+        let waiting = guard.as_ref().is_some_and(|g| tag(g) == Some(entity::WAITING));
+        return Err(if waiting { Error::AlreadyWaiting } else { Error::AlreadyBooked });
     }
     match seat {
-        Some(event) => event.bookable_at(now).and_then(|()| event.has_free_seat()).and(Err(
+        Some(event) => event.bookable_at(now).and_then(|()| event.has_free_seat()).and_then(|()| {
+            if event.waitlist_count > 0 && event.promotes_at(now) { Err(Error::EventFull) } else { Ok(()) }
+        }).and(Err(
             if event.revision != booking.event.revision {
                 Error::StatusChanged
             } else {
@@ -139,137 +143,6 @@ pub(super) async fn get_bookings(db: &DynamoStore, ids: &[String]) -> Result<Vec
     }
     let items = db.batch_get(ids.iter().map(|id| keys::booking(id)).collect()).await?;
     items.into_iter().map(from_item).collect()
-}
-
-pub(super) async fn cancel_booking(
-    db: &DynamoStore,
-    booking: &Booking,
-    reason: CancelReason,
-    now: Timestamp,
-) -> Result<Booking> {
-    let from = booking.status;
-    if !from.holds_seat() {
-        return Err(Error::AlreadyCancelled);
-    }
-    let cancelled = booking.cancelled(reason, now);
-    // A paid booking's refund is owed from the moment it is cancelled: recorded in the same
-    // transaction, with a task the payment sweep finds if the refund request is lost.
-    let refund = from == BookingStatus::Confirmed && booking.payment.is_some();
-    // The user's list is keyed by status: the cancelled booking moves to its cancelled entry.
-    let moved = cancelled.index_attrs().into_iter().find(|(name, _)| *name == keys::GSI1SK);
-    let (gsk_name, gsk) = moved.ok_or_else(|| Error::internal("bookings have a GSI1 sort key"))?;
-    // The status and the sequence as read: a reschedule of the booking in between raised its
-    // sequence (and owes its own message), so this write would reuse its number.
-    let sequence_as_read =
-        if booking.sequence == 0 { "(attribute_not_exists(#seq) OR #seq = :seq)" } else { "#seq = :seq" };
-    let status = Update::builder()
-        .table_name(&db.table)
-        .set_key(Some(key_item(keys::booking(&booking.id))))
-        .update_expression(if refund {
-            "SET #st = :cancelled, #cat = :now, #gsk = :gsk, #cr = :reason, #seq = :next, #pay.#rs = :requested"
-        } else {
-            "SET #st = :cancelled, #cat = :now, #gsk = :gsk, #cr = :reason, #seq = :next"
-        })
-        .condition_expression(format!("#st = :from AND {sequence_as_read}"))
-        .expression_attribute_names("#st", attr::STATUS)
-        .expression_attribute_names("#cat", attr::CANCELLED_AT)
-        .expression_attribute_names("#gsk", gsk_name)
-        .expression_attribute_names("#cr", attr::CANCEL_REASON)
-        .expression_attribute_names("#seq", attr::SEQUENCE)
-        .expression_attribute_values(":cancelled", s(BookingStatus::Cancelled.as_str()))
-        .expression_attribute_values(":from", s(from.as_str()))
-        .expression_attribute_values(":now", s(time::format(&now)))
-        .expression_attribute_values(":gsk", s(gsk))
-        .expression_attribute_values(":reason", s(reason.as_str()))
-        .expression_attribute_values(":seq", n(booking.sequence))
-        .expression_attribute_values(":next", n(cancelled.sequence))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-    let status = if refund {
-        status
-            .expression_attribute_names("#pay", attr::PAYMENT)
-            .expression_attribute_names("#rs", attr::REFUND_STATUS)
-            .expression_attribute_values(":requested", s(REFUND_REQUESTED))
-    } else {
-        status
-    };
-    let status = status.build().map_err(Error::internal)?;
-    let guard = Delete::builder()
-        .table_name(&db.table)
-        .set_key(Some(key_item(keys::attendee(&booking.event_id, &booking.user_id))))
-        .build()
-        .map_err(Error::internal)?;
-    // `Event::cancellable_at`, as a condition on the event item; the event's own cancellation
-    // releases seats whenever it gets to them, started or not.
-    let seat = Update::builder()
-        .table_name(&db.table)
-        .set_key(Some(key_item(keys::event(&booking.event_id))))
-        .update_expression("ADD #seats :minus")
-        .expression_attribute_names("#seats", attr::SEATS_BOOKED)
-        .expression_attribute_values(":minus", n(-1))
-        .expression_attribute_values(":zero", n(0))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-    let seat = if reason == CancelReason::EventCancelled {
-        seat.condition_expression(format!("{EXISTS} AND #seats > :zero"))
-    } else {
-        seat.condition_expression(format!("{EXISTS} AND #dt > :cutoff AND #seats > :zero"))
-            .expression_attribute_names("#dt", attr::DATETIME)
-            .expression_attribute_values(":cutoff", s(time::format(&cancel_cutoff(now))))
-    };
-    let seat = seat.build().map_err(Error::internal)?;
-    let mut items = vec![
-        TransactWriteItem::builder().update(status).build(),
-        TransactWriteItem::builder().delete(guard).build(),
-        TransactWriteItem::builder().update(seat).build(),
-    ];
-    if from == BookingStatus::PendingPayment && reason == CancelReason::EventCancelled && booking.has_checkout_session()
-    {
-        // The hold task becomes the session's expiry (same key): the payment sweep asks Stripe.
-        let task = PaymentTask { booking_id: booking.id.clone(), kind: PaymentTaskKind::ExpireCheckout, due_at: now };
-        let put =
-            Put::builder().table_name(&db.table).set_item(Some(task.to_item()?)).build().map_err(Error::internal)?;
-        items.push(TransactWriteItem::builder().put(put).build());
-    } else if from == BookingStatus::PendingPayment {
-        let task = Delete::builder()
-            .table_name(&db.table)
-            .set_key(Some(key_item(keys::payment_task(&booking.id))))
-            .build()
-            .map_err(Error::internal)?;
-        items.push(TransactWriteItem::builder().delete(task).build());
-    } else if refund {
-        let task = PaymentTask { booking_id: booking.id.clone(), kind: PaymentTaskKind::Refund, due_at: now };
-        let put =
-            Put::builder().table_name(&db.table).set_item(Some(task.to_item()?)).build().map_err(Error::internal)?;
-        items.push(TransactWriteItem::builder().put(put).build());
-    }
-    // The CRM heard of a confirmed booking, so it hears of its end, in the same write.
-    if from == BookingStatus::Confirmed {
-        let message = Delivery::message(&cancelled, MessageKind::Cancelled, now);
-        items.push(TransactWriteItem::builder().put(db.put(&message, ABSENT)?).build());
-    }
-    // A token per cancel request, not per booking: a second request to cancel must hear
-    // `already_cancelled`, not the first request's success replayed.
-    let reasons = match db.transact(items, &crate::model::new_id()).await {
-        Ok(()) => return Ok(cancelled),
-        Err(TxFailure::Conditions(reasons)) => reasons,
-        Err(TxFailure::Failed(e)) => return Err(e),
-    };
-    if let Some(returned) = failed(&reasons, 0) {
-        // The booking as it stood: still holding a seat means it moved (a hold was paid
-        // meanwhile), and the caller retries from the new status.
-        let status = returned.clone().and_then(|item| from_item::<Booking>(item).ok()).map(|b| b.status);
-        return Err(match status {
-            Some(st) if st.holds_seat() => Error::StatusChanged,
-            None => Error::NotFound("booking"),
-            Some(_) => Error::AlreadyCancelled,
-        });
-    }
-    if let Some(returned) = failed(&reasons, 2) {
-        let event = events::event_after_failure(db, returned.clone(), &booking.event_id)
-            .await?
-            .ok_or(Error::NotFound("event"))?;
-        event.cancellable_at(now)?;
-    }
-    Err(Error::internal("confirmed booking on an event with no seats booked"))
 }
 
 pub(super) async fn reschedule_booking(

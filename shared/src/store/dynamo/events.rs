@@ -127,37 +127,114 @@ pub(super) async fn update_event(
             }
         };
     }
+    // A capacity increase while users wait frees seats that are theirs: the promote job is
+    // written in the same transaction. The common PATCH pays for nothing more than a condition:
+    // the update first goes out on condition that it promotes nobody, and only its refusal for
+    // that reason sends the transaction.
+    let plain_condition = condition.clone();
+    if let Some(new_capacity) = patch.capacity {
+        names.insert("#wlc".into(), attr::WAITLIST_COUNT.into());
+        names.insert("#wlcap".into(), attr::CAPACITY.into());
+        values.insert(":wlzero".into(), n(0));
+        let not_raised = match new_capacity {
+            Some(cap) => {
+                values.insert(":wlnewcap".into(), n(cap));
+                "attribute_not_exists(#wlcap) OR #wlcap >= :wlnewcap"
+            }
+            None => "attribute_not_exists(#wlcap)",
+        };
+        condition.push_str(&format!(" AND (attribute_not_exists(#wlc) OR #wlc = :wlzero OR {not_raised})"));
+    }
     let result = db
         .client
         .update_item()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::event(id))))
-        .update_expression(expression)
+        .update_expression(expression.clone())
         .condition_expression(condition)
-        .set_expression_attribute_names(Some(names))
-        .set_expression_attribute_values(Some(values))
+        .set_expression_attribute_names(Some(names.clone()))
+        .set_expression_attribute_values(Some(values.clone()))
         .return_values(ReturnValue::AllNew)
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
-    match result {
-        Ok(out) => from_item(out.attributes.unwrap_or_default()),
-        Err(e) if is_condition_failed(&e) => {
-            let old = match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(c) => c.item,
-                _ => None,
+    let old = match result {
+        Ok(out) => return from_item(out.attributes.unwrap_or_default()),
+        Err(e) if is_condition_failed(&e) => match e.into_service_error() {
+            UpdateItemError::ConditionalCheckFailedException(c) => c.item,
+            _ => None,
+        },
+        Err(e) => return Err(sdk_error("UpdateItem", e)),
+    };
+    let raised_with_waiters = match (event_after_failure(db, old.clone(), id).await?, patch.capacity) {
+        (Some(e), Some(new_capacity)) => {
+            let allowed = actor.check(&e).and_then(|()| rule(&e)).is_ok()
+                && new_capacity.is_none_or(|cap| e.seats_booked <= cap);
+            let raised = match (e.capacity, new_capacity) {
+                (Some(old), Some(new)) => new > old,
+                (Some(_), None) => true,
+                (None, _) => false,
             };
-            Err(explain_event_write(db, old, id, actor, &rule, Error::CapacityBelowBooked).await)
+            allowed && raised && e.waitlist_count > 0
         }
-        Err(e) => Err(sdk_error("UpdateItem", e)),
+        _ => false,
+    };
+    if !raised_with_waiters {
+        return Err(explain_event_write(db, old, id, actor, &rule, Error::CapacityBelowBooked).await);
     }
+    let update = |condition: String| {
+        Update::builder()
+            .table_name(&db.table)
+            .set_key(Some(key_item(keys::event(id))))
+            .update_expression(expression.clone())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names.clone()))
+            .set_expression_attribute_values(Some(values.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(Error::internal)
+    };
+    // The job may replace a promote job (a worker holding it loses it), never a reschedule job
+    // (whose batches promote too) or a cancel job (the event's update then fails anyway).
+    let job = crate::model::Job::new(id, crate::model::JobKind::Promote, 0, now);
+    let job = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(&db.table)
+        .set_item(Some(job.to_item()?))
+        .condition_expression("attribute_not_exists(PK) OR #kind = :promote")
+        .expression_attribute_names("#kind", attr::KIND)
+        .expression_attribute_values(":promote", s("promote"))
+        .build()
+        .map_err(Error::internal)?;
+    let mut items = vec![
+        TransactWriteItem::builder().update(update(plain_condition.clone())?).build(),
+        TransactWriteItem::builder().put(job).build(),
+    ];
+    for _ in 0..2 {
+        match db.transact(items.clone(), &crate::model::new_id()).await {
+            Ok(()) => return db.get_as(keys::event(id)).await?.ok_or(Error::NotFound("event")),
+            Err(TxFailure::Failed(e)) => return Err(e),
+            Err(TxFailure::Conditions(reasons)) => {
+                if let Some(returned) = failed(&reasons, 0) {
+                    return Err(
+                        explain_event_write(db, returned.clone(), id, actor, &rule, Error::CapacityBelowBooked).await
+                    );
+                }
+                // Another job of the event runs (a reschedule's promotes): the update alone.
+                items.truncate(1);
+            }
+        }
+    }
+    Err(Error::internal("update_event: the job condition failed without a job"))
 }
 
 pub(super) async fn delete_event(db: &DynamoStore, id: &str, actor: Actor<'_>) -> Result<()> {
     let mut names = HashMap::from([("#seats".to_string(), attr::SEATS_BOOKED.to_string())]);
     let mut values: Item = HashMap::from([(":zero".to_string(), n(0))]);
+    // Nor while users wait: their entries live in the event's partition (a cancelled event's
+    // job clears them first).
+    names.insert("#wl".into(), attr::WAITLIST_COUNT.into());
     let condition = format!(
-        "{EXISTS}{} AND (attribute_not_exists(#seats) OR #seats = :zero)",
+        "{EXISTS}{} AND (attribute_not_exists(#seats) OR #seats = :zero) AND (attribute_not_exists(#wl) OR #wl = :zero)",
         actor_condition(actor, &mut names, &mut values)
     );
     let result = db

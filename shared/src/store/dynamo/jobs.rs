@@ -90,7 +90,8 @@ pub(super) async fn cancel_event(
 
 /// The job update a reschedule writes in its transaction: a new job, or a reschedule job
 /// restarted from the beginning of the index with its revision raised (a worker holding the old
-/// one loses it: its lease is removed). Never over a cancel job.
+/// one loses it: its lease is removed). It replaces a promote job (its batches promote too), never
+/// a cancel job.
 pub(super) fn reschedule_job(db: &DynamoStore, event_id: &str, now: Timestamp) -> Result<Update> {
     let now_text = s(time::format(&now));
     Update::builder()
@@ -100,7 +101,7 @@ pub(super) fn reschedule_job(db: &DynamoStore, event_id: &str, now: Timestamp) -
             "SET #entity = :entity, #eid = :eid, #kind = :kind, #changed = :now, #pass = :now, #due = :now, \
              #passes = :zero, #g1pk = :jobs, #g1sk = :sort REMOVE #cur, #lo, #lu ADD #rev :one",
         )
-        .condition_expression("attribute_not_exists(PK) OR #kind = :kind")
+        .condition_expression("attribute_not_exists(PK) OR #kind IN (:kind, :promote)")
         .expression_attribute_names("#entity", keys::ENTITY)
         .expression_attribute_names("#eid", "event_id")
         .expression_attribute_names("#kind", attr::KIND)
@@ -117,6 +118,7 @@ pub(super) fn reschedule_job(db: &DynamoStore, event_id: &str, now: Timestamp) -
         .expression_attribute_values(":entity", s(keys::entity::JOB))
         .expression_attribute_values(":eid", s(event_id))
         .expression_attribute_values(":kind", s(kind_name(JobKind::Reschedule)))
+        .expression_attribute_values(":promote", s(kind_name(JobKind::Promote)))
         .expression_attribute_values(":now", now_text)
         .expression_attribute_values(":zero", AttributeValue::N("0".into()))
         .expression_attribute_values(":jobs", s(keys::JOBS))

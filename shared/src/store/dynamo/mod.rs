@@ -9,6 +9,7 @@
 
 mod bookings;
 mod buckets;
+mod cancel;
 mod deliveries;
 mod events;
 mod items;
@@ -328,7 +329,7 @@ impl Store for DynamoStore {
     }
 
     async fn cancel_booking(&self, booking: &Booking, reason: CancelReason, now: Timestamp) -> Result<Booking> {
-        bookings::cancel_booking(self, booking, reason, now).await
+        cancel::cancel_booking(self, booking, reason, now).await
     }
 
     async fn reschedule_booking(&self, booking: &Booking, event: &Event, now: Timestamp) -> Result<Booking> {

@@ -3,39 +3,96 @@
 //! sparse due-payments index on GSI1 (`PAY#DUE#<day>` / `<due_at>#<booking_id>`) that the payment
 //! sweep queries. Every transition is conditional on the status it expects.
 
-use super::items::{attr, key_item, n, s, start_key, Entity};
-use super::{day_bucket_page, failed, is_condition_failed, sdk_error, DynamoStore, TxFailure};
+use super::items::{attr, from_item, key_item, s, start_key, Entity, ABSENT};
+use super::{day_bucket_page, failed, is_condition_failed, sdk_error, waitlist, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{is_final_refund_status, Booking, BookingStatus, Delivery, PaymentTaskKind, FINAL_REFUND_STATUSES};
+use crate::model::{
+    is_final_refund_status, Booking, BookingStatus, Delivery, MessageKind, PaymentTask, PaymentTaskKind,
+    FINAL_REFUND_STATUSES,
+};
 use crate::store::{PendingQuery, Settled, Settlement, TaskPage};
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 fn pending() -> aws_sdk_dynamodb::types::AttributeValue {
     s(BookingStatus::PendingPayment.as_str())
 }
 
 pub(super) async fn attach_checkout(db: &DynamoStore, booking_id: &str, session_id: &str, url: &str) -> Result<bool> {
+    // A seat hold of `POST /bookings/` (no `via_waitlist`): one update. A waitlist offer fails
+    // its condition and comes back whole: its attach also moves its task and owes its message.
     let result = db
         .client
         .update_item()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::booking(booking_id))))
         .update_expression("SET #pay.#sid = :sid, #pay.#url = :url")
-        .condition_expression("#st = :pending")
+        .condition_expression("#st = :pending AND attribute_not_exists(#via)")
         .expression_attribute_names("#pay", attr::PAYMENT)
         .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
         .expression_attribute_names("#url", attr::CHECKOUT_URL)
         .expression_attribute_names("#st", attr::STATUS)
+        .expression_attribute_names("#via", attr::VIA_WAITLIST)
         .expression_attribute_values(":sid", s(session_id))
         .expression_attribute_values(":url", s(url))
         .expression_attribute_values(":pending", pending())
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) if is_condition_failed(&e) => Ok(false),
-        Err(e) => Err(sdk_error("UpdateItem", e)),
+    let old = match result {
+        Ok(_) => return Ok(true),
+        Err(e) if is_condition_failed(&e) => match e.into_service_error() {
+            UpdateItemError::ConditionalCheckFailedException(c) => c.item,
+            _ => None,
+        },
+        Err(e) => return Err(sdk_error("UpdateItem", e)),
+    };
+    match old.map(from_item::<Booking>).transpose()? {
+        Some(offer) if offer.status == BookingStatus::PendingPayment && offer.via_waitlist => {
+            attach_offer(db, offer, session_id, url).await
+        }
+        _ => Ok(false),
+    }
+}
+
+/// A waitlist offer's Checkout Session, in one transaction: the session on the booking (still a
+/// pending offer), its `Offer` task replaced by its `Hold` task due when the offer ends, and its
+/// `booking.offered` message record. Attached already (the message exists) → `true`, nothing
+/// written again.
+async fn attach_offer(db: &DynamoStore, mut offer: Booking, session_id: &str, url: &str) -> Result<bool> {
+    let Some(payment) = offer.payment.as_mut() else { return Ok(false) };
+    payment.checkout_session_id = Some(session_id.to_string());
+    payment.checkout_url = Some(url.to_string());
+    let expires_at = payment.expires_at;
+    let update = Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::booking(&offer.id))))
+        .update_expression("SET #pay.#sid = :sid, #pay.#url = :url")
+        .condition_expression("#st = :pending AND #via = :yes")
+        .expression_attribute_names("#pay", attr::PAYMENT)
+        .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
+        .expression_attribute_names("#url", attr::CHECKOUT_URL)
+        .expression_attribute_names("#st", attr::STATUS)
+        .expression_attribute_names("#via", attr::VIA_WAITLIST)
+        .expression_attribute_values(":sid", s(session_id))
+        .expression_attribute_values(":url", s(url))
+        .expression_attribute_values(":pending", pending())
+        .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+        .build()
+        .map_err(Error::internal)?;
+    let hold = PaymentTask { booking_id: offer.id.clone(), kind: PaymentTaskKind::Hold, due_at: expires_at };
+    let hold = Put::builder().table_name(&db.table).set_item(Some(hold.to_item()?)).build().map_err(Error::internal)?;
+    let message = Delivery::message(&offer, MessageKind::Offered, crate::time::now());
+    let items = vec![
+        TransactWriteItem::builder().update(update).build(),
+        TransactWriteItem::builder().put(hold).build(),
+        TransactWriteItem::builder().put(db.put(&message, ABSENT)?).build(),
+    ];
+    match db.transact(items, &crate::model::new_id()).await {
+        Ok(()) => Ok(true),
+        Err(TxFailure::Conditions(reasons)) => Ok(failed(&reasons, 0).is_none()),
+        Err(TxFailure::Failed(e)) => Err(e),
     }
 }
 
@@ -45,21 +102,9 @@ fn delete(db: &DynamoStore, key: keys::Key) -> Result<TransactWriteItem> {
     Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
-/// The seat given back: `seats_booked - 1`, never below zero. No time condition: a hold ends
-/// (and a pending booking is cancelled) whenever it ends.
-fn release_seat(db: &DynamoStore, event_id: &str) -> Result<TransactWriteItem> {
-    let update = Update::builder()
-        .table_name(&db.table)
-        .set_key(Some(key_item(keys::event(event_id))))
-        .update_expression("ADD #seats :minus")
-        .condition_expression("attribute_exists(PK) AND #seats > :zero")
-        .expression_attribute_names("#seats", attr::SEATS_BOOKED)
-        .expression_attribute_values(":minus", n(-1))
-        .expression_attribute_values(":zero", n(0))
-        .build()
-        .map_err(Error::internal)?;
-    Ok(TransactWriteItem::builder().update(update).build())
-}
+/// Index of the event item's update in the transactions that free a hold's seat.
+const HOLD_SEAT_AT: usize = 2;
+const EXPIRY_SEAT_AT: usize = 3;
 
 pub(super) async fn release_hold(db: &DynamoStore, booking: &Booking, idempotency_key: Option<&str>) -> Result<()> {
     let hold = Delete::builder()
@@ -77,39 +122,50 @@ pub(super) async fn release_hold(db: &DynamoStore, booking: &Booking, idempotenc
         .expression_attribute_values(":null_type", s("NULL"))
         .build()
         .map_err(Error::internal)?;
+    // The seat (index HOLD_SEAT_AT) is freed, or handed on, with no time condition: a hold ends
+    // whenever it ends.
     let mut items = vec![
         TransactWriteItem::builder().delete(hold).build(),
         delete(db, keys::attendee(&booking.event_id, &booking.user_id))?,
-        release_seat(db, &booking.event_id)?,
         delete(db, keys::payment_task(&booking.id))?,
     ];
     if let Some(key) = idempotency_key {
         items.push(delete(db, keys::idempotency(&booking.user_id, key))?);
     }
-    match db.transact(items, &crate::model::new_id()).await {
-        Ok(()) => Ok(()),
-        Err(TxFailure::Conditions(_)) => {
-            Err(Error::internal("release_hold: the booking is not a hold without a session"))
-        }
-        Err(TxFailure::Failed(e)) => Err(e),
+    let now = crate::time::now();
+    match waitlist::free_seat(db, &booking.event_id, now, None, items, HOLD_SEAT_AT).await? {
+        waitlist::Freed::Done => Ok(()),
+        waitlist::Freed::Refused(_) => Err(Error::internal("release_hold: the booking is not a hold without a session")),
     }
 }
 
 pub(super) async fn settle_payment(db: &DynamoStore, booking_id: &str, settle: &Settlement) -> Result<Settled> {
+    // A waitlist offer whose session opened between the read and the write is read again (its
+    // expiry then owes `booking.expired`).
+    for _ in 0..3 {
+        if let Some(settled) = settle_once(db, booking_id, settle).await? {
+            return Ok(settled);
+        }
+    }
+    Err(Error::Unavailable("settling a hold: the booking kept changing".into()))
+}
+
+/// One read and one transaction → `None` when the booking, still pending, changed in between.
+async fn settle_once(db: &DynamoStore, booking_id: &str, settle: &Settlement) -> Result<Option<Settled>> {
     // The read only finds the keys the transaction touches (the guard, the event); the
     // transaction's condition on the status decides.
     let Some(current) = db.get_as::<Booking>(keys::booking(booking_id)).await? else {
-        return Ok(Settled::NotFound);
+        return Ok(Some(Settled::NotFound));
     };
     // The session, amount and currency of a payment never change once the session is attached;
     // the transaction still names the session in its condition.
     if let Some(session) = &settle.session {
         if !current.payment.as_ref().is_some_and(|p| p.is_paid_by(session)) {
-            return Ok(Settled::Foreign(current));
+            return Ok(Some(Settled::Foreign(current)));
         }
     }
     if current.status != BookingStatus::PendingPayment || current.payment.is_none() {
-        return Ok(Settled::Unchanged(current));
+        return Ok(Some(Settled::Unchanged(current)));
     }
     let mut settled = current.clone();
     settled.status = settle.to;
@@ -134,11 +190,21 @@ pub(super) async fn settle_payment(db: &DynamoStore, booking_id: &str, settle: &
         .expression_attribute_values(":gsk", s(gsk))
         .expression_attribute_values(":by", s(&settle.by))
         .expression_attribute_values(":pending", pending());
+    // An offer announced to the CRM (its session opened) owes `booking.expired`: whether it was
+    // is part of the booking as read.
+    let announced = current.via_waitlist && current.has_checkout_session();
     if let Some(session) = &settle.session {
         update = update
             .condition_expression("#st = :pending AND #pay.#sid = :sid")
             .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
             .expression_attribute_values(":sid", s(&session.id));
+    } else if current.via_waitlist && !announced {
+        update = update
+            .condition_expression(
+                "#st = :pending AND (attribute_not_exists(#pay.#sid) OR attribute_type(#pay.#sid, :null_type))",
+            )
+            .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
+            .expression_attribute_values(":null_type", s("NULL"));
     }
     let intent = settled.payment.as_ref().and_then(|p| p.payment_intent.clone());
     update = match intent {
@@ -147,9 +213,10 @@ pub(super) async fn settle_payment(db: &DynamoStore, booking_id: &str, settle: &
     };
     let mut items = vec![
         TransactWriteItem::builder().update(update.build().map_err(Error::internal)?).build(),
+        // The hold task, or an offer's `Offer` task if its session never opened.
         delete(db, keys::payment_task(booking_id))?,
     ];
-    match settle.to {
+    let outcome = match settle.to {
         BookingStatus::Confirmed => {
             // Paid: now the CRM is owed its webhook (the stream's MODIFY, or the sweeper).
             let put = Put::builder()
@@ -158,24 +225,34 @@ pub(super) async fn settle_payment(db: &DynamoStore, booking_id: &str, settle: &
                 .build()
                 .map_err(Error::internal)?;
             items.push(TransactWriteItem::builder().put(put).build());
-        }
-        BookingStatus::Expired => {
-            items.push(delete(db, keys::attendee(&current.event_id, &current.user_id))?);
-            items.push(release_seat(db, &current.event_id)?);
-        }
-        other => return Err(Error::internal(format!("a payment cannot settle a booking as {}", other.as_str()))),
-    }
-    match db.transact(items, &crate::model::new_id()).await {
-        Ok(()) => Ok(Settled::Changed(settled)),
-        Err(TxFailure::Conditions(reasons)) if failed(&reasons, 0).is_some() => {
-            // Settled meanwhile by another event or the sweep: report it as it now is.
-            match db.get_as::<Booking>(keys::booking(booking_id)).await? {
-                Some(now) => Ok(Settled::Unchanged(now)),
-                None => Ok(Settled::NotFound),
+            match db.transact(items, &crate::model::new_id()).await {
+                Ok(()) => return Ok(Some(Settled::Changed(settled))),
+                Err(TxFailure::Conditions(reasons)) => reasons,
+                Err(TxFailure::Failed(e)) => return Err(e),
             }
         }
-        Err(TxFailure::Conditions(_)) => Err(Error::internal("settling a hold: the event has no seat booked")),
-        Err(TxFailure::Failed(e)) => Err(e),
+        BookingStatus::Expired => {
+            // The seat (index EXPIRY_SEAT_AT) is freed, or handed to the next in line.
+            items.push(delete(db, keys::attendee(&current.event_id, &current.user_id))?);
+            if announced {
+                let message = Delivery::message(&settled, MessageKind::Expired, settle.now);
+                items.push(TransactWriteItem::builder().put(db.put(&message, ABSENT)?).build());
+            }
+            match waitlist::free_seat(db, &current.event_id, settle.now, None, items, EXPIRY_SEAT_AT).await? {
+                waitlist::Freed::Done => return Ok(Some(Settled::Changed(settled))),
+                waitlist::Freed::Refused(reasons) => reasons,
+            }
+        }
+        other => return Err(Error::internal(format!("a payment cannot settle a booking as {}", other.as_str()))),
+    };
+    if failed(&outcome, 0).is_none() {
+        return Err(Error::internal("settling a hold: the event has no seat booked"));
+    }
+    // Settled meanwhile by another event or the sweep: report it as it now is.
+    match db.get_as::<Booking>(keys::booking(booking_id)).await? {
+        Some(now) if now.status == BookingStatus::PendingPayment => Ok(None),
+        Some(now) => Ok(Some(Settled::Unchanged(now))),
+        None => Ok(Some(Settled::NotFound)),
     }
 }
 
