@@ -1574,6 +1574,14 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     let (paid_line, paid_waiting) = &line_events[1];
     lifecycle_store.leave_waitlist(free_line, &line_events[0].1[2].id).await.unwrap();
     wire.check("EventsFunction", "waitlist leave");
+    // A capacity increase with a user waiting: its promote job (events), one batch by the
+    // notifier (the job's stream record) promoting them.
+    let more = json!({"capacity": 2});
+    assert_eq!(wire.send(req("PATCH", &format!("/events/{free_line}"), Some(&wl_owner), Some(more))).await.0, 200);
+    wire.log.take();
+    let r = shared::lifecycle::run_batch(&lifecycle_store, free_line, 25, shared::time::now(), &|_| {}).await.unwrap();
+    assert_eq!(r.promoted, 1, "{r:?}");
+    wire.check("CrmNotifierFunction", "promote batch");
     let offer_of = |user_id: String| {
         let store = lifecycle_store.clone();
         let ev = paid_line.clone();
