@@ -54,8 +54,11 @@ pub async fn handle_batch_within<S: Store>(
                 Some(booking) => confirmation(notifier, &booking, budget).await,
                 None => Step::Done,
             },
+            // Too close to the deadline for a Stripe call: the payment sweep opens it.
             Some(entity::PAYMENT_TASK) => {
-                crate::offers::take(notifier, &record).await;
+                if budget.can_start(notifier.clock().now()) {
+                    crate::offers::take(notifier, &record).await;
+                }
                 Step::Done
             }
             // A lifecycle job's batch: a failed one is left to the job's lease and the sweeper.
