@@ -5,6 +5,7 @@
 
 pub mod checkout;
 pub mod jobs;
+pub mod promotions;
 pub mod server;
 pub mod sweeps;
 
@@ -13,6 +14,7 @@ pub use server::serve;
 use axum::body::Bytes;
 use axum::response::IntoResponse;
 use lambda_http::{Body, Request, Response};
+use promotions::FollowUp;
 use shared::error::Error;
 use shared::http::{error_response, segments, MAX_BODY_BYTES};
 use shared::{App, Store};
@@ -32,15 +34,26 @@ pub async fn dispatch<S: Store>(app: &App<S>, req: Request) -> Response<Body> {
 }
 
 /// The axum app: every path goes to [`dispatch`], with a log line per request.
-pub fn router<S: Store>(app: Arc<App<S>>) -> axum::Router {
+pub fn router<S: Store + Clone>(app: Arc<App<S>>) -> axum::Router {
+    router_with(app, None)
+}
+
+/// [`router`], and after each route that may have promoted from a waitlist, `followup` in the
+/// background ([`promotions`]).
+pub fn router_with<S: Store + Clone>(app: Arc<App<S>>, followup: Option<Arc<FollowUp<S>>>) -> axum::Router {
     axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let app = app.clone();
-        async move { handle(&app, req).await }
+        let (app, followup) = (app.clone(), followup.clone());
+        async move { handle(&app, followup.as_ref(), req).await }
     })
 }
 
-async fn handle<S: Store>(app: &App<S>, req: axum::extract::Request) -> axum::response::Response {
+async fn handle<S: Store + Clone>(
+    app: &App<S>,
+    followup: Option<&Arc<FollowUp<S>>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
     let started = Instant::now();
+    let since = shared::time::now();
     let (parts, body) = req.into_parts();
     let (method, uri) = (parts.method.clone(), parts.uri.clone());
     let resp = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
@@ -54,6 +67,9 @@ async fn handle<S: Store>(app: &App<S>, req: axum::extract::Request) -> axum::re
         }
         _ => error_response(&Error::PayloadTooLarge),
     };
+    if let Some(trigger) = followup.and_then(|_| promotions::trigger(&method, uri.path(), resp.status())) {
+        followup.into_iter().for_each(|f| f.spawn(since, trigger.clone()));
+    }
     tracing::info!(
         method = %method,
         path = %uri.path(),

@@ -72,7 +72,10 @@ where
         }
         None => tracing::info!("payments: STRIPE_SECRET_KEY not set, priced events are refused"),
     }
-    let job_hook = crate::jobs::hook(store.clone(), app.on_booking.clone());
+    // Promotions from a waitlist: offers opened and CRM messages sent after the routes, jobs
+    // and sweeps that may make them (deployed, the stream does).
+    let followup = Arc::new(crate::promotions::FollowUp::new(store.clone(), provider.clone(), app.on_booking.clone()));
+    let job_hook = crate::jobs::hook_with(store.clone(), app.on_booking.clone(), Some(followup.clone()));
     app = app.with_job_hook(job_hook);
     let schedule = sweeps::Schedule::from_lookup(var)?;
     // Always: lifecycle jobs left by a stopped server resume here, as the deployed sweeper does.
@@ -80,10 +83,10 @@ where
         every_secs = schedule.every.as_secs(),
         "sweeps: lifecycle jobs, payments and CRM redelivery, as the deployed crm-sweeper"
     );
-    tokio::spawn(sweeps::run_forever(notifier, provider, schedule, app.on_booking.clone()));
+    tokio::spawn(sweeps::run_forever(notifier, provider, schedule, app.on_booking.clone(), Some(followup.clone())));
     let stop = stop()?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    let mut routes = crate::router(Arc::new(app));
+    let mut routes = crate::router_with(Arc::new(app), Some(followup));
     if let Some(local) = &local_checkout {
         routes = routes.merge(local.routes());
     }

@@ -5,6 +5,7 @@
 //! under the notifier's lease. Without it a CRM outage longer than the background retries left
 //! bookings `retrying` for good locally, where deployed they would be delivered.
 
+use crate::promotions::{FollowUp, Trigger};
 use crm_notifier::{run_sweeps, Notifier, PaymentSweep, SweepConfig};
 use shared::app::BookingHook;
 use shared::error::{Error, Result};
@@ -45,11 +46,12 @@ impl Schedule {
 /// Runs the sweeps every `schedule.every` (a run that takes longer delays the next; runs never
 /// overlap). Bookings the payment sweep confirms go to `hook`, the background delivery that
 /// stands in for the stream locally.
-pub async fn run_forever<S: Store>(
+pub async fn run_forever<S: Store + Clone>(
     notifier: Arc<Notifier<S>>,
     provider: Option<Arc<dyn PaymentProvider>>,
     schedule: Schedule,
     hook: Option<BookingHook>,
+    followup: Option<Arc<FollowUp<S>>>,
 ) {
     let on_confirmed = move |b: &shared::model::Booking| {
         if let Some(hook) = &hook {
@@ -60,6 +62,7 @@ pub async fn run_forever<S: Store>(
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        let since = shared::time::now();
         let payments =
             provider.as_deref().map(|provider| PaymentSweep { provider, lookback_days: payments::SWEEP_LOOKBACK_DAYS });
         match run_sweeps(&notifier, &schedule.crm, payments, None, &on_confirmed).await {
@@ -70,6 +73,12 @@ pub async fn run_forever<S: Store>(
                 }
             }
             Err(e) => tracing::warn!(error = %e, "CRM sweep failed; next run in {}s", schedule.every.as_secs()),
+        }
+        // An expiry the payment sweep settled, a promote job it resumed: their offers and
+        // messages now, not at the next run (the CRM sweep leaves records younger than its
+        // minimum age to the stream, which here is this follow-up).
+        if let Some(f) = &followup {
+            f.spawn(since, Trigger::Promoted);
         }
     }
 }

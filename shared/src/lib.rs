@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod limits;
 pub mod model;
+pub mod offers;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod paging;

@@ -1,10 +1,13 @@
 //! The payment sweep: settles seat holds whose time is up from their Checkout Session at Stripe,
-//! asks again for refunds Stripe has not acknowledged, and expires the sessions of holds
-//! cancelled with their event; from the due-payments index, never a Scan. Re-exported by
+//! asks again for refunds Stripe has not acknowledged, expires the sessions of holds cancelled
+//! with their event, and opens the Checkout Sessions of waitlist offers that no driver could open
+//! yet (Stripe down: the seat stays held, the offer is retried every run until it opens or too
+//! little time is left); from the due-payments index, never a Scan. Re-exported by
 //! [`crate::payments`].
 
 use crate::error::{Error, Result};
 use crate::model::{Booking, BookingStatus, PaymentTaskKind};
+use crate::offers::{open_offer, OfferOutcome};
 use crate::payments::{refund_booking, settle_expired_hold, PaymentProvider};
 use crate::store::{PendingQuery, Settled, Settlement, Store};
 use crate::time::Timestamp;
@@ -21,6 +24,11 @@ pub struct PaymentSweepReport {
     pub refunds: usize,
     /// Sessions of holds cancelled with their event, expired at Stripe.
     pub sessions_expired: usize,
+    /// Waitlist offers whose Checkout Session this sweep opened (Stripe was down when they were
+    /// promoted, or the stream's attempt failed).
+    pub offers_opened: usize,
+    /// Waitlist offers ended unopened: too little time left for a session (the seat went on).
+    pub offers_expired: usize,
     pub errors: usize,
 }
 
@@ -55,8 +63,11 @@ pub async fn sweep_payments<S: Store>(
                     PaymentTaskKind::Refund => {
                         refund_booking(store, provider, booking).await.map(|_| report.refunds += 1)
                     }
-                    // Opened by crate::offers once built (issue 21); until then the seat stays held.
-                    PaymentTaskKind::Offer => Ok(()),
+                    PaymentTaskKind::Offer => open_offer(store, provider, booking, now).await.map(|o| match o {
+                        OfferOutcome::Opened(_) => report.offers_opened += 1,
+                        OfferOutcome::Expired(_) => report.offers_expired += 1,
+                        OfferOutcome::Gone => report.unchanged += 1,
+                    }),
                     PaymentTaskKind::ExpireCheckout => {
                         expire_cancelled_hold(store, provider, booking, &mut report).await
                     }

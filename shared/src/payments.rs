@@ -26,6 +26,37 @@ pub struct CheckoutRequest<'a> {
     pub expires_at: Timestamp,
 }
 
+impl<'a> CheckoutRequest<'a> {
+    /// The session of `booking`'s payment: the event's title, the price and the hold's end as
+    /// the booking recorded them, so every retry for the booking sends the same parameters
+    /// (Stripe replays the first answer of an `Idempotency-Key` only for identical ones).
+    /// `None` for a free booking.
+    pub fn for_booking(booking: &'a Booking) -> Option<CheckoutRequest<'a>> {
+        let payment = booking.payment.as_ref()?;
+        Some(CheckoutRequest {
+            booking_id: &booking.id,
+            description: &booking.event.title,
+            amount: payment.amount,
+            currency: &payment.currency,
+            customer_email: &booking.user_email,
+            expires_at: payment.expires_at,
+        })
+    }
+}
+
+/// Stripe's answer to a Checkout Session request, telling apart a request Stripe refuses as such
+/// from one it could not serve: the same request can never succeed after a refusal, while an
+/// outage ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckoutAnswer {
+    Created(Box<CheckoutSession>),
+    /// A 400 (`invalid_request_error`): the parameter Stripe named, e.g. `expires_at` when the
+    /// session would end under 30 minutes (or over 24 hours) after Stripe creates it.
+    Refused {
+        param: Option<String>,
+    },
+}
+
 /// A Checkout Session as Stripe returns it (the fields this service reads).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct CheckoutSession {
@@ -111,6 +142,12 @@ pub use crate::payment_sweep::{expire_cancelled_hold, sweep_payments, PaymentSwe
 pub trait PaymentProvider: Send + Sync {
     /// `POST /v1/checkout/sessions`, mode `payment`, with `Idempotency-Key` = the booking id.
     fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest<'a>) -> BoxFuture<'a, Result<CheckoutSession>>;
+    /// [`PaymentProvider::create_checkout`], with Stripe's refusal of the request (400) as
+    /// [`CheckoutAnswer::Refused`] rather than an error. The default knows no refusal: every
+    /// failure is an error, to be retried.
+    fn create_checkout_or_refusal<'a>(&'a self, req: &'a CheckoutRequest<'a>) -> BoxFuture<'a, Result<CheckoutAnswer>> {
+        Box::pin(async move { self.create_checkout(req).await.map(|s| CheckoutAnswer::Created(Box::new(s))) })
+    }
     /// `GET /v1/checkout/sessions/{id}`.
     fn retrieve_checkout<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<CheckoutSession>>;
     /// `POST /v1/checkout/sessions/{id}/expire`; a session that is no longer open is returned as

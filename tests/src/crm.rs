@@ -73,6 +73,15 @@ impl Crm {
     }
 }
 
+/// A notifier's configuration for this CRM (signed with the tests' key), with the defaults.
+pub fn config(crm: &Crm) -> CrmConfig {
+    let vars = HashMap::from([
+        ("CRM_WEBHOOK_URL", format!("{}/hooks", crm.server.uri())),
+        ("CRM_WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
+    ]);
+    CrmConfig::from_lookup(|name| vars.get(name).cloned()).unwrap()
+}
+
 /// No retries inside an invocation: each handed batch is one attempt per message.
 pub fn notifier<S: Store>(store: S, crm: &Crm) -> Notifier<S> {
     let vars = HashMap::from([

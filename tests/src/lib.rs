@@ -23,6 +23,7 @@ pub mod apigw;
 pub mod crm;
 pub mod streams;
 pub mod stripe_stub;
+pub mod waitlist;
 
 pub const TEST_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 

@@ -93,3 +93,17 @@ pub fn lambda_event(records: &[Record]) -> Event {
     }
     event
 }
+
+/// A one-record batch whose new image is `item` as the table stores it (its `entity` tag
+/// included), as Lambda hands it to the stream function.
+pub fn image_event(event_name: &str, entity: &str, item: &impl serde::Serialize) -> Event {
+    let mut image: serde_dynamo::Item = serde_dynamo::to_item(item).unwrap();
+    image.insert(shared::keys::ENTITY.into(), serde_dynamo::AttributeValue::S(entity.into()));
+    let mut rec = EventRecord::default();
+    rec.event_name = event_name.into();
+    rec.change.new_image = image;
+    rec.change.sequence_number = Some("1".into());
+    let mut event = Event::default();
+    event.records.push(rec);
+    event
+}

@@ -240,7 +240,14 @@ fn iam_is_least_privilege() {
         ),
         (
             "EventsFunction",
-            &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"][..],
+            &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ][..],
         ),
         (
             "BookingsFunction",
@@ -255,7 +262,7 @@ fn iam_is_least_privilege() {
         ),
         (
             "PaymentsFunction",
-            &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"][..],
+            &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"][..],
         ),
         (
             "CrmNotifierFunction",
@@ -547,13 +554,27 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
         (
             "EventsFunction",
             vec![
-                // the event; the caller's user item for their current role (read only)
-                scoped("ReadItems", &["dynamodb:GetItem"], "table", vec![event(id).0, user(id).0]),
+                // the event; the caller's user item for their current role (read only); a join's
+                // first read: event, the caller's guard and user in one BatchGetItem
+                scoped(
+                    "ReadItems",
+                    &["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+                    "table",
+                    vec![event(id).0, attendee(id, id).0, user(id).0],
+                ),
+                // events; a join or leave (entry, guard, waitlist_count); a promote job
                 scoped(
                     "WriteEvents",
                     &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                     "table",
-                    vec![event(id).0],
+                    vec![event(id).0, wait_entry(id, &shared::time::now(), id).0, attendee(id, id).0, job(id).0],
+                ),
+                // the owner's view of the line: a consistent Query of the base table
+                scoped(
+                    "QueryWaitlists",
+                    &["dynamodb:Query"],
+                    "table",
+                    vec![wait_entry(id, &shared::time::now(), id).0],
                 ),
                 // list (GSI1, the `EVENTS` partition) and filter by type (GSI2, `TYPE#<type>`)
                 unscoped("QueryAllEvents", &["dynamodb:Query"], &gsi1),
@@ -599,15 +620,29 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
                 // my bookings (GSI1, `USER#<id>#BOOKINGS`), an event's (GSI2, `EVENT#<id>#BOOKINGS`)
                 unscoped("QueryUserBookings", &["dynamodb:Query"], &gsi1),
                 unscoped("QueryEventBookings", &["dynamodb:Query"], &gsi2),
+                // the head of the line when a cancel or a released hold promotes; each place in
+                // line of GET /bookings/ (COUNT)
+                scoped(
+                    "QueryWaitlists",
+                    &["dynamodb:Query"],
+                    "table",
+                    vec![wait_entry(id, &shared::time::now(), id).0],
+                ),
             ],
         ),
         (
             "PaymentsFunction",
             vec![
-                // the booking an event is about
-                scoped("ReadBookings", &["dynamodb:GetItem"], "table", vec![booking(id).0]),
-                // a hold paid: its CRM delivery record
-                scoped("PutBookingItems", &["dynamodb:PutItem"], "table", vec![delivery(id).0]),
+                // the booking an event is about; the event when an expiry promotes
+                scoped("ReadBookings", &["dynamodb:GetItem"], "table", vec![booking(id).0, event(id).0]),
+                // a hold paid: its CRM delivery record; an expired offer's booking.expired; an
+                // expiry's promotion: the guard, the booking, its delivery record or offer task
+                scoped(
+                    "PutBookingItems",
+                    &["dynamodb:PutItem"],
+                    "table",
+                    vec![delivery(id).0, attendee(id, id).0, booking(id).0, payment_task(id).0],
+                ),
                 // a hold settled: the booking's status; expired: the event's seat counter; a
                 // late payment's refund recorded
                 scoped("UpdateSettledItems", &["dynamodb:UpdateItem"], "table", vec![booking(id).0, event(id).0]),
@@ -617,6 +652,13 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
                     &["dynamodb:DeleteItem"],
                     "table",
                     vec![payment_task(id).0, attendee(id, id).0],
+                ),
+                // the head of the line when an expiry promotes
+                scoped(
+                    "QueryWaitlists",
+                    &["dynamodb:Query"],
+                    "table",
+                    vec![wait_entry(id, &shared::time::now(), id).0],
                 ),
             ],
         ),
@@ -634,15 +676,24 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
                 // lifecycle batches: the job and its event
                 scoped("LifecycleReads", &["dynamodb:GetItem"], "table", vec![job(id).0, event(id).0]),
                 // a booking's cancel or reschedule (booking, seat counter, guard, a hold's task) and
-                // the job's claim, progress and end
+                // the job's claim, progress and end; promotions (entry, guard, booking, delivery
+                // record or offer task), a waitlist cleared; an offer opened (booking, its task,
+                // its booking.offered record)
                 scoped(
                     "LifecycleWrites",
-                    &["dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                    &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                     "table",
                     vec![booking(id).0, event(id).0, attendee(id, id).0, payment_task(id).0, job(id).0],
                 ),
                 // an event's bookings (GSI2, `EVENT#<id>#BOOKINGS`)
                 unscoped("QueryEventBookings", &["dynamodb:Query"], &gsi2),
+                // the head of the line (promotion, clearing)
+                scoped(
+                    "QueryWaitlists",
+                    &["dynamodb:Query"],
+                    "table",
+                    vec![wait_entry(id, &shared::time::now(), id).0],
+                ),
                 unscoped(
                     "ReadStream",
                     &[
@@ -668,8 +719,9 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
                     "table",
                     vec![booking(id).0, delivery(id).0],
                 ),
-                // a delivery's outcome; the delivery record of a hold the sweep confirms
-                scoped("PutBookingItems", &["dynamodb:PutItem"], "table", vec![delivery(id).0]),
+                // a delivery's outcome; the delivery record of a hold the sweep confirms; an
+                // offer's records; a promotion's guard, booking, delivery record or offer task
+                scoped("PutBookingItems", &["dynamodb:PutItem"], "table", vec![delivery(id).0, attendee(id, id).0]),
                 // a delivery's claim; a hold settled (booking status, an expired hold's seat
                 // counter); a refund recorded
                 scoped(
@@ -691,6 +743,13 @@ fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
                 // the pending deliveries (GSI1, `CRM#PENDING#<day>`), the due payment tasks
                 // (GSI1, `PAY#DUE#<day>`) and the due lifecycle jobs (GSI1, `JOBS`)
                 unscoped("QueryDueWork", &["dynamodb:Query"], &gsi1),
+                // the head of the line (promotion, clearing)
+                scoped(
+                    "QueryWaitlists",
+                    &["dynamodb:Query"],
+                    "table",
+                    vec![wait_entry(id, &shared::time::now(), id).0],
+                ),
             ],
         ),
     ])
@@ -893,6 +952,8 @@ fn table_partitions() -> Vec<(&'static str, String)> {
         (entity::LOGIN_THROTTLE, login_throttle("asha@example.com").0),
         (entity::EVENT, event(e).0),
         (entity::ATTENDEE, attendee(e, u).0),
+        (entity::WAITING, attendee(e, u).0),
+        (entity::WAIT_ENTRY, wait_entry(e, &shared::time::now(), u).0),
         (entity::JOB, job(e).0),
         (entity::BOOKING, booking(b).0),
         (entity::DELIVERY, delivery(b).0),
@@ -910,16 +971,20 @@ fn no_function_can_write_a_partition_it_does_not_own() {
     use shared::keys::entity::*;
     let owned: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("AuthFunction", &[USER, EMAIL, LOGIN_THROTTLE, SESSION][..]),
-        // an event's attendee guards live in its partition
-        ("EventsFunction", &[EVENT, ATTENDEE, JOB][..]),
+        // an event's attendee guards and waitlist entries live in its partition
+        ("EventsFunction", &[EVENT, ATTENDEE, WAITING, WAIT_ENTRY, JOB][..]),
         // a booking's delivery record and payment task live in its partition; an event's job in
         // the event's (these functions write the seat counter, so LeadingKeys cannot keep them
-        // from the job item: its writers are the events function and the lifecycle batches)
-        ("BookingsFunction", &[EVENT, ATTENDEE, JOB, BOOKING, DELIVERY, PAYMENT_TASK, IDEMPOTENCY][..]),
-        ("PaymentsFunction", &[EVENT, ATTENDEE, JOB, BOOKING, DELIVERY, PAYMENT_TASK][..]),
-        // lifecycle batches: the event (seat counter), its guards and its job
-        ("CrmNotifierFunction", &[EVENT, ATTENDEE, JOB, BOOKING, DELIVERY, PAYMENT_TASK][..]),
-        ("CrmSweeperFunction", &[EVENT, ATTENDEE, JOB, BOOKING, DELIVERY, PAYMENT_TASK][..]),
+        // from the job item: its writers are the events function and the lifecycle batches);
+        // each of them promotes from the event's waitlist (entry deleted, guard turned)
+        (
+            "BookingsFunction",
+            &[EVENT, ATTENDEE, WAITING, WAIT_ENTRY, JOB, BOOKING, DELIVERY, PAYMENT_TASK, IDEMPOTENCY][..],
+        ),
+        ("PaymentsFunction", &[EVENT, ATTENDEE, WAITING, WAIT_ENTRY, JOB, BOOKING, DELIVERY, PAYMENT_TASK][..]),
+        // lifecycle batches: the event (seat counter), its guards, its waitlist and its job
+        ("CrmNotifierFunction", &[EVENT, ATTENDEE, WAITING, WAIT_ENTRY, JOB, BOOKING, DELIVERY, PAYMENT_TASK][..]),
+        ("CrmSweeperFunction", &[EVENT, ATTENDEE, WAITING, WAIT_ENTRY, JOB, BOOKING, DELIVERY, PAYMENT_TASK][..]),
     ]);
     let all = template_statements(&template());
     for (id, statements) in &all {
@@ -957,14 +1022,12 @@ fn no_function_can_write_a_partition_it_does_not_own() {
     for action in ["dynamodb:PutItem", "dynamodb:UpdateItem"] {
         assert!(!all["EventsFunction"].iter().any(|s| s.allows(action, "table", std::slice::from_ref(&user))));
     }
-    // The notifier updates an event's seat counter and its job (lifecycle batches), but never
-    // puts a whole event item.
+    // The notifier updates an event's seat counter and its job (lifecycle batches). Since
+    // waitlists it also puts in the event's partition (a promotion turns the user's guard into
+    // an attendee guard with a conditional Put); LeadingKeys cannot tell that item from the
+    // event's own, so PutItem there is no longer refused by IAM: the conditions of the
+    // transaction are what keep the event item intact.
     let event = shared::keys::event("01JBQ2S3T4V5W6X7Y8Z9A0B1C2").0;
-    assert!(!all["CrmNotifierFunction"].iter().any(|s| s.allows(
-        "dynamodb:PutItem",
-        "table",
-        std::slice::from_ref(&event)
-    )));
     // The webhook (no JWT, reachable by anyone who can sign as Stripe) touches no account, login or
     // idempotency record.
     for pk in [
@@ -1464,6 +1527,91 @@ async fn every_dynamodb_call_is_allowed_by_the_calling_functions_policy() {
     assert_eq!((jobs.cancelled, jobs.finished), (1, 1), "{jobs:?}");
     wire.check("CrmSweeperFunction", "lifecycle jobs");
 
+    // Waitlists. Events function: a join's first read (event, guard, user) and its write, the
+    // owner's page of the line, a leave. Bookings function: a user's places in line, a cancel
+    // that hands the seat to the first in line (free: confirmed; priced: an offer). Notifier: an
+    // offer opened from its task's stream record, its messages. Payments: an opened offer
+    // expired by its webhook, the next promoted. Sweeper: that offer opened by the payment
+    // sweep, then expired by it when its time is up, the next promoted. (A capacity increase's
+    // promote job makes the same promotion items, through promote_waitlist.)
+    let (_, wl_owner) = tests::user(&wire.app, Role::Facilitator).await;
+    let mut line_events = Vec::new();
+    for price in [None, Some(json!({"amount": 1500, "currency": "eur"}))] {
+        let body =
+            json!({"title": "Full", "type": "Yoga", "datetime": tests::in_days(3), "capacity": 1, "price": price});
+        let (status, ev) = wire.send(req("POST", "/events", Some(&wl_owner), Some(body))).await;
+        assert_eq!(status, 201, "{ev}");
+        let ev = ev["id"].as_str().unwrap().to_string();
+        let (_, holder) = tests::user(&wire.app, Role::Attendee).await;
+        let (status, held) = wire.send(req("POST", "/bookings", Some(&holder), Some(json!({"event_id": ev})))).await;
+        assert_eq!(status, 201, "{held}");
+        let mut waiting = Vec::new();
+        for i in 0..3 {
+            let (user, _) = tests::user(&wire.app, Role::Attendee).await;
+            wire.log.take();
+            let context = lifecycle_store.booking_context(&ev, &user.id, None).await.unwrap();
+            assert!(context.event.is_some() && !context.waiting);
+            let entry = shared::model::WaitEntry {
+                event_id: ev.clone(),
+                user_id: user.id.clone(),
+                user_name: user.name.clone(),
+                user_email: user.email.clone(),
+                joined_at: shared::time::now() + chrono::Duration::seconds(i),
+            };
+            lifecycle_store.join_waitlist(&entry, shared::time::now()).await.unwrap();
+            wire.check("EventsFunction", "waitlist join");
+            waiting.push(user);
+        }
+        lifecycle_store.waitlist(&ev, None, 10).await.unwrap();
+        wire.check("EventsFunction", "waitlist page");
+        lifecycle_store.user_waitlist(&waiting[0].id).await.unwrap();
+        wire.check("BookingsFunction", "places in line");
+        let held = held["id"].as_str().unwrap().to_string();
+        assert_eq!(wire.send(req("DELETE", &format!("/bookings/{held}"), Some(&holder), None)).await.0, 200);
+        line_events.push((ev, waiting));
+    }
+    let (free_line, _) = &line_events[0];
+    let (paid_line, paid_waiting) = &line_events[1];
+    lifecycle_store.leave_waitlist(free_line, &line_events[0].1[2].id).await.unwrap();
+    wire.check("EventsFunction", "waitlist leave");
+    // A capacity increase with a user waiting: its promote job (events), one batch by the
+    // notifier (the job's stream record) promoting them.
+    let more = json!({"capacity": 2});
+    assert_eq!(wire.send(req("PATCH", &format!("/events/{free_line}"), Some(&wl_owner), Some(more))).await.0, 200);
+    wire.log.take();
+    let r = shared::lifecycle::run_batch(&lifecycle_store, free_line, 25, shared::time::now(), &|_| {}).await.unwrap();
+    assert_eq!(r.promoted, 1, "{r:?}");
+    wire.check("CrmNotifierFunction", "promote batch");
+    let offer_of = |user_id: String| {
+        let store = lifecycle_store.clone();
+        let ev = paid_line.clone();
+        async move {
+            let all = tests::waitlist::all_bookings(&store, &ev).await;
+            all.into_iter().find(|b| b.user_id == user_id && b.status.holds_seat()).expect("an offer")
+        }
+    };
+    let first = offer_of(paid_waiting[0].id.clone()).await;
+    wire.log.take();
+    let opened =
+        shared::offers::open_offer(&lifecycle_store, provider.as_ref(), &first, shared::time::now()).await.unwrap();
+    assert!(matches!(opened, shared::offers::OfferOutcome::Opened(_)), "{opened:?}");
+    wire.check("CrmNotifierFunction", "offer opened from its stream record");
+    let answer = wire.stripe_event("evt_offer_exp", "checkout.session.expired", stripe.expire(&first.id)).await;
+    assert_eq!(answer["effect"], "expired", "{answer}");
+    notifier.deliver_booking(&first.id).await.unwrap();
+    wire.check("CrmNotifierFunction", "offered and expired messages");
+    let second = offer_of(paid_waiting[1].id.clone()).await;
+    wire.log.take();
+    let at = shared::time::now() + chrono::Duration::seconds(1);
+    let report = shared::payments::sweep_payments(&lifecycle_store, provider.as_ref(), at, 1, &|_| {}).await.unwrap();
+    assert_eq!((report.offers_opened, report.errors), (1, 0), "{report:?}");
+    wire.check("CrmSweeperFunction", "offer opened by the payment sweep");
+    let ends = second.payment.as_ref().unwrap().expires_at + chrono::Duration::minutes(1);
+    let report = shared::payments::sweep_payments(&lifecycle_store, provider.as_ref(), ends, 2, &|_| {}).await.unwrap();
+    assert_eq!((report.expired, report.errors), (1, 0), "{report:?}");
+    wire.check("CrmSweeperFunction", "offer expired by the payment sweep, the next promoted");
+    offer_of(paid_waiting[2].id.clone()).await;
+
     // The scenario reached every function (a route that stopped calling DynamoDB would make the
     // checks above vacuous).
     let checked = wire.checked.borrow();
@@ -1573,7 +1721,9 @@ fn filter_model_follows_the_documented_semantics() {
 /// the confirmation's (which the booking's image already sends), and for nothing else: not a seat
 /// hold, its expiry, a cancellation's booking MODIFY, a refund, a claim, a removal or another
 /// entity; and for a lifecycle job's image without a lease owner (the cancel's or reschedule's
-/// write, and each batch's saved cursor), never for a claim or the job's deletion. Checked field by field against the names and values the code writes, and by running
+/// write, and each batch's saved cursor), never for a claim or the job's deletion; and for a
+/// waitlist offer's `Offer` payment task INSERT (its session is opened), never for a hold's task
+/// or the MODIFY that turns the offer's task into its hold. Checked field by field against the names and values the code writes, and by running
 /// the patterns over every stream fixture in `events/` (`tests/tests/crm_notifier.rs` and
 /// `crm_messages.rs` check what the handler sends for them).
 #[test]
@@ -1582,7 +1732,10 @@ fn stream_mapping_selects_confirmed_bookings_new_messages_and_unleased_jobs_only
     use shared::model::MessageKind;
     let t = template();
     let filters = stream_filters(&t);
-    assert_eq!(filters.len(), 3, "{filters:?}");
+    assert_eq!(filters.len(), 4, "{filters:?}");
+    // Lambda's default quota: five filters per event source mapping
+    // (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
+    assert!(filters.len() <= 5);
     let (booking, message) = (&filters[0], &filters[1]);
     assert_eq!(booking["eventName"], json!(["INSERT", "MODIFY"]));
     let image = &booking["dynamodb"]["NewImage"];
@@ -1634,8 +1787,28 @@ fn stream_mapping_selects_confirmed_bookings_new_messages_and_unleased_jobs_only
         ("job-saved".to_string(), true),
         ("job-claimed".to_string(), false),
         ("job-remove".to_string(), false),
+        // waitlist offers: the booking.offered and booking.expired records; the offer's task as
+        // the promotion writes it (its session is opened), not a direct booking's hold task nor
+        // the MODIFY turning the offer's task into its hold
+        ("delivery-offered-insert".to_string(), true),
+        ("delivery-expired-insert".to_string(), true),
+        ("payment-task-offer-insert".to_string(), true),
+        ("payment-task-hold-insert".to_string(), false),
+        ("payment-task-hold-modify".to_string(), false),
     ]);
-    let jobs = &filters[2];
+    // Offer tasks, by the entity tag and the `kind` the store writes (serde names).
+    let offers = &filters[2];
+    assert_eq!(offers["eventName"], json!(["INSERT"]));
+    let offer_image = &offers["dynamodb"]["NewImage"];
+    assert_eq!(offer_image[shared::keys::ENTITY]["S"], json!([shared::keys::entity::PAYMENT_TASK]));
+    let task = shared::model::PaymentTask {
+        booking_id: "B".into(),
+        kind: shared::model::PaymentTaskKind::Offer,
+        due_at: shared::time::now(),
+    };
+    assert_eq!(offer_image["kind"]["S"], json!([serde_json::to_value(&task).unwrap()["kind"]]));
+    assert_eq!(offer_image.as_object().map(|o| o.len()), Some(2), "{offers}");
+    let jobs = &filters[3];
     let job_image = &jobs["dynamodb"]["NewImage"];
     assert_eq!(job_image[shared::keys::ENTITY]["S"], json!([shared::keys::entity::JOB]));
     // The attribute the store writes for the lease, as serde names the field.
@@ -1853,8 +2026,24 @@ fn stripe_secrets_reach_only_the_functions_that_need_them() {
             "PaymentsFunction",
             BTreeMap::from([("STRIPE_WEBHOOK_SECRET_ID", webhook.clone()), ("STRIPE_SECRET_KEY_ID", key.clone())]),
         ),
-        ("CrmNotifierFunction", BTreeMap::new()),
-        ("CrmSweeperFunction", BTreeMap::from([("STRIPE_SECRET_KEY_ID", key.clone())])),
+        // the notifier opens waitlist offers from their task's stream record, and the sweeper
+        // those Stripe could not open at once: both create Checkout Sessions
+        (
+            "CrmNotifierFunction",
+            BTreeMap::from([
+                ("STRIPE_SECRET_KEY_ID", key.clone()),
+                ("PAYMENT_SUCCESS_URL", "PaymentSuccessUrl".to_string()),
+                ("PAYMENT_CANCEL_URL", "PaymentCancelUrl".to_string()),
+            ]),
+        ),
+        (
+            "CrmSweeperFunction",
+            BTreeMap::from([
+                ("STRIPE_SECRET_KEY_ID", key.clone()),
+                ("PAYMENT_SUCCESS_URL", "PaymentSuccessUrl".to_string()),
+                ("PAYMENT_CANCEL_URL", "PaymentCancelUrl".to_string()),
+            ]),
+        ),
     ]);
     let fns = functions(&t);
     assert_eq!(fns.iter().map(|(id, _)| id.as_str()).collect::<BTreeSet<_>>(), want.keys().copied().collect());

@@ -124,7 +124,7 @@ fn expected() -> BTreeMap<&'static str, BTreeMap<&'static str, &'static str>> {
         ("EventsFunction", BTreeMap::from([jwt, previous])),
         ("BookingsFunction", BTreeMap::from([jwt, previous, key])),
         ("PaymentsFunction", BTreeMap::from([hook, key])),
-        ("CrmNotifierFunction", BTreeMap::from([crm])),
+        ("CrmNotifierFunction", BTreeMap::from([crm, key])),
         ("CrmSweeperFunction", BTreeMap::from([crm, key])),
     ])
 }

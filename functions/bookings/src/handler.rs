@@ -206,15 +206,7 @@ async fn create_once<S: Store>(app: &App<S>, req: &Request) -> Result<Response<B
 /// client hears 502: nothing stays held, and the same request may simply be sent again.
 async fn checkout<S: Store>(app: &App<S>, booking: &mut Booking, idempotency_key: Option<&str>) -> Result<()> {
     let provider = app.payments.as_deref().ok_or_else(|| Error::internal("hold without a payment provider"))?;
-    let payment = booking.payment.as_ref().ok_or_else(|| Error::internal("hold without a payment"))?;
-    let request = CheckoutRequest {
-        booking_id: &booking.id,
-        description: &booking.event.title,
-        amount: payment.amount,
-        currency: &payment.currency,
-        customer_email: &booking.user_email,
-        expires_at: payment.expires_at,
-    };
+    let request = CheckoutRequest::for_booking(booking).ok_or_else(|| Error::internal("hold without a payment"))?;
     let session = match provider.create_checkout(&request).await {
         Ok(session) if session.url.is_some() => session,
         failure => {

@@ -1,8 +1,10 @@
 //! DynamoDB stream batch → CRM webhooks, with partial batch responses
 //! (`FunctionResponseTypes: [ReportBatchItemFailures]`). Each record goes by its item's `entity`:
-//! a confirmed booking's image sends its `booking.confirmed`; a new message record (`delivery`
-//! INSERT: a cancellation, a reschedule) sends its booking's messages in order. Anything else is
-//! not this function's.
+//! a confirmed booking's image sends its `booking.confirmed` (a paid waitlist offer's goes with
+//! its booking's other messages, after its `booking.offered`); a new message record (`delivery`
+//! INSERT: a cancellation, a reschedule, an offer, an expiry) sends its booking's messages in
+//! order; a waitlist offer's payment task opens its Checkout Session ([`crate::offers`]). Anything
+//! else is not this function's.
 
 use crate::notifier::{Budget, Notifier};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
@@ -39,9 +41,26 @@ pub async fn handle_batch_within<S: Store>(
     for record in event.records {
         let step = match entity_of(&record) {
             Some(entity::BOOKING) => match confirmed_booking(&record) {
+                // Its `booking.offered` goes first: the booking's messages, in order.
+                Some(booking) if booking.via_waitlist && booking.payment.is_some() => {
+                    if settled.contains(&booking.id) {
+                        Step::Done
+                    } else {
+                        let step = messages(notifier, &booking.id, budget).await;
+                        settled.insert(booking.id);
+                        step
+                    }
+                }
                 Some(booking) => confirmation(notifier, &booking, budget).await,
                 None => Step::Done,
             },
+            // Too close to the deadline for a Stripe call: the payment sweep opens it.
+            Some(entity::PAYMENT_TASK) => {
+                if budget.can_start(notifier.clock().now()) {
+                    crate::offers::take(notifier, &record).await;
+                }
+                Step::Done
+            }
             // A lifecycle job's batch: a failed one is left to the job's lease and the sweeper.
             Some(entity::JOB) => {
                 crate::jobs::take(notifier.store(), &record).await;

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod local;
 pub mod messages;
 pub mod notifier;
+pub mod offers;
 pub mod scheduled;
 pub mod signing;
 pub mod sweep;

@@ -112,7 +112,9 @@ impl Drop for InFlight {
 /// to do).
 pub async fn deliver_with_retries<S: Store>(notifier: &Notifier<S>, booking: &Booking, policy: RetryPolicy) -> bool {
     for attempt in 1..=policy.max_attempts.max(1) {
-        let retryable = if booking.status == BookingStatus::Confirmed {
+        // A paid waitlist offer owes its `booking.offered` before its confirmation.
+        let offer = booking.via_waitlist && booking.payment.is_some();
+        let retryable = if booking.status == BookingStatus::Confirmed && !offer {
             notifier.deliver(booking).await.map(|o| o.is_retryable())
         } else {
             notifier.deliver_booking(&booking.id).await.map(|o| o.is_retryable())

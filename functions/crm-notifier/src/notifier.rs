@@ -23,6 +23,7 @@ use crate::error::Result;
 use crate::webhook::{SendOutcome, WebhookClient, WebhookPayload};
 use chrono::{DateTime, Utc};
 use shared::model::{new_id, Booking, BookingStatus, Delivery, DeliveryStatus};
+use shared::payments::PaymentProvider;
 use shared::store::{Claim, Claimed, Store};
 use shared::time::Timestamp;
 use std::sync::Arc;
@@ -119,6 +120,8 @@ pub struct Notifier<S> {
     retry_budget: Duration,
     deadline_margin: Duration,
     backoff: Backoff,
+    /// Stripe, to open waitlist offers from their task's stream record ([`crate::offers`]).
+    payments: Option<Arc<dyn PaymentProvider>>,
 }
 
 impl<S: Store> Notifier<S> {
@@ -133,6 +136,7 @@ impl<S: Store> Notifier<S> {
             retry_budget: defaults.retry_budget,
             deadline_margin: defaults.deadline_margin(),
             backoff: Backoff::default(),
+            payments: None,
         }
     }
 
@@ -152,6 +156,15 @@ impl<S: Store> Notifier<S> {
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
+    }
+
+    pub fn with_payments(mut self, provider: Arc<dyn PaymentProvider>) -> Self {
+        self.payments = Some(provider);
+        self
+    }
+
+    pub fn payments(&self) -> Option<&dyn PaymentProvider> {
+        self.payments.as_deref()
     }
 
     pub fn store(&self) -> &S {

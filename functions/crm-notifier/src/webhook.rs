@@ -20,7 +20,10 @@ const USER_AGENT: &str = concat!("ahoum-crm-notifier/", env!("CARGO_PKG_VERSION"
 /// fields in every message; a paid booking's also carries `amount` (minor units) and `currency`,
 /// the price it was paid at (a free booking's has neither key, so its `booking.confirmed` is the
 /// v2 payload plus `type`). `booking.rescheduled` adds `previous_event_datetime`;
-/// `booking.cancelled` adds `reason`, `cancelled_at` and, when paid, `refund_status`.
+/// `booking.cancelled` adds `reason`, `cancelled_at` and, when paid, `refund_status`. A booking
+/// made by a waitlist promotion: its `booking.confirmed` adds `"via": "waitlist"`; a priced one's
+/// `booking.offered` adds `checkout_url` and `expires_at` (the end of the offer), and its
+/// `booking.expired` adds `expires_at`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WebhookPayload<'a> {
     #[serde(rename = "type")]
@@ -44,7 +47,16 @@ pub struct WebhookPayload<'a> {
     pub cancelled_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refund_status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkout_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
+
+/// `via` of a promoted booking's `booking.confirmed`.
+pub const VIA_WAITLIST: &str = "waitlist";
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WebhookUser<'a> {
@@ -56,6 +68,11 @@ impl<'a> WebhookPayload<'a> {
     /// `booking.confirmed` built from the booking alone: its event snapshot keeps title and time
     /// as they were booked.
     pub fn from_booking(b: &'a Booking) -> Self {
+        WebhookPayload { via: b.via_waitlist.then_some(VIA_WAITLIST), ..Self::common(b) }
+    }
+
+    /// The fields every message of `b` carries (its `booking.confirmed` without `via`).
+    fn common(b: &'a Booking) -> Self {
         WebhookPayload {
             event_type: MessageKind::Confirmed.event_type(),
             booking_id: &b.id,
@@ -71,17 +88,25 @@ impl<'a> WebhookPayload<'a> {
             reason: None,
             cancelled_at: None,
             refund_status: None,
+            via: None,
+            checkout_url: None,
+            expires_at: None,
         }
     }
 
     /// The payload of `message`, the booking as it is when sent (a cancellation's refund status
     /// included), with the event's start as of that message (`event_datetime`).
     pub fn of_message(b: &'a Booking, message: &Delivery, event_datetime: Timestamp) -> Self {
+        let base = match message.kind {
+            MessageKind::Confirmed => WebhookPayload::from_booking(b),
+            _ => WebhookPayload::common(b),
+        };
         let mut payload = WebhookPayload {
             event_type: message.kind.event_type(),
             event_datetime: time::format(&event_datetime),
-            ..WebhookPayload::from_booking(b)
+            ..base
         };
+        let expires_at = b.payment.as_ref().map(|p| time::format(&p.expires_at));
         match message.kind {
             MessageKind::Rescheduled => {
                 payload.previous_event_datetime = message.previous_event_datetime.as_ref().map(time::format);
@@ -91,8 +116,12 @@ impl<'a> WebhookPayload<'a> {
                 payload.cancelled_at = b.cancelled_at.as_ref().map(time::format);
                 payload.refund_status = b.payment.as_ref().and_then(|p| p.refund_status.as_deref());
             }
-            // Waitlist offers and their expiry (issue 21) add their fields here.
-            MessageKind::Confirmed | MessageKind::Offered | MessageKind::Expired => {}
+            MessageKind::Offered => {
+                payload.checkout_url = b.payment.as_ref().and_then(|p| p.checkout_url.as_deref());
+                payload.expires_at = expires_at;
+            }
+            MessageKind::Expired => payload.expires_at = expires_at,
+            MessageKind::Confirmed => {}
         }
         payload
     }

@@ -12,8 +12,10 @@
 //!
 //! With a Stripe key, each run first does the payment sweep
 //! ([`shared::payments::sweep_payments`]): seat holds whose time is up are confirmed or expired
-//! from their Checkout Session's state at Stripe (a lost webhook), and refunds Stripe has not
-//! acknowledged are asked for again. Its report is the CRM report's `payments` field. Bookings it
+//! from their Checkout Session's state at Stripe (a lost webhook), refunds Stripe has not
+//! acknowledged are asked for again, and waitlist offers whose session could not be opened when
+//! they were promoted (Stripe down) are opened (with `PAYMENT_SUCCESS_URL` / `PAYMENT_CANCEL_URL`
+//! as the bookings function's sessions). Its report is the CRM report's `payments` field. Bookings it
 //! confirms get their CRM delivery record in the same transaction; the stream, or the CRM sweep
 //! right after, delivers them.
 

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use shared::error::{Error, Result};
 use shared::https_client::reqwest::{self, Method, StatusCode};
-use shared::payments::{CheckoutRequest, CheckoutSession, PaymentProvider, Refund};
+use shared::payments::{CheckoutAnswer, CheckoutRequest, CheckoutSession, PaymentProvider, Refund};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -134,6 +134,8 @@ enum CallError {
     Refused {
         status: StatusCode,
         kind: Option<String>,
+        /// The parameter Stripe blamed, when it named one.
+        param: Option<String>,
     },
     Failed(Error),
 }
@@ -141,7 +143,7 @@ enum CallError {
 impl From<CallError> for Error {
     fn from(e: CallError) -> Error {
         match e {
-            CallError::Refused { status, kind } => Error::PaymentProviderUnavailable(format!(
+            CallError::Refused { status, kind, .. } => Error::PaymentProviderUnavailable(format!(
                 "Stripe answered {} ({})",
                 status.as_u16(),
                 kind.as_deref().unwrap_or("no error type")
@@ -222,7 +224,7 @@ impl StripeClient {
                 %request_id,
                 "Stripe refused"
             );
-            return Err(CallError::Refused { status, kind: err.kind });
+            return Err(CallError::Refused { status, kind: err.kind, param: err.param });
         }
         serde_json::from_slice(&body).map_err(|e| {
             tracing::warn!(stripe_call = %op, %request_id, error = %e, "Stripe answer not understood");
@@ -231,11 +233,31 @@ impl StripeClient {
     }
 
     async fn create(&self, req: &CheckoutRequest<'_>) -> Result<CheckoutSession> {
+        match self.create_or_refusal(req).await? {
+            CheckoutAnswer::Created(session) => Ok(*session),
+            CheckoutAnswer::Refused { param } => Err(Error::PaymentProviderUnavailable(format!(
+                "Stripe answered 400 (invalid_request_error, param {})",
+                param.as_deref().unwrap_or("-")
+            ))),
+        }
+    }
+
+    /// A 400 is Stripe refusing these parameters (schema, `expires_at` window, minimum charge, an
+    /// `Idempotency-Key` first used with others): the same request would be refused again. Every
+    /// other failure (401, 409 from a concurrent request with the key, 429, 5xx, the network)
+    /// may pass later.
+    async fn create_or_refusal(&self, req: &CheckoutRequest<'_>) -> Result<CheckoutAnswer> {
         let form = checkout_form(req, &self.config);
-        let session: CheckoutSession =
-            self.call(Method::POST, "/v1/checkout/sessions", &form, Some(req.booking_id)).await?;
-        tracing::info!(booking_id = %req.booking_id, session_id = %session.id, "Checkout Session created");
-        Ok(session)
+        match self.call::<CheckoutSession>(Method::POST, "/v1/checkout/sessions", &form, Some(req.booking_id)).await {
+            Ok(session) => {
+                tracing::info!(booking_id = %req.booking_id, session_id = %session.id, "Checkout Session created");
+                Ok(CheckoutAnswer::Created(Box::new(session)))
+            }
+            Err(CallError::Refused { status, param, .. }) if status == StatusCode::BAD_REQUEST => {
+                Ok(CheckoutAnswer::Refused { param })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn retrieve(&self, session_id: &str) -> Result<CheckoutSession> {
@@ -270,6 +292,10 @@ impl StripeClient {
 impl PaymentProvider for StripeClient {
     fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest<'a>) -> BoxFuture<'a, Result<CheckoutSession>> {
         self.create(req).boxed()
+    }
+
+    fn create_checkout_or_refusal<'a>(&'a self, req: &'a CheckoutRequest<'a>) -> BoxFuture<'a, Result<CheckoutAnswer>> {
+        self.create_or_refusal(req).boxed()
     }
 
     fn retrieve_checkout<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<CheckoutSession>> {

@@ -17,16 +17,23 @@ pub const MAX_AMOUNT: u64 = 100_000_000;
 pub const HOLD_MINUTES: i64 = 31;
 
 /// A waitlist offer lasts up to 24 hours: the longest `expires_at` Stripe accepts for a Checkout
-/// Session.
+/// Session (less [`OFFER_MARGIN_MINUTES`]).
 pub const OFFER_HOURS: i64 = 24;
+/// Stripe counts its 24 hours from the session's creation on its own clock, which may run behind
+/// ours, and an offer is opened right after its promotion: an offer of exactly 24 hours would be
+/// refused (`expires_at` too late) whenever Stripe's clock lags by more than that delay. A minute
+/// less keeps it inside (<https://docs.stripe.com/api/checkout/sessions/create#create_checkout_session-expires_at>).
+pub const OFFER_MARGIN_MINUTES: i64 = 1;
 /// The shortest offer: a Checkout Session must expire at least 30 minutes after it is created
 /// (Stripe), plus a minute for opening it after the promotion commits.
 pub const OFFER_MIN_MINUTES: i64 = 31;
 
-/// When an offer made at `now` for an event starting at `start` ends: 24 hours on, or the start
-/// if sooner; `None` when under [`OFFER_MIN_MINUTES`] remain.
+/// When an offer made at `now` for an event starting at `start` ends: 24 hours on (less
+/// [`OFFER_MARGIN_MINUTES`]), or the start if sooner; `None` when under [`OFFER_MIN_MINUTES`]
+/// remain.
 pub fn offer_expiry(start: Timestamp, now: Timestamp) -> Option<Timestamp> {
-    let end = start.min(now + chrono::Duration::hours(OFFER_HOURS));
+    let longest = chrono::Duration::hours(OFFER_HOURS) - chrono::Duration::minutes(OFFER_MARGIN_MINUTES);
+    let end = start.min(now + longest);
     (end - now >= chrono::Duration::minutes(OFFER_MIN_MINUTES)).then_some(end)
 }
 

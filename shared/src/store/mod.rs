@@ -4,12 +4,13 @@
 
 pub mod dynamo;
 pub mod memory;
+mod messages;
 mod outcomes;
 
 use crate::error::Result;
 use crate::model::{
-    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Job, MessageKind, Role,
-    Session, User, WaitEntry, Waiting,
+    Booking, BookingStatus, CancelReason, Delivery, Event, EventPatch, IdempotencyRecord, Job, Role, Session, User,
+    WaitEntry, Waiting,
 };
 pub use crate::policy::Actor;
 use crate::time::Timestamp;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
+pub use messages::{possible_messages, MAX_RESCHEDULES_LISTED};
 pub use outcomes::{
     Claim, Claimed, PendingPage, PendingQuery, Rotated, Rotation, SessionRef, Settled, Settlement, TaskPage,
 };
@@ -435,26 +437,4 @@ pub struct BookingMessages {
     pub booking: Option<Booking>,
     /// In send order.
     pub messages: Vec<Delivery>,
-}
-
-/// Reschedules of one booking whose messages the attendee list shows (the latest ones): bounds
-/// the keys read per booking.
-pub const MAX_RESCHEDULES_LISTED: u32 = 10;
-
-/// The messages `b` can have, as (kind, seq), in send order: none while it never was confirmed
-/// (`pending_payment`, `expired`); its confirmation; a reschedule per `sequence` it reached (the
-/// last [`MAX_RESCHEDULES_LISTED`]); its cancellation once cancelled. A cancelled hold lists
-/// keys that do not exist (reads of missing keys find nothing). `booking.offered`/`.expired`
-/// join with waitlists (issue 21).
-pub fn possible_messages(b: &Booking) -> Vec<(MessageKind, u32)> {
-    if !matches!(b.status, BookingStatus::Confirmed | BookingStatus::Cancelled) {
-        return Vec::new();
-    }
-    let mut out = vec![(MessageKind::Confirmed, 0)];
-    let first = b.sequence.saturating_sub(MAX_RESCHEDULES_LISTED - 1).max(1);
-    out.extend((first..=b.sequence).map(|seq| (MessageKind::Rescheduled, seq)));
-    if b.status == BookingStatus::Cancelled {
-        out.push((MessageKind::Cancelled, b.sequence));
-    }
-    out
 }

@@ -28,10 +28,11 @@ pub(super) fn booking_context(
     idempotency_key: Option<&str>,
 ) -> Result<BookingContext> {
     let db = store.read()?;
+    let guard = (event_id.to_string(), user_id.to_string());
     Ok(BookingContext {
         event: db.events.get(event_id).map(|e| Event::clone(e)),
-        already_booked: db.attendees.contains_key(&(event_id.to_string(), user_id.to_string())),
-        waiting: db.is_waiting(event_id, user_id),
+        already_booked: db.attendees.contains_key(&guard),
+        waiting: db.waiting.contains_key(&guard),
         idempotency: idempotency_key.and_then(|k| db.idempotency.get(&(user_id.to_string(), k.to_string())).cloned()),
         user: db.users.get(user_id).cloned(),
     })

@@ -94,7 +94,9 @@ pub(super) fn delete_event(store: &MemoryStore, id: &str, actor: Actor<'_>) -> R
     let mut db = store.lock()?;
     let event = db.events.get(id).ok_or(Error::NotFound("event"))?;
     actor.check(event)?;
-    if event.seats_booked > 0 {
+    // Nor while users wait: their entries belong to the event (a cancelled event's job clears
+    // them first).
+    if event.seats_booked > 0 || event.waitlist_count > 0 {
         return Err(Error::EventHasBookings);
     }
     if let Some(event) = db.events.remove(id) {

@@ -12,11 +12,6 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 impl Inner {
-    /// The user waits for a seat of the event (their guard is a `waiting` one).
-    pub(super) fn is_waiting(&self, event_id: &str, user_id: &str) -> bool {
-        self.waiting.contains_key(&(event_id.to_string(), user_id.to_string()))
-    }
-
     /// Place in line of `at` (1: next), counted from the end of the line: a join is last, so
     /// this is O(1) for it, and O(entries behind) at worst (the line is a `BTreeMap`, which has
     /// no rank; DynamoDB answers the same with a `COUNT` Query).
