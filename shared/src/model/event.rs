@@ -382,7 +382,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&e.view()).unwrap(),
-            r#"{"id":"E","title":"t","description":"","datetime":"2025-08-01T10:00:00Z","duration_minutes":60,"facilitator_id":"F","type":"Yoga","rating":4.5,"capacity":3,"seats_booked":1,"seats_left":2,"price":null,"owner_id":"O","created_at":"2025-07-01T10:00:00Z","updated_at":"2025-07-02T10:00:00Z","status":"scheduled","cancelled_at":null,"cancel_reason":null,"bookings_to_cancel":null}"#
+            r#"{"id":"E","title":"t","description":"","datetime":"2025-08-01T10:00:00Z","duration_minutes":60,"facilitator_id":"F","type":"Yoga","rating":4.5,"capacity":3,"seats_booked":1,"seats_left":2,"price":null,"owner_id":"O","created_at":"2025-07-01T10:00:00Z","updated_at":"2025-07-02T10:00:00Z","status":"scheduled","cancelled_at":null,"cancel_reason":null,"bookings_to_cancel":null,"waitlist_count":0}"#
         );
         for bad in [-0.01, 5.01, 6.0, f64::NAN, f64::INFINITY, f64::MAX, -1e300] {
             assert!(rating(bad).is_err(), "{bad} accepted");
