@@ -334,6 +334,40 @@ async fn main() {
     .await;
     b.route("DELETE /events/{id}", "DELETE", &format!("/events/{}", ids[7]), Some(&facilitator), None).await;
 
+    // Waitlists: a sold-out event of one seat; joining and leaving as the waitlist routes do it
+    // (the caller's context in one read, then the write), and the holder's cancel, which hands
+    // the seat to the first in line, against the cancel above that nobody waited for.
+    let full = json!({"title": "Sold out", "type": "Yoga", "datetime": tests::in_days(20), "capacity": 1});
+    let full = call(&app, request("POST", "/events/", Some(&facilitator), Some(full))).await;
+    let full = serde_json::from_slice::<Value>(full.body().as_ref()).unwrap()["id"].as_str().unwrap().to_string();
+    let (_, holder) = user(&app, Role::Attendee).await;
+    let held = call(&app, request("POST", "/bookings/", Some(&holder), Some(json!({"event_id": full})))).await;
+    let held = serde_json::from_slice::<Value>(held.body().as_ref()).unwrap()["id"].as_str().unwrap().to_string();
+    let (first, _) = user(&app, Role::Attendee).await;
+    let (second, _) = user(&app, Role::Attendee).await;
+    for (name, who) in [("join waitlist (context read + join)", &first), ("join waitlist (2nd in line)", &second)] {
+        let (store, full, who) = (store.clone(), full.clone(), who.clone());
+        b.step(name, async move {
+            let ctx = store.booking_context(&full, &who.id, None).await.expect("context");
+            let me = ctx.user.expect("account");
+            let entry = shared::model::WaitEntry {
+                event_id: full.clone(),
+                user_id: me.id,
+                user_name: me.name,
+                user_email: me.email,
+                joined_at: shared::time::now(),
+            };
+            store.join_waitlist(&entry, shared::time::now()).await.expect("joined");
+        })
+        .await;
+    }
+    let (s2, f2, w2) = (store.clone(), full.clone(), second.id.clone());
+    b.step("leave waitlist (guard read + leave)", async move { s2.leave_waitlist(&f2, &w2).await.expect("left") }).await;
+    b.route("DELETE /bookings/{id} (1 waiting: promotes)", "DELETE", &format!("/bookings/{held}"), Some(&holder), None)
+        .await;
+    let promoted = store.booking_context(&full, &first.id, None).await.expect("context");
+    assert!(promoted.already_booked && !promoted.waiting, "the first in line holds the seat");
+
     // The lifecycle: an event of 4 free bookings rescheduled, then cancelled; one batch of 4 each
     // (the cancel's batch reaches the end of the index and ends the job).
     let life = call(&app, request("POST", "/events/", Some(&facilitator), Some(event(9)))).await;

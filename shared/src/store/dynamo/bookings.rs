@@ -5,7 +5,9 @@ use super::items::{attr, from_item, key_item, n, s, start_key, tag, AttendeeGuar
 use super::{events, failed, sdk_error, waitlist, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys::{self, entity};
-use crate::model::{booking_cutoff, Booking, BookingStatus, Delivery, Event, IdempotencyRecord, PaymentTask, PaymentTaskKind};
+use crate::model::{
+    booking_cutoff, Booking, BookingStatus, Delivery, Event, IdempotencyRecord, PaymentTask, PaymentTaskKind,
+};
 use crate::store::{BookingContext, BookingPage, Position};
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
@@ -120,15 +122,23 @@ pub(super) async fn create_booking(
         return Err(if waiting { Error::AlreadyWaiting } else { Error::AlreadyBooked });
     }
     match seat {
-        Some(event) => event.bookable_at(now).and_then(|()| event.has_free_seat()).and_then(|()| {
-            if event.waitlist_count > 0 && event.promotes_at(now) { Err(Error::EventFull) } else { Ok(()) }
-        }).and(Err(
-            if event.revision != booking.event.revision {
-                Error::StatusChanged
-            } else {
-                Error::internal("the seat condition failed for a bookable event with a free seat")
-            },
-        )),
+        Some(event) => {
+            event
+                .bookable_at(now)
+                .and_then(|()| event.has_free_seat())
+                .and_then(|()| {
+                    if event.waitlist_count > 0 && event.promotes_at(now) {
+                        Err(Error::EventFull)
+                    } else {
+                        Ok(())
+                    }
+                })
+                .and(Err(if event.revision != booking.event.revision {
+                    Error::StatusChanged
+                } else {
+                    Error::internal("the seat condition failed for a bookable event with a free seat")
+                }))
+        }
         None => Err(Error::internal("booking id collision")),
     }
 }

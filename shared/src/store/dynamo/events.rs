@@ -131,7 +131,7 @@ pub(super) async fn update_event(
     // written in the same transaction. The common PATCH pays for nothing more than a condition:
     // the update first goes out on condition that it promotes nobody, and only its refusal for
     // that reason sends the transaction.
-    let plain_condition = condition.clone();
+    let plain = (condition.clone(), names.clone(), values.clone());
     if let Some(new_capacity) = patch.capacity {
         names.insert("#wlc".into(), attr::WAITLIST_COUNT.into());
         names.insert("#wlcap".into(), attr::CAPACITY.into());
@@ -168,8 +168,8 @@ pub(super) async fn update_event(
     };
     let raised_with_waiters = match (event_after_failure(db, old.clone(), id).await?, patch.capacity) {
         (Some(e), Some(new_capacity)) => {
-            let allowed = actor.check(&e).and_then(|()| rule(&e)).is_ok()
-                && new_capacity.is_none_or(|cap| e.seats_booked <= cap);
+            let allowed =
+                actor.check(&e).and_then(|()| rule(&e)).is_ok() && new_capacity.is_none_or(|cap| e.seats_booked <= cap);
             let raised = match (e.capacity, new_capacity) {
                 (Some(old), Some(new)) => new > old,
                 (Some(_), None) => true,
@@ -182,18 +182,17 @@ pub(super) async fn update_event(
     if !raised_with_waiters {
         return Err(explain_event_write(db, old, id, actor, &rule, Error::CapacityBelowBooked).await);
     }
-    let update = |condition: String| {
-        Update::builder()
-            .table_name(&db.table)
-            .set_key(Some(key_item(keys::event(id))))
-            .update_expression(expression.clone())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names.clone()))
-            .set_expression_attribute_values(Some(values.clone()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(Error::internal)
-    };
+    let (plain_condition, plain_names, plain_values) = plain;
+    let update = Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::event(id))))
+        .update_expression(expression)
+        .condition_expression(plain_condition)
+        .set_expression_attribute_names(Some(plain_names))
+        .set_expression_attribute_values(Some(plain_values))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(Error::internal)?;
     // The job may replace a promote job (a worker holding it loses it), never a reschedule job
     // (whose batches promote too) or a cancel job (the event's update then fails anyway).
     let job = crate::model::Job::new(id, crate::model::JobKind::Promote, 0, now);
@@ -205,19 +204,23 @@ pub(super) async fn update_event(
         .expression_attribute_values(":promote", s("promote"))
         .build()
         .map_err(Error::internal)?;
-    let mut items = vec![
-        TransactWriteItem::builder().update(update(plain_condition.clone())?).build(),
-        TransactWriteItem::builder().put(job).build(),
-    ];
+    let mut items =
+        vec![TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().put(job).build()];
     for _ in 0..2 {
         match db.transact(items.clone(), &crate::model::new_id()).await {
             Ok(()) => return db.get_as(keys::event(id)).await?.ok_or(Error::NotFound("event")),
             Err(TxFailure::Failed(e)) => return Err(e),
             Err(TxFailure::Conditions(reasons)) => {
                 if let Some(returned) = failed(&reasons, 0) {
-                    return Err(
-                        explain_event_write(db, returned.clone(), id, actor, &rule, Error::CapacityBelowBooked).await
-                    );
+                    return Err(explain_event_write(
+                        db,
+                        returned.clone(),
+                        id,
+                        actor,
+                        &rule,
+                        Error::CapacityBelowBooked,
+                    )
+                    .await);
                 }
                 // Another job of the event runs (a reschedule's promotes): the update alone.
                 items.truncate(1);

@@ -135,7 +135,9 @@ pub(super) async fn release_hold(db: &DynamoStore, booking: &Booking, idempotenc
     let now = crate::time::now();
     match waitlist::free_seat(db, &booking.event_id, now, None, items, HOLD_SEAT_AT).await? {
         waitlist::Freed::Done => Ok(()),
-        waitlist::Freed::Refused(_) => Err(Error::internal("release_hold: the booking is not a hold without a session")),
+        waitlist::Freed::Refused(_) => {
+            Err(Error::internal("release_hold: the booking is not a hold without a session"))
+        }
     }
 }
 

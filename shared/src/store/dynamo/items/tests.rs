@@ -100,8 +100,7 @@ fn attribute_names_are_the_serialised_fields() {
     for name in [attr::ATTEMPTS, attr::WINDOW_START] {
         assert!(throttle.get(name).is_some(), "LoginThrottle has no field {name}");
     }
-    let window =
-        serde_json::to_value(LoginWindow { email: "a@b.io", attempts: 1, window_start: 0, ttl: 9 }).unwrap();
+    let window = serde_json::to_value(LoginWindow { email: "a@b.io", attempts: 1, window_start: 0, ttl: 9 }).unwrap();
     assert_eq!(window, serde_json::json!({"attempts": 1, "window_start": 0, "ttl": 9}));
     assert_eq!(serde_json::to_value(DeliveryStatus::Delivered).unwrap(), serde_json::json!("delivered"));
     let mut delivery = Delivery::pending(&serde_json::from_value(booking).unwrap(), e.created_at);
@@ -121,8 +120,7 @@ fn attribute_names_are_the_serialised_fields() {
         assert!(delivery.get(name).is_some(), "Delivery has no field {name}");
     }
     assert!(delivery.get(attr::LEASE_OWNER).is_some(), "Delivery has no field {}", attr::LEASE_OWNER);
-    for status in
-        [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Retrying, DeliveryStatus::Failed]
+    for status in [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Retrying, DeliveryStatus::Failed]
     {
         assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(status.as_str()));
     }

@@ -46,9 +46,16 @@ pub(in crate::store::dynamo) fn with_nobody_waits(u: UpdateBuilder, now: Timesta
 }
 
 /// Attempts of a freeing write. Each lost race means another write promoted (or a user left)
-/// the entry this one aimed at, so the retries are bounded by the writes freeing seats of the
-/// same event at the same moment; a jittered backoff spreads them out.
-const HANDOFF_ATTEMPTS: u32 = 24;
+/// the entry this one aimed at: progress, so a loser retries at once (after a few milliseconds
+/// of jitter that keeps the losers from arriving together), and the attempts a write needs are
+/// bounded by the writes freeing seats of the same event at the same moment.
+const HANDOFF_ATTEMPTS: u32 = 128;
+
+/// A few milliseconds, more as the losses of one write add up.
+fn jitter(attempt: u32) -> std::time::Duration {
+    use rand::Rng;
+    std::time::Duration::from_millis(rand::thread_rng().gen_range(0..=2 * u64::from(attempt.min(10))))
+}
 
 /// The first in line and the booking their promotion makes, for the event as read.
 pub(in crate::store::dynamo) struct Handoff {
@@ -133,7 +140,9 @@ fn promotion_items(db: &DynamoStore, h: &Handoff, now: Timestamp) -> Result<Vec<
         .build()
         .map_err(Error::internal)?;
     let follow_up = match h.booking.payment {
-        Some(_) => PaymentTask { booking_id: h.booking.id.clone(), kind: PaymentTaskKind::Offer, due_at: now }.to_item()?,
+        Some(_) => {
+            PaymentTask { booking_id: h.booking.id.clone(), kind: PaymentTaskKind::Offer, due_at: now }.to_item()?
+        }
         None => Delivery::pending(&h.booking, now).to_item()?,
     };
     let follow_up = Put::builder().table_name(&db.table).set_item(Some(follow_up)).build().map_err(Error::internal)?;
@@ -207,7 +216,7 @@ pub(in crate::store::dynamo) async fn free_seat(
             (None, None) => return Ok(Freed::Refused(reasons)),
         };
         if attempt > 0 {
-            tokio::time::sleep(backoff(attempt.min(6))).await;
+            tokio::time::sleep(jitter(attempt)).await;
         }
         // No one to hand it to any more (left, or the event changed): plain again.
         handoff = if waits_for(&event, now) { next_handoff(db, event, now).await? } else { None };
@@ -238,7 +247,9 @@ pub(in crate::store::dynamo) async fn promote_waitlist(
         let handoffs: Vec<Handoff> = head(db, event_id, k)
             .await?
             .into_iter()
-            .filter_map(|entry| entry.promoted(&event, now).map(|booking| Handoff { event: event.clone(), entry, booking }))
+            .filter_map(|entry| {
+                entry.promoted(&event, now).map(|booking| Handoff { event: event.clone(), entry, booking })
+            })
             .collect();
         if handoffs.is_empty() {
             break;

@@ -265,10 +265,8 @@ pub(super) async fn user_waitlist(db: &DynamoStore, user_id: &str) -> Result<Vec
     let entries: Vec<WaitEntry> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
     // Each place is a COUNT of the entries ahead, in the event's partition; the events differ,
     // so the counts run side by side.
-    let places = futures::future::try_join_all(
-        entries.iter().map(|e| count_through(db, &e.event_id, e.key().1)),
-    )
-    .await?;
+    let places =
+        futures::future::try_join_all(entries.iter().map(|e| count_through(db, &e.event_id, e.key().1))).await?;
     Ok(entries.into_iter().zip(places).map(|(entry, position)| Waiting { entry, position: position.max(1) }).collect())
 }
 
