@@ -18,7 +18,6 @@ use shared::Store;
 use std::time::{Duration, Instant};
 use tests::waitlist::{cancel, create, entry, fill, line_up};
 
-
 fn stats(mut d: Vec<Duration>) -> String {
     d.sort();
     let ms = |x: Duration| x.as_secs_f64() * 1e3;
