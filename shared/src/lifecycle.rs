@@ -28,6 +28,10 @@ pub const BATCH_MAX: usize = 100;
 pub const RESTART_SECS: i64 = 5;
 /// Attempts per booking when it keeps changing under the batch (a hold paid meanwhile).
 const ATTEMPTS: usize = 4;
+/// Waitlist entries a cancel batch deletes per booking it may cancel: an entry is two deletes
+/// (entry, guard) and no message, so a slice of 4 × the batch size costs about what a batch
+/// of cancels does.
+const CLEAR_PER_BOOKING: usize = 4;
 
 /// What one batch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -75,9 +79,12 @@ pub async fn run_batch<S: Store>(
         return Ok(report);
     };
     if job.kind == JobKind::Cancel && event.seats_booked == 0 {
-        // No booking holds a seat (a strongly consistent read): only the waitlist is left, a
-        // bounded slice per batch, without paging the bookings again for each slice.
-        report.cleared = store.clear_waitlist(event_id, size * 4).await? as usize;
+        // No booking holds a seat (a strongly consistent read): only the waitlist may be left, a
+        // bounded slice per batch, without paging the bookings again for each slice. Its count
+        // is kept in the same writes as its entries, and nobody joins a cancelled event.
+        if event.waitlist_count > 0 {
+            report.cleared = store.clear_waitlist(event_id, size * CLEAR_PER_BOOKING).await? as usize;
+        }
         let done = report.cleared == 0;
         return save_or_finish(store, job, &owner, done, now, report).await;
     }
@@ -125,14 +132,17 @@ pub async fn run_batch<S: Store>(
     // The end of the index.
     job.cursor = None;
     job.passes += 1;
-    let finished = match job.kind {
+    let (finished, waiting) = match job.kind {
         // Strongly consistent: a booking the index did not show yet still holds its seat.
-        JobKind::Cancel => store.get_event(event_id).await?.is_none_or(|e| e.seats_booked == 0),
-        JobKind::Reschedule | JobKind::Promote => job.pass_started_at >= settled_after(&job),
+        JobKind::Cancel => match store.get_event(event_id).await? {
+            Some(e) => (e.seats_booked == 0, e.waitlist_count > 0),
+            None => (true, false),
+        },
+        JobKind::Reschedule | JobKind::Promote => (job.pass_started_at >= settled_after(&job), false),
     };
-    if finished && job.kind == JobKind::Cancel {
+    if finished && waiting {
         // The cancelled event's waitlist goes too, a bounded slice per batch.
-        report.cleared = store.clear_waitlist(event_id, size * 4).await? as usize;
+        report.cleared = store.clear_waitlist(event_id, size * CLEAR_PER_BOOKING).await? as usize;
         if report.cleared > 0 {
             job.due_at = now;
             if store.save_job(&job, &owner).await? {
