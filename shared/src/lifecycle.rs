@@ -88,14 +88,17 @@ pub async fn run_batch<S: Store>(
         let done = report.cleared == 0;
         return save_or_finish(store, job, &owner, done, now, report).await;
     }
-    if job.kind != JobKind::Cancel {
+    // As read (strongly consistent): nobody waits, or no seat is free → nothing to promote (a
+    // user joins only a full event), and the batch pays no promotion read.
+    let seat_free = event.capacity.is_none_or(|c| event.seats_booked < c);
+    if job.kind != JobKind::Cancel && event.waitlist_count > 0 && seat_free {
         // Seats a capacity increase freed go to the waitlist first (a reschedule job that came
         // with the same PATCH replaced the promote job, so it promotes too).
         report.promoted = store.promote_waitlist(event_id, now, size).await? as usize;
-        if job.kind == JobKind::Promote || report.promoted > 0 {
-            let done = report.promoted == 0;
-            return save_or_finish(store, job, &owner, done, now, report).await;
-        }
+    }
+    if job.kind == JobKind::Promote || report.promoted > 0 {
+        let done = report.promoted == 0;
+        return save_or_finish(store, job, &owner, done, now, report).await;
     }
     let page = store.list_event_bookings(event_id, job.position().as_ref(), size).await?;
     for booking in page.items {
