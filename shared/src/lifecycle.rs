@@ -10,6 +10,12 @@
 //! read), not from the lease: a batch replayed after a crash finds its bookings already done.
 //! The writes of one batch are sequential on purpose: every cancel also updates the event's
 //! seat counter, and DynamoDB cancels concurrent transactions on one item (`TransactionConflict`).
+//!
+//! Waitlists: a promote job (a capacity increase while users wait) hands the free seats to the
+//! head of the line, up to `B` per batch ([`Store::promote_waitlist`]); a reschedule job does the
+//! same before its bookings; a cancel job, once no booking holds a seat, deletes the line `4B`
+//! entries per batch ([`Store::clear_waitlist`]). Each is skipped when the event read shows
+//! nobody waiting, so a job of an event without a line costs what it did before.
 
 use crate::error::{Error, Result};
 use crate::model::{new_id, Booking, CancelReason, Event, Job, JobKind, JOB_LEASE_SECS, RESCHEDULE_SETTLE_SECS};
