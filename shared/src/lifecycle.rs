@@ -10,6 +10,12 @@
 //! read), not from the lease: a batch replayed after a crash finds its bookings already done.
 //! The writes of one batch are sequential on purpose: every cancel also updates the event's
 //! seat counter, and DynamoDB cancels concurrent transactions on one item (`TransactionConflict`).
+//!
+//! Waitlists: a promote job (a capacity increase while users wait) hands the free seats to the
+//! head of the line, up to `B` per batch ([`Store::promote_waitlist`]); a reschedule job does the
+//! same before its bookings; a cancel job, once no booking holds a seat, deletes the line `4B`
+//! entries per batch ([`Store::clear_waitlist`]). Each is skipped when the event read shows
+//! nobody waiting, so a job of an event without a line costs what it did before.
 
 use crate::error::{Error, Result};
 use crate::model::{new_id, Booking, CancelReason, Event, Job, JobKind, JOB_LEASE_SECS, RESCHEDULE_SETTLE_SECS};
@@ -28,6 +34,10 @@ pub const BATCH_MAX: usize = 100;
 pub const RESTART_SECS: i64 = 5;
 /// Attempts per booking when it keeps changing under the batch (a hold paid meanwhile).
 const ATTEMPTS: usize = 4;
+/// Waitlist entries a cancel batch deletes per booking it may cancel: an entry is two deletes
+/// (entry, guard) and no message, so a slice of 4 × the batch size costs about what a batch
+/// of cancels does.
+const CLEAR_PER_BOOKING: usize = 4;
 
 /// What one batch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -75,20 +85,26 @@ pub async fn run_batch<S: Store>(
         return Ok(report);
     };
     if job.kind == JobKind::Cancel && event.seats_booked == 0 {
-        // No booking holds a seat (a strongly consistent read): only the waitlist is left, a
-        // bounded slice per batch, without paging the bookings again for each slice.
-        report.cleared = store.clear_waitlist(event_id, size * 4).await? as usize;
+        // No booking holds a seat (a strongly consistent read): only the waitlist may be left, a
+        // bounded slice per batch, without paging the bookings again for each slice. Its count
+        // is kept in the same writes as its entries, and nobody joins a cancelled event.
+        if event.waitlist_count > 0 {
+            report.cleared = store.clear_waitlist(event_id, size * CLEAR_PER_BOOKING).await? as usize;
+        }
         let done = report.cleared == 0;
         return save_or_finish(store, job, &owner, done, now, report).await;
     }
-    if job.kind != JobKind::Cancel {
+    // As read (strongly consistent): nobody waits, or no seat is free → nothing to promote (a
+    // user joins only a full event), and the batch pays no promotion read.
+    let seat_free = event.capacity.is_none_or(|c| event.seats_booked < c);
+    if job.kind != JobKind::Cancel && event.waitlist_count > 0 && seat_free {
         // Seats a capacity increase freed go to the waitlist first (a reschedule job that came
         // with the same PATCH replaced the promote job, so it promotes too).
         report.promoted = store.promote_waitlist(event_id, now, size).await? as usize;
-        if job.kind == JobKind::Promote || report.promoted > 0 {
-            let done = report.promoted == 0;
-            return save_or_finish(store, job, &owner, done, now, report).await;
-        }
+    }
+    if job.kind == JobKind::Promote || report.promoted > 0 {
+        let done = report.promoted == 0;
+        return save_or_finish(store, job, &owner, done, now, report).await;
     }
     let page = store.list_event_bookings(event_id, job.position().as_ref(), size).await?;
     for booking in page.items {
@@ -125,14 +141,17 @@ pub async fn run_batch<S: Store>(
     // The end of the index.
     job.cursor = None;
     job.passes += 1;
-    let finished = match job.kind {
+    let (finished, waiting) = match job.kind {
         // Strongly consistent: a booking the index did not show yet still holds its seat.
-        JobKind::Cancel => store.get_event(event_id).await?.is_none_or(|e| e.seats_booked == 0),
-        JobKind::Reschedule | JobKind::Promote => job.pass_started_at >= settled_after(&job),
+        JobKind::Cancel => match store.get_event(event_id).await? {
+            Some(e) => (e.seats_booked == 0, e.waitlist_count > 0),
+            None => (true, false),
+        },
+        JobKind::Reschedule | JobKind::Promote => (job.pass_started_at >= settled_after(&job), false),
     };
-    if finished && job.kind == JobKind::Cancel {
+    if finished && waiting {
         // The cancelled event's waitlist goes too, a bounded slice per batch.
-        report.cleared = store.clear_waitlist(event_id, size * 4).await? as usize;
+        report.cleared = store.clear_waitlist(event_id, size * CLEAR_PER_BOOKING).await? as usize;
         if report.cleared > 0 {
             job.due_at = now;
             if store.save_job(&job, &owner).await? {
