@@ -203,9 +203,12 @@ async fn a_capacity_increase_promotes_fifo<S: Store + Clone>(store: S) {
     assert_eq!(job.kind, JobKind::Promote);
     // The new seats are the line's: a walk-in is refused while users wait.
     assert_eq!(err(book(&store, &ev.id, "01WALKIN0000000000000000000").await), "event_full");
+    // ...so the walk-in may queue (not `seats_available` for seats it cannot book): last in line.
+    let walk_in = entry(&ev.id, "01WALKIN0000000000000000000", now());
+    assert_eq!(store.join_waitlist(&walk_in, now()).await.unwrap(), 61);
     let (promoted, _) = run_job(&store, &ev.id).await;
     assert_eq!(promoted, 45);
-    assert_eq!(counts(&store, &ev.id).await, (50, 15));
+    assert_eq!(counts(&store, &ev.id).await, (50, 16));
     let got: Vec<String> = {
         let mut v: Vec<_> =
             all_bookings(&store, &ev.id).await.into_iter().filter(|b| b.via_waitlist).map(|b| b.user_id).collect();
@@ -215,7 +218,9 @@ async fn a_capacity_increase_promotes_fifo<S: Store + Clone>(store: S) {
     let mut want: Vec<String> = line[..45].iter().map(|e| e.user_id.clone()).collect();
     want.sort();
     assert_eq!(got, want, "the first 45 in line, nobody else");
-    assert_eq!(whole_line(&store, &ev.id, 7).await, line[45..].to_vec());
+    let mut rest = line[45..].to_vec();
+    rest.push(walk_in);
+    assert_eq!(whole_line(&store, &ev.id, 7).await, rest);
     assert_eq!(store.user_waitlist(&line[45].user_id).await.unwrap()[0].position, 1);
     // Lowering capacity or a non-capacity change writes no job; raising it without waiters neither.
     let patch = EventPatch { title: Some("Renamed".into()), ..EventPatch::default() };
@@ -228,8 +233,8 @@ async fn a_capacity_increase_promotes_fifo<S: Store + Clone>(store: S) {
     // Unlimited capacity: everyone still waiting is promoted.
     let patch = EventPatch { capacity: Some(None), ..EventPatch::default() };
     store.update_event(&ev.id, &patch, Actor::Owner(OWNER), now()).await.unwrap();
-    assert_eq!(run_job(&store, &ev.id).await.0, 15);
-    assert_eq!(counts(&store, &ev.id).await, (65, 0));
+    assert_eq!(run_job(&store, &ev.id).await.0, 16);
+    assert_eq!(counts(&store, &ev.id).await, (66, 0));
 }
 
 /// An event's cancel: its job cancels the bookings (promoting nobody) and empties the line.

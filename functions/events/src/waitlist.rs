@@ -39,7 +39,7 @@ pub async fn join<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Res
     // Early answers in the order `Store::join_waitlist` documents.
     let event = context.event.ok_or(Error::NotFound("event"))?;
     event.bookable_at(now)?;
-    if event.capacity.is_none_or(|c| event.seats_booked < c) {
+    if !event.waitlist_open_at(now) {
         return Err(Error::SeatsAvailable);
     }
     if context.already_booked {

@@ -232,6 +232,14 @@ impl Event {
         }
     }
 
+    /// Whether a user may join the waitlist at `now` (once the event is bookable): every seat is
+    /// taken, or free seats are already promised to the line (a capacity increase whose promote
+    /// job has not handed them all out yet: a direct booking is refused meanwhile, so the
+    /// newcomer queues behind the others rather than being told to book a seat they cannot).
+    pub fn waitlist_open_at(&self, now: Timestamp) -> bool {
+        self.capacity.is_some_and(|c| self.seats_booked >= c) || (self.waitlist_count > 0 && self.promotes_at(now))
+    }
+
     pub fn snapshot(&self) -> EventSnapshot {
         EventSnapshot {
             id: self.id.clone(),

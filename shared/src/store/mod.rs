@@ -239,8 +239,8 @@ pub trait Store: Send + Sync + 'static {
     /// Puts the user at the end of the event's waitlist, in one atomic write: the entry, the
     /// user's guard ([`crate::keys::attendee`], entity `waiting`) and `waitlist_count + 1` on the
     /// event → the entry's place in line (1: next). Refused, first failing in this order:
-    /// `NotFound` (event), `EventCancelled`, `EventStarted`, `SeatsAvailable` (a seat is free or
-    /// capacity is unlimited), `AlreadyBooked` (the user holds a booking that counts),
+    /// `NotFound` (event), `EventCancelled`, `EventStarted`, `SeatsAvailable` (a seat is free, or
+    /// capacity is unlimited, and the line is empty: [`Event::waitlist_open_at`]), `AlreadyBooked` (the user holds a booking that counts),
     /// `AlreadyWaiting`. A priced event whose free seat no promotion can fill (it starts within
     /// [`crate::model::OFFER_MIN_MINUTES`]) still answers `SeatsAvailable`: book it directly.
     fn join_waitlist(&self, entry: &WaitEntry, now: Timestamp) -> impl Future<Output = Result<u32>> + Send;

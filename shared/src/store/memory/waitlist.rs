@@ -89,7 +89,7 @@ pub(super) fn join_waitlist(store: &MemoryStore, entry: &WaitEntry, now: Timesta
     let mut db = store.lock()?;
     let event = db.events.get(&entry.event_id).ok_or(Error::NotFound("event"))?;
     event.bookable_at(now)?;
-    if event.capacity.is_none_or(|c| event.seats_booked < c) {
+    if !event.waitlist_open_at(now) {
         return Err(Error::SeatsAvailable);
     }
     let guard = (entry.event_id.clone(), entry.user_id.clone());

@@ -33,15 +33,16 @@ fn tx_delete(delete: Delete) -> TransactWriteItem {
 }
 
 pub(super) async fn join_waitlist(db: &DynamoStore, entry: &WaitEntry, now: Timestamp) -> Result<u32> {
-    // The event is full, open and not cancelled, as a condition: refused otherwise, and the
-    // returned event says why.
-    let count = Update::builder()
+    // The event is open and not cancelled, and full or its free seats are promised to the line
+    // ([`Event::waitlist_open_at`]), as a condition: refused otherwise, and the returned event
+    // says why.
+    let count = with_nobody_waits(Update::builder(), now)
         .table_name(&db.table)
         .set_key(Some(key_item(keys::event(&entry.event_id))))
         .update_expression("ADD #wl :one")
         .condition_expression(format!(
             "{EXISTS} AND (attribute_not_exists(#st) OR #st <> :cancelled) AND #dt > :cutoff \
-             AND attribute_exists(#cap) AND #seats >= #cap"
+             AND ((attribute_exists(#cap) AND #seats >= #cap) OR NOT {NOBODY_WAITS})"
         ))
         .expression_attribute_names("#wl", attr::WAITLIST_COUNT)
         .expression_attribute_names("#st", attr::STATUS)
@@ -72,7 +73,7 @@ pub(super) async fn join_waitlist(db: &DynamoStore, entry: &WaitEntry, now: Time
             .await?
             .ok_or(Error::NotFound("event"))?;
         event.bookable_at(now)?;
-        if event.has_free_seat().is_ok() {
+        if !event.waitlist_open_at(now) {
             return Err(Error::SeatsAvailable);
         }
     }
