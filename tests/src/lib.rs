@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 pub mod apigw;
 pub mod crm;
+pub mod dynamo_waitlist;
 pub mod streams;
 pub mod stripe_stub;
 pub mod waitlist;
