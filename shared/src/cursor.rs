@@ -88,6 +88,17 @@ impl CursorCodec {
         let text = self.decode(scope, cursor)?;
         Position::decode(&text).ok_or_else(|| Error::validation("cursor", "invalid cursor"))
     }
+
+    /// Where a list request continues: the position its `cursor` parameter carries (trimmed;
+    /// absent or blank → the start) → 400 `validation_failed` on `cursor` for another scope's.
+    pub fn after(&self, scope: &str, params: &std::collections::HashMap<String, String>) -> Result<Option<Position>> {
+        params
+            .get("cursor")
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .map(|c| self.decode_position(scope, c))
+            .transpose()
+    }
 }
 
 #[cfg(test)]

@@ -91,9 +91,7 @@ async fn list<S: Store>(app: &App<S>, req: &Request, path: &str, filter: bool) -
         q.from.as_ref().map(time::format).unwrap_or_default(),
         q.to.as_ref().map(time::format).unwrap_or_default(),
     );
-    if let Some(c) = param(&params, "cursor") {
-        q.after = Some(app.cursors.decode_position(&scope, c)?);
-    }
+    q.after = app.cursors.after(&scope, &params)?;
     let page = app.store.list_events(&q).await?;
     let items: Vec<_> = page.items.iter().map(|e| e.view()).collect();
     let mut resp = json_list_response(StatusCode::OK, &items);

@@ -81,12 +81,7 @@ pub async fn list<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Res
     let params = query(req);
     let limit = paging::limit(&params)?;
     let scope = format!("event-waitlist|{event_id}");
-    let after = params
-        .get("cursor")
-        .map(|c| c.trim())
-        .filter(|c| !c.is_empty())
-        .map(|c| app.cursors.decode_position(&scope, c))
-        .transpose()?;
+    let after = app.cursors.after(&scope, &params)?;
     let page = app.store.waitlist(&event_id, after.as_ref(), limit).await?;
     let items: Vec<_> =
         page.items.iter().zip(page.first_position..).map(|(entry, position)| entry.view(position)).collect();
