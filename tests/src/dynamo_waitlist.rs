@@ -5,7 +5,7 @@ use crate::CallLog;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
 use shared::keys;
-use shared::model::{new_id, Booking, BookingStatus, Event, EventStatus, Payment, Price, Role, User, WaitEntry};
+use shared::model::{new_id, Booking, Event, EventStatus, Payment, Price, Role, User, WaitEntry};
 use shared::store::{DynamoStore, Store};
 use shared::time::{self, Timestamp};
 use std::collections::HashMap;
@@ -67,21 +67,7 @@ pub async fn booking_of(store: &DynamoStore, event_id: &str, user: &User) -> Boo
     let event = store.get_event(event_id).await.unwrap().unwrap();
     let now = time::now();
     let payment = event.price.as_ref().map(|p| Payment::hold(p, now));
-    Booking {
-        id: new_id(),
-        event_id: event_id.into(),
-        user_id: user.id.clone(),
-        user_name: user.name.clone(),
-        user_email: user.email.clone(),
-        status: if payment.is_some() { BookingStatus::PendingPayment } else { BookingStatus::Confirmed },
-        created_at: now,
-        cancelled_at: None,
-        event: event.snapshot(),
-        payment,
-        cancel_reason: None,
-        sequence: 0,
-        via_waitlist: false,
-    }
+    Booking::new(&event, &user.id, &user.name, &user.email, payment, now)
 }
 
 pub async fn book(store: &DynamoStore, event_id: &str, user: &User) -> Booking {

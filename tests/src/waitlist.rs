@@ -4,7 +4,7 @@
 
 use chrono::Duration;
 use shared::error::Error;
-use shared::model::{new_id, Booking, BookingStatus, CancelReason, Event, EventStatus, Payment, Price, WaitEntry};
+use shared::model::{new_id, Booking, CancelReason, Event, EventStatus, Payment, Price, WaitEntry};
 use shared::store::Position;
 use shared::time::Timestamp;
 use shared::Store;
@@ -51,21 +51,8 @@ pub async fn create<S: Store>(store: &S, capacity: Option<u32>, price: Option<Pr
 /// The booking `POST /bookings/` makes for `user_id`: confirmed (free) or a seat hold (priced).
 pub fn booking(event: &Event, user_id: &str, now: Timestamp) -> Booking {
     let payment = event.price.as_ref().map(|p| Payment::hold(p, now));
-    Booking {
-        id: new_id(),
-        event_id: event.id.clone(),
-        user_id: user_id.to_string(),
-        user_name: format!("Booker {user_id}"),
-        user_email: format!("{}@example.com", user_id.to_lowercase()),
-        status: if payment.is_some() { BookingStatus::PendingPayment } else { BookingStatus::Confirmed },
-        created_at: now,
-        cancelled_at: None,
-        event: event.snapshot(),
-        payment,
-        cancel_reason: None,
-        sequence: 0,
-        via_waitlist: false,
-    }
+    let (name, email) = (format!("Booker {user_id}"), format!("{}@example.com", user_id.to_lowercase()));
+    Booking::new(event, user_id, &name, &email, payment, now)
 }
 
 /// Books `user_id` into the event as it now is.

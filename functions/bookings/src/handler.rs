@@ -12,8 +12,8 @@ use shared::http::{
 };
 use shared::jwt::AuthUser;
 use shared::model::{
-    new_id, Booking, BookingStatus, BookingView, CancelReason, Delivery, IdempotencyRecord, MessageKind, MessageView,
-    Payment, IDEMPOTENCY_TTL_SECS,
+    Booking, BookingStatus, BookingView, CancelReason, Delivery, IdempotencyRecord, MessageKind, MessageView, Payment,
+    IDEMPOTENCY_TTL_SECS,
 };
 use shared::paging;
 use shared::payments::{self, CheckoutRequest};
@@ -153,21 +153,7 @@ async fn create_once<S: Store>(app: &App<S>, req: &Request) -> Result<Response<B
         (Some(price), Some(_)) => Some(Payment::hold(price, now)),
         (Some(_), None) => return Err(Error::PaymentProviderUnavailable("payments are not configured".into())),
     };
-    let mut booking = Booking {
-        via_waitlist: false,
-        id: new_id(),
-        event_id: event.id.clone(),
-        user_id: caller.id.clone(),
-        user_name: booker.name,
-        user_email: booker.email,
-        status: if payment.is_some() { BookingStatus::PendingPayment } else { BookingStatus::Confirmed },
-        created_at: now,
-        cancelled_at: None,
-        event: event.snapshot(),
-        payment,
-        cancel_reason: None,
-        sequence: 0,
-    };
+    let mut booking = Booking::new(&event, &caller.id, &booker.name, &booker.email, payment, now);
     let body = serde_json::to_string(&booking.view()).map_err(Error::internal)?;
     let record = key.as_ref().map(|k| IdempotencyRecord {
         user_id: caller.id.clone(),
@@ -362,12 +348,7 @@ async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -
     let params = query(req);
     let limit = paging::limit(&params)?;
     let scope = format!("event-bookings|{event_id}");
-    let after = params
-        .get("cursor")
-        .map(|c| c.trim())
-        .filter(|c| !c.is_empty())
-        .map(|c| app.cursors.decode_position(&scope, c))
-        .transpose()?;
+    let after = app.cursors.after(&scope, &params)?;
     let page = app.store.list_event_bookings(event_id, after.as_ref(), limit).await?;
     let bookings = page.items;
     // One read for every message each booking can have (its status and sequence say which).

@@ -98,6 +98,33 @@ pub struct Booking {
 }
 
 impl Booking {
+    /// A new booking of `event` as it now is, made at `now`: `pending_payment` when it carries a
+    /// `payment` (a priced event's seat hold), else `confirmed`.
+    pub fn new(
+        event: &super::Event,
+        user_id: &str,
+        user_name: &str,
+        user_email: &str,
+        payment: Option<super::Payment>,
+        now: Timestamp,
+    ) -> Booking {
+        Booking {
+            id: super::new_id(),
+            event_id: event.id.clone(),
+            user_id: user_id.to_string(),
+            user_name: user_name.to_string(),
+            user_email: user_email.to_string(),
+            status: if payment.is_some() { BookingStatus::PendingPayment } else { BookingStatus::Confirmed },
+            created_at: now,
+            cancelled_at: None,
+            event: event.snapshot(),
+            payment,
+            cancel_reason: None,
+            sequence: 0,
+            via_waitlist: false,
+        }
+    }
+
     /// This booking as a cancel leaves it: `cancelled` at `now` for `reason`, its sequence raised,
     /// and a paid confirmed one's refund owed (`refund_status: requested`).
     pub fn cancelled(&self, reason: CancelReason, now: Timestamp) -> Booking {

@@ -1,7 +1,7 @@
 //! An event's waitlist: who waits for a seat, in the order seats are handed out (`joined_at`,
 //! then user id), and the views of the waitlist routes.
 
-use super::{Booking, BookingStatus, Event, EventSnapshotView, Payment};
+use super::{Booking, Event, EventSnapshotView, Payment};
 use crate::store::Position;
 use crate::time::{serde_ts, Rfc3339, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -28,25 +28,12 @@ impl WaitEntry {
     /// event; for a priced one a `pending_payment` offer ([`Payment::offer`]), or `None` when the
     /// event starts too soon for one (nobody is promoted then).
     pub fn promoted(&self, event: &Event, now: Timestamp) -> Option<Booking> {
-        let (status, payment) = match &event.price {
-            None => (BookingStatus::Confirmed, None),
-            Some(price) => (BookingStatus::PendingPayment, Some(Payment::offer(price, event.datetime, now)?)),
+        let payment = match &event.price {
+            None => None,
+            Some(price) => Some(Payment::offer(price, event.datetime, now)?),
         };
-        Some(Booking {
-            id: super::new_id(),
-            event_id: self.event_id.clone(),
-            user_id: self.user_id.clone(),
-            user_name: self.user_name.clone(),
-            user_email: self.user_email.clone(),
-            status,
-            created_at: now,
-            cancelled_at: None,
-            event: event.snapshot(),
-            payment,
-            cancel_reason: None,
-            sequence: 0,
-            via_waitlist: true,
-        })
+        let booking = Booking::new(event, &self.user_id, &self.user_name, &self.user_email, payment, now);
+        Some(Booking { via_waitlist: true, ..booking })
     }
 
     /// `GET /events/{id}/waitlist` (owner or admin).
