@@ -46,6 +46,18 @@ fn unscoped(sid: &'static str, actions: &'static [&'static str], resource: &str)
     Grant { sid, actions, resource: resource.to_string(), keys: None }
 }
 
+/// A `dynamodb:Query` on a named index, scoped by the index's ARN alone: AWS documents
+/// `dynamodb:LeadingKeys` only for the table's partition key.
+fn index_query(sid: &'static str, index: &str) -> Grant {
+    unscoped(sid, &["dynamodb:Query"], &format!("index/{index}"))
+}
+
+/// Every function that promotes, or shows the line, reads it the same way: a Query of the base
+/// table on the event's waitlist partition.
+fn query_waitlists() -> Grant {
+    scoped("QueryWaitlists", &["dynamodb:Query"], "table", vec![wait_entry(ANY, &shared::time::now(), ANY).0])
+}
+
 /// Per function, every statement it may have. Derived from what the code does to the table:
 /// `shared/src/store/dynamo.rs` and the handlers (`docs/data-model.md`, access patterns).
 fn expected_grants() -> BTreeMap<&'static str, Vec<Grant>> {
@@ -83,8 +95,6 @@ fn auth() -> Vec<Grant> {
 
 fn events() -> Vec<Grant> {
     let id = ANY;
-    let gsi1 = format!("index/{GSI1}");
-    let gsi2 = format!("index/{GSI2}");
     vec![
         // the event; the caller's user item for their current role (read only); a join's
         // first read: event, the caller's guard and user in one BatchGetItem
@@ -102,17 +112,15 @@ fn events() -> Vec<Grant> {
             vec![event(id).0, wait_entry(id, &shared::time::now(), id).0, attendee(id, id).0, job(id).0],
         ),
         // the owner's view of the line: a consistent Query of the base table
-        scoped("QueryWaitlists", &["dynamodb:Query"], "table", vec![wait_entry(id, &shared::time::now(), id).0]),
+        query_waitlists(),
         // list (GSI1, the `EVENTS` partition) and filter by type (GSI2, `TYPE#<type>`)
-        unscoped("QueryAllEvents", &["dynamodb:Query"], &gsi1),
-        unscoped("QueryEventsByType", &["dynamodb:Query"], &gsi2),
+        index_query("QueryAllEvents", GSI1),
+        index_query("QueryEventsByType", GSI2),
     ]
 }
 
 fn bookings() -> Vec<Grant> {
     let id = ANY;
-    let gsi1 = format!("index/{GSI1}");
-    let gsi2 = format!("index/{GSI2}");
     vec![
         scoped(
             "ReadItems",
@@ -148,11 +156,11 @@ fn bookings() -> Vec<Grant> {
             vec![attendee(id, id).0, booking(id).0, payment_task(id).0, idempotency(id, id).0],
         ),
         // my bookings (GSI1, `USER#<id>#BOOKINGS`), an event's (GSI2, `EVENT#<id>#BOOKINGS`)
-        unscoped("QueryUserBookings", &["dynamodb:Query"], &gsi1),
-        unscoped("QueryEventBookings", &["dynamodb:Query"], &gsi2),
+        index_query("QueryUserBookings", GSI1),
+        index_query("QueryEventBookings", GSI2),
         // the head of the line when a cancel or a released hold promotes; each place in
         // line of GET /bookings/ (COUNT)
-        scoped("QueryWaitlists", &["dynamodb:Query"], "table", vec![wait_entry(id, &shared::time::now(), id).0]),
+        query_waitlists(),
     ]
 }
 
@@ -175,13 +183,12 @@ fn payments() -> Vec<Grant> {
         // the hold's (or refund's) payment task; an expired hold's attendee guard
         scoped("DeleteSettledItems", &["dynamodb:DeleteItem"], "table", vec![payment_task(id).0, attendee(id, id).0]),
         // the head of the line when an expiry promotes
-        scoped("QueryWaitlists", &["dynamodb:Query"], "table", vec![wait_entry(id, &shared::time::now(), id).0]),
+        query_waitlists(),
     ]
 }
 
 fn crm_notifier() -> Vec<Grant> {
     let id = ANY;
-    let gsi2 = format!("index/{GSI2}");
     vec![
         // the booking's collection: one Query (booking + messages), a claim and an
         // outcome per message, a refused claim's record re-read
@@ -204,9 +211,9 @@ fn crm_notifier() -> Vec<Grant> {
             vec![booking(id).0, event(id).0, attendee(id, id).0, payment_task(id).0, job(id).0],
         ),
         // an event's bookings (GSI2, `EVENT#<id>#BOOKINGS`)
-        unscoped("QueryEventBookings", &["dynamodb:Query"], &gsi2),
+        index_query("QueryEventBookings", GSI2),
         // the head of the line (promotion, clearing)
-        scoped("QueryWaitlists", &["dynamodb:Query"], "table", vec![wait_entry(id, &shared::time::now(), id).0]),
+        query_waitlists(),
         unscoped(
             "ReadStream",
             &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
@@ -218,8 +225,6 @@ fn crm_notifier() -> Vec<Grant> {
 
 fn crm_sweeper() -> Vec<Grant> {
     let id = ANY;
-    let gsi1 = format!("index/{GSI1}");
-    let gsi2 = format!("index/{GSI2}");
     vec![
         // a due-payments page's bookings; a booking with pending CRM messages and its
         // messages (one Query of its collection); a refused claim's record when not
@@ -240,12 +245,12 @@ fn crm_sweeper() -> Vec<Grant> {
         scoped("DeleteSettledItems", &["dynamodb:DeleteItem"], "table", vec![payment_task(id).0, attendee(id, id).0]),
         // lifecycle jobs left by a stopped batch: the job and its event
         scoped("LifecycleReads", &["dynamodb:GetItem"], "table", vec![job(id).0, event(id).0]),
-        unscoped("QueryEventBookings", &["dynamodb:Query"], &gsi2),
+        index_query("QueryEventBookings", GSI2),
         // the pending deliveries (GSI1, `CRM#PENDING#<day>`), the due payment tasks
         // (GSI1, `PAY#DUE#<day>`) and the due lifecycle jobs (GSI1, `JOBS`)
-        unscoped("QueryDueWork", &["dynamodb:Query"], &gsi1),
+        index_query("QueryDueWork", GSI1),
         // the head of the line (promotion, clearing)
-        scoped("QueryWaitlists", &["dynamodb:Query"], "table", vec![wait_entry(id, &shared::time::now(), id).0]),
+        query_waitlists(),
     ]
 }
 

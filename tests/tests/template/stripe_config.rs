@@ -55,40 +55,27 @@ fn stripe_secrets_reach_only_the_functions_that_need_them() {
 
     let key = "StripeSecretKeyArn".to_string();
     let webhook = "StripeWebhookSecretArn".to_string();
+    // Creating a Checkout Session takes the key and both redirects.
+    let checkout = || {
+        BTreeMap::from([
+            ("STRIPE_SECRET_KEY_ID", key.clone()),
+            ("PAYMENT_SUCCESS_URL", "PaymentSuccessUrl".to_string()),
+            ("PAYMENT_CANCEL_URL", "PaymentCancelUrl".to_string()),
+        ])
+    };
     // function -> variable -> the parameter it holds when payments are on
     let want: BTreeMap<&str, BTreeMap<&str, String>> = BTreeMap::from([
         ("AuthFunction", BTreeMap::new()),
         ("EventsFunction", BTreeMap::new()),
-        (
-            "BookingsFunction",
-            BTreeMap::from([
-                ("STRIPE_SECRET_KEY_ID", key.clone()),
-                ("PAYMENT_SUCCESS_URL", "PaymentSuccessUrl".to_string()),
-                ("PAYMENT_CANCEL_URL", "PaymentCancelUrl".to_string()),
-            ]),
-        ),
+        ("BookingsFunction", checkout()),
         (
             "PaymentsFunction",
             BTreeMap::from([("STRIPE_WEBHOOK_SECRET_ID", webhook.clone()), ("STRIPE_SECRET_KEY_ID", key.clone())]),
         ),
         // the notifier opens waitlist offers from their task's stream record, and the sweeper
         // those Stripe could not open at once: both create Checkout Sessions
-        (
-            "CrmNotifierFunction",
-            BTreeMap::from([
-                ("STRIPE_SECRET_KEY_ID", key.clone()),
-                ("PAYMENT_SUCCESS_URL", "PaymentSuccessUrl".to_string()),
-                ("PAYMENT_CANCEL_URL", "PaymentCancelUrl".to_string()),
-            ]),
-        ),
-        (
-            "CrmSweeperFunction",
-            BTreeMap::from([
-                ("STRIPE_SECRET_KEY_ID", key.clone()),
-                ("PAYMENT_SUCCESS_URL", "PaymentSuccessUrl".to_string()),
-                ("PAYMENT_CANCEL_URL", "PaymentCancelUrl".to_string()),
-            ]),
-        ),
+        ("CrmNotifierFunction", checkout()),
+        ("CrmSweeperFunction", checkout()),
     ]);
     let fns = functions(&t);
     assert_eq!(fns.iter().map(|(id, _)| id.as_str()).collect::<BTreeSet<_>>(), want.keys().copied().collect());
