@@ -405,8 +405,9 @@ async fn stream_fixtures_post_only_for_confirmed_bookings<S: Store + Clone>(stor
     );
 }
 
-/// The stream mapping's filter (template.yaml, checked in template.rs) lets through INSERTs and
-/// MODIFYs of confirmed bookings; the handler applies the same rule to whatever reaches it.
+/// The stream mapping's filter (template.yaml, checked in template/stream.rs) lets through
+/// INSERTs and MODIFYs of confirmed bookings; the handler applies the same rule to whatever
+/// reaches it.
 async fn paid_booking_is_posted_once_when_its_payment_confirms_it<S: Store + Clone>(store: S) {
     let crm = crm_answering(204).await;
     let n = notifier(store, &crm);
