@@ -6,8 +6,7 @@
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use chrono::{DateTime, Utc};
 use crm_notifier::{
-    handle_batch, sweep, Budget, Clock, CrmConfig, ManualClock, Notifier, Outcome, SendOutcome, SweepConfig,
-    SweepReport,
+    handle_batch, sweep, Clock, CrmConfig, ManualClock, Notifier, Outcome, SendOutcome, SweepConfig, SweepReport,
 };
 use serde_dynamo::AttributeValue;
 use serde_json::Value;
@@ -16,6 +15,8 @@ use shared::store::{Claim, Claimed, Settled, Settlement, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tests::crm::{posted_ids, unlimited};
+use tests::streams::failures;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -124,10 +125,6 @@ fn stream_record(event_name: &str, b: &Booking, seq: &str) -> Event {
     event
 }
 
-fn failures(resp: &aws_lambda_events::streams::DynamoDbEventResponse) -> Vec<String> {
-    resp.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap_or_default()).collect()
-}
-
 /// A notifier for `crm` with the default 60 s retry budget.
 fn notifier<S: Store>(store: S, crm: &MockServer) -> Notifier<S> {
     let vars = HashMap::from([
@@ -144,24 +141,10 @@ fn simulated<S: Store>(store: S, crm: &MockServer, clock: &ManualClock) -> Notif
     notifier(store, crm).with_clock(Arc::new(clock.clone()))
 }
 
-/// No deadline: a sweep by hand.
-fn unlimited() -> Budget {
-    Budget { retry_until: DateTime::<Utc>::MIN_UTC, stop_at: None }
-}
-
 async fn crm_answering(status: u16) -> MockServer {
     let crm = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(status)).mount(&crm).await;
     crm
-}
-
-async fn posted_ids(crm: &MockServer) -> Vec<String> {
-    crm.received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.body_json::<Value>().unwrap()["booking_id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// A CRM on the simulated clock: 503 until `up_at`, then 200; it remembers when (simulated

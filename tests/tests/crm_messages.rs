@@ -3,9 +3,9 @@
 //! stable `webhook-id` per message, the pending index, `crm_messages`, DynamoDB calls. The CRM is a
 //! real HTTP stand-in checking every signature (`tests::crm`); both stores (DynamoDB on moto).
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::Duration as Span;
-use crm_notifier::{handle_batch, sweep, BookingOutcome, Budget, Clock, ManualClock, SweepConfig};
+use crm_notifier::{handle_batch, sweep, BookingOutcome, Clock, ManualClock, SweepConfig};
 use serde_dynamo::AttributeValue;
 use serde_json::{json, Value};
 use shared::model::{
@@ -16,11 +16,8 @@ use shared::time::format as rfc3339;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tests::crm::{notifier, Crm};
-
-fn unlimited() -> Budget {
-    Budget { retry_until: chrono::DateTime::<chrono::Utc>::MIN_UTC, stop_at: None }
-}
+use tests::crm::{notifier, unlimited, Crm};
+use tests::streams::{batch, failures};
 
 // ---------------------------------------------------------------- stream records and fixtures
 
@@ -38,16 +35,6 @@ fn message_insert(d: &Delivery, seq: &str) -> EventRecord {
     r.change.sequence_number = Some(seq.into());
     r.change.new_image = image;
     r
-}
-
-fn batch(records: Vec<EventRecord>) -> Event {
-    let mut event = Event::default();
-    event.records = records;
-    event
-}
-
-fn failures(resp: &aws_lambda_events::streams::DynamoDbEventResponse) -> Vec<String> {
-    resp.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap_or_default()).collect()
 }
 
 /// The booking's `booking.cancelled` record as stored.

@@ -13,6 +13,8 @@ use shared::store::{DynamoStore, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tests::crm::posted_ids;
+use tests::streams::{batch, failures};
 use tests::{verify_signature, WEBHOOK_SECRET};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -95,12 +97,6 @@ fn modify(b: &Booking, seq: &str) -> EventRecord {
     record("MODIFY", seq, image(b))
 }
 
-fn batch(records: Vec<EventRecord>) -> Event {
-    let mut event = Event::default();
-    event.records = records;
-    event
-}
-
 /// No retries inside an invocation (`CRM_RETRY_BUDGET_SECONDS=0`): these cases are about one
 /// attempt per batch; the backoff inside the budget is tested in `crm_delivery.rs`.
 fn notifier_with<S: Store>(store: S, url: &str, timeout_ms: u64) -> Notifier<S> {
@@ -123,20 +119,6 @@ async fn crm_answering(status: u16) -> MockServer {
     let crm = MockServer::start().await;
     Mock::given(method("POST")).and(path(CRM_PATH)).respond_with(ResponseTemplate::new(status)).mount(&crm).await;
     crm
-}
-
-/// Booking ids of the POSTs the CRM received, in order.
-async fn posted_ids(crm: &MockServer) -> Vec<String> {
-    crm.received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.body_json::<Value>().unwrap()["booking_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn failures(resp: &aws_lambda_events::streams::DynamoDbEventResponse) -> Vec<String> {
-    resp.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap_or_default()).collect()
 }
 
 async fn delivery<S: Store>(n: &Notifier<S>, b: &Booking) -> Option<Delivery> {
