@@ -98,7 +98,7 @@ fn modify(b: &Booking, seq: &str) -> EventRecord {
 }
 
 /// No retries inside an invocation (`CRM_RETRY_BUDGET_SECONDS=0`): these cases are about one
-/// attempt per batch; the backoff inside the budget is tested in `crm_delivery.rs`.
+/// attempt per batch; the backoff inside the budget is tested in `crm_delivery/backoff.rs`.
 fn notifier_with<S: Store>(store: S, url: &str, timeout_ms: u64) -> Notifier<S> {
     let vars = HashMap::from([
         ("CRM_WEBHOOK_URL", url.to_string()),
