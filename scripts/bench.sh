@@ -10,7 +10,7 @@
 #           DynamoDB on moto: init time, warm latency, peak RSS (scripts/bench_lambda.py), with
 #           and without the endpoint override
 #   http    the local server built with the `local` profile (what `make run` serves), embedded
-#           store: req/s and p99 of the cases, by tests/examples/loadgen.rs
+#           store: req/s and p99 of the cases, by tests/examples/loadgen/
 #   scale   the embedded store at 1k, 10k and 100k events: p50/p99 of list, filter, history
 #           (tests/examples/store_scale.rs, in-process)
 #   dynamo  DynamoDB calls and capacity units per route on moto (tests/examples/dynamo_capacity.rs)

@@ -1,10 +1,11 @@
 //! A CRM stand-in for the notifier's tests: a real HTTP server (wiremock) that answers 503 while
 //! switched down and 200 otherwise, and checks every request's Standard Webhooks signature as a
 //! receiver would (<https://www.standardwebhooks.com/>: HMAC-SHA256 of `{id}.{timestamp}.{body}`
-//! under the `whsec_` key, header `webhook-signature: v1,<base64>`).
+//! under the `whsec_` key, header `webhook-signature: v1,<base64>`). Also what the notifier's
+//! test files share when their CRM is a plain wiremock server, and the sweep budget they all use.
 
 use crate::{verify_signature, WEBHOOK_SECRET};
-use crm_notifier::{CrmConfig, Notifier};
+use crm_notifier::{Budget, CrmConfig, Notifier};
 use serde_json::Value;
 use shared::store::Store;
 use std::collections::HashMap;
@@ -91,4 +92,19 @@ pub fn notifier<S: Store>(store: S, crm: &Crm) -> Notifier<S> {
         ("CRM_RETRY_BUDGET_SECONDS", "0".to_string()),
     ]);
     Notifier::from_config(store, &CrmConfig::from_lookup(|name| vars.get(name).cloned()).unwrap()).unwrap()
+}
+
+/// Booking ids of the POSTs a plain wiremock CRM received, in order.
+pub async fn posted_ids(crm: &MockServer) -> Vec<String> {
+    crm.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.body_json::<Value>().unwrap()["booking_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// No deadline: a sweep by hand.
+pub fn unlimited() -> Budget {
+    Budget { retry_until: chrono::DateTime::<chrono::Utc>::MIN_UTC, stop_at: None }
 }

@@ -2,6 +2,7 @@
 //! event Lambda hands the stream function: what the crm-notifier's handler really receives.
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, Record, ShardIteratorType};
 use serde_dynamo::AttributeValue;
 use shared::store::DynamoStore;
@@ -106,4 +107,16 @@ pub fn image_event(event_name: &str, entity: &str, item: &impl serde::Serialize)
     let mut event = Event::default();
     event.records.push(rec);
     event
+}
+
+/// Lambda's event of `records`, in their order.
+pub fn batch(records: Vec<EventRecord>) -> Event {
+    let mut event = Event::default();
+    event.records = records;
+    event
+}
+
+/// The sequence numbers a stream handler's answer hands back to Lambda for retry, in order.
+pub fn failures(resp: &DynamoDbEventResponse) -> Vec<String> {
+    resp.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap_or_default()).collect()
 }

@@ -71,9 +71,10 @@ fn filter_model_follows_the_documented_semantics() {
 /// entity; and for a lifecycle job's image without a lease owner (the cancel's or reschedule's
 /// write, and each batch's saved cursor), never for a claim or the job's deletion; and for a
 /// waitlist offer's `Offer` payment task INSERT (its session is opened), never for a hold's task
-/// or the MODIFY that turns the offer's task into its hold. Checked field by field against the names and values the code writes, and by running
-/// the patterns over every stream fixture in `events/` (`tests/tests/crm_notifier.rs` and
-/// `crm_messages.rs` check what the handler sends for them).
+/// or the MODIFY that turns the offer's task into its hold. Checked field by field against the
+/// names and values the code writes, and by running the patterns over every stream fixture in
+/// `events/` (`tests/tests/crm_notifier/payload.rs` and `crm_messages/` check what the handler
+/// sends for them).
 #[test]
 fn stream_mapping_selects_confirmed_bookings_new_messages_and_unleased_jobs_only() {
     use serde_json::json;
