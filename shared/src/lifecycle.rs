@@ -111,8 +111,8 @@ pub async fn run_batch<S: Store>(
         report.seen += 1;
         let at = Position::of_booking(&booking);
         let outcome = match job.kind {
-            JobKind::Cancel => cancel_one(store, booking, now, &mut report).await,
-            JobKind::Reschedule => reschedule_one(store, booking, &event, now, &mut report).await,
+            JobKind::Cancel => change_one(store, booking, Change::Cancel, now, &mut report).await,
+            JobKind::Reschedule => change_one(store, booking, Change::Reschedule(&event), now, &mut report).await,
             JobKind::Promote => Ok(None),
         };
         match outcome {
@@ -201,23 +201,43 @@ fn settled_after(job: &Job) -> Timestamp {
     job.changed_at + Duration::seconds(RESCHEDULE_SETTLE_SECS)
 }
 
-/// The booking cancelled for its event's cancellation → `Some(cancelled)`, or `None` when it
-/// held no seat (any more). Reads the booking again whenever it changed under the write.
-async fn cancel_one<S: Store>(
+/// What a job writes to each booking of its event that holds a seat.
+#[derive(Clone, Copy)]
+enum Change<'a> {
+    /// Cancelled for the event's cancellation.
+    Cancel,
+    /// Brought up to the event's time, unless it shows this revision (or a later one) already.
+    Reschedule(&'a Event),
+}
+
+/// The booking changed as its event's job wants → `Some(changed)`, or `None` when it holds no
+/// seat (any more) or needs no change. Reads the booking again whenever it changed under the
+/// write.
+async fn change_one<S: Store>(
     store: &S,
     mut booking: Booking,
+    change: Change<'_>,
     now: Timestamp,
     report: &mut BatchReport,
 ) -> Result<Option<Booking>> {
     for _ in 0..ATTEMPTS {
-        if !booking.status.holds_seat() {
-            return Ok(None);
-        }
-        match store.cancel_booking(&booking, CancelReason::EventCancelled, now).await {
+        let written = match change {
+            _ if !booking.status.holds_seat() => return Ok(None),
+            Change::Cancel => store.cancel_booking(&booking, CancelReason::EventCancelled, now).await,
+            Change::Reschedule(event) if booking.event.revision < event.revision => {
+                store.reschedule_booking(&booking, event, now).await
+            }
+            Change::Reschedule(_) => return Ok(None),
+        };
+        match written {
             Ok(b) => {
-                report.cancelled += 1;
+                match change {
+                    Change::Cancel => report.cancelled += 1,
+                    Change::Reschedule(_) => report.rescheduled += 1,
+                }
                 return Ok(Some(b));
             }
+            // Cancelled (only a cancel answers so) or deleted meanwhile: it holds no seat.
             Err(Error::AlreadyCancelled | Error::NotFound(_)) => return Ok(None),
             Err(Error::StatusChanged) => {
                 report.retried += 1;
@@ -229,39 +249,11 @@ async fn cancel_one<S: Store>(
             Err(e) => return Err(e),
         }
     }
-    Err(Error::Unavailable(format!("booking {} kept changing during the event's cancellation", booking.id)))
-}
-
-/// The booking brought up to the event's time → `Some(updated)`, or `None` when it holds no
-/// seat or already shows this revision (or a later one).
-async fn reschedule_one<S: Store>(
-    store: &S,
-    mut booking: Booking,
-    event: &Event,
-    now: Timestamp,
-    report: &mut BatchReport,
-) -> Result<Option<Booking>> {
-    for _ in 0..ATTEMPTS {
-        if !booking.status.holds_seat() || booking.event.revision >= event.revision {
-            return Ok(None);
-        }
-        match store.reschedule_booking(&booking, event, now).await {
-            Ok(b) => {
-                report.rescheduled += 1;
-                return Ok(Some(b));
-            }
-            Err(Error::NotFound(_)) => return Ok(None),
-            Err(Error::StatusChanged) => {
-                report.retried += 1;
-                match store.get_booking(&booking.id).await? {
-                    Some(b) => booking = b,
-                    None => return Ok(None),
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::Unavailable(format!("booking {} kept changing during the event's reschedule", booking.id)))
+    let job = match change {
+        Change::Cancel => "cancellation",
+        Change::Reschedule(_) => "reschedule",
+    };
+    Err(Error::Unavailable(format!("booking {} kept changing during the event's {job}", booking.id)))
 }
 
 /// What [`run_until_done`] or [`run_due_jobs`] did in all.

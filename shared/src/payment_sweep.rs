@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::model::{Booking, BookingStatus, PaymentTaskKind};
 use crate::offers::{open_offer, OfferOutcome};
-use crate::payments::{refund_booking, settle_expired_hold, PaymentProvider};
+use crate::payments::{refund_booking, refund_paid_hold, settle_expired_hold, PaymentProvider};
 use crate::store::{PendingQuery, Settled, Settlement, Store};
 use crate::time::Timestamp;
 
@@ -90,9 +90,8 @@ pub async fn sweep_payments<S: Store>(
 
 /// A hold cancelled with its event: its Checkout Session is expired at Stripe so nobody pays for
 /// a seat that is gone. Stripe answers with the session as it ends; paid just before (or a
-/// delayed payment that completed), the payment is refunded in full, as a cancelled paid booking
-/// is ([`refund_booking`], the same `Idempotency-Key`: the webhook of that payment refunds the
-/// same refund, never a second one). The task ends with the expiry or with the refund.
+/// delayed payment that completed), the payment is refunded in full ([`refund_paid_hold`]). The
+/// task ends with the expiry or with the refund.
 pub async fn expire_cancelled_hold<S: Store>(
     store: &S,
     provider: &dyn PaymentProvider,
@@ -107,12 +106,7 @@ pub async fn expire_cancelled_hold<S: Store>(
         session = provider.expire_checkout(session_id).await?;
     }
     if session.is_paid() {
-        tracing::warn!(booking_id = %booking.id, session_id, "cancelled hold was paid at Stripe: refunding");
-        let mut paid = booking.clone();
-        if let Some(p) = paid.payment.as_mut() {
-            p.payment_intent = session.payment_intent.or(p.payment_intent.take());
-        }
-        refund_booking(store, provider, &paid).await?;
+        refund_paid_hold(store, provider, booking, session).await?;
         report.refunds += 1;
         return Ok(());
     }

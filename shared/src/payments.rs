@@ -310,6 +310,24 @@ pub async fn refund_booking<S: Store>(store: &S, provider: &dyn PaymentProvider,
     Ok(refund)
 }
 
+/// A hold cancelled while its payment landed: the payment goes back in full, as a cancelled paid
+/// booking's does ([`refund_booking`], the same `Idempotency-Key`: the webhook of that payment
+/// finds the refund asked for, or asks for the same one, never a second). `session` is the hold's
+/// Checkout Session as Stripe answered its expiry, which names the payment.
+pub async fn refund_paid_hold<S: Store>(
+    store: &S,
+    provider: &dyn PaymentProvider,
+    hold: &Booking,
+    session: CheckoutSession,
+) -> Result<Refund> {
+    tracing::warn!(booking_id = %hold.id, session_id = %session.id, "cancelled hold was paid at Stripe: refunding");
+    let mut paid = hold.clone();
+    if let Some(p) = paid.payment.as_mut() {
+        p.payment_intent = session.payment_intent.or(p.payment_intent.take());
+    }
+    refund_booking(store, provider, &paid).await
+}
+
 /// Where a hold whose time is up goes, from its Checkout Session as Stripe reports it: paid →
 /// `confirmed`; expired → `expired`; still open → expired at Stripe first (which answers with the
 /// session as it ends: a payment that landed meanwhile still confirms). `None`: leave it (a

@@ -298,12 +298,7 @@ async fn cancel<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Respo
             // The refund is owed already (its task is in the due-payments index); ask now, and
             // leave it to the payment sweep if Stripe does not answer.
             _ => match payments::refund_booking(&app.store, provider, &cancelled).await {
-                Ok(refund) => {
-                    if let Some(p) = cancelled.payment.as_mut() {
-                        p.refund_id = Some(refund.id);
-                        p.refund_status = Some(refund.status);
-                    }
-                }
+                Ok(refund) => show_refund(&mut cancelled, refund),
                 Err(e) => tracing::warn!(booking_id = %id, error = ?e, "refund not requested yet; the sweep retries"),
             },
         }
@@ -319,21 +314,20 @@ async fn refund_paid_hold<S: Store>(
     cancelled: &mut Booking,
     session: payments::CheckoutSession,
 ) {
-    tracing::warn!(booking_id = %cancelled.id, session_id = %session.id, "cancelled hold was paid at Stripe: refunding");
-    if let Some(p) = cancelled.payment.as_mut() {
-        p.payment_intent = session.payment_intent;
-    }
-    match payments::refund_booking(&app.store, provider, cancelled).await {
-        Ok(refund) => {
-            if let Some(p) = cancelled.payment.as_mut() {
-                p.refund_id = Some(refund.id);
-                p.refund_status = Some(refund.status);
-            }
-        }
+    match payments::refund_paid_hold(&app.store, provider, cancelled, session).await {
+        Ok(refund) => show_refund(cancelled, refund),
         // Its `checkout.session.completed` webhook finds it cancelled, unrefunded, and refunds it.
         Err(e) => {
             tracing::warn!(booking_id = %cancelled.id, error = ?e, "refund not requested yet; the webhook retries")
         }
+    }
+}
+
+/// The answer shows the refund Stripe acknowledged, as the store has just recorded it.
+fn show_refund(cancelled: &mut Booking, refund: payments::Refund) {
+    if let Some(p) = cancelled.payment.as_mut() {
+        p.refund_id = Some(refund.id);
+        p.refund_status = Some(refund.status);
     }
 }
 

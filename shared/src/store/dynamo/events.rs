@@ -103,16 +103,7 @@ pub(super) async fn update_event(
         names.insert("#revision".into(), attr::REVISION.into());
         values.insert(":one".into(), n(1));
         expression.push_str(" ADD #revision :one");
-        let update = Update::builder()
-            .table_name(&db.table)
-            .set_key(Some(key_item(keys::event(id))))
-            .update_expression(expression)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(Error::internal)?;
+        let update = event_update(db, id, expression, condition, names, values)?;
         let items = vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().update(super::jobs::reschedule_job(db, id, now)?).build(),
@@ -183,16 +174,7 @@ pub(super) async fn update_event(
         return Err(explain_event_write(db, old, id, actor, &rule, Error::CapacityBelowBooked).await);
     }
     let (plain_condition, plain_names, plain_values) = plain;
-    let update = Update::builder()
-        .table_name(&db.table)
-        .set_key(Some(key_item(keys::event(id))))
-        .update_expression(expression)
-        .condition_expression(plain_condition)
-        .set_expression_attribute_names(Some(plain_names))
-        .set_expression_attribute_values(Some(plain_values))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .build()
-        .map_err(Error::internal)?;
+    let update = event_update(db, id, expression, plain_condition, plain_names, plain_values)?;
     // The job may replace a promote job (a worker holding it loses it), never a reschedule job
     // (whose batches promote too) or a cancel job (the event's update then fails anyway).
     let job = crate::model::Job::new(id, crate::model::JobKind::Promote, 0, now);
@@ -354,6 +336,28 @@ pub(super) async fn explain_event_write(
         Ok(Some(event)) => actor.check(&event).and_then(|()| rule(&event)).err().unwrap_or(otherwise),
         Err(e) => e,
     }
+}
+
+/// The conditional update of the event's item inside a transaction. A refusal returns the item
+/// as it was, so its cause is explained without another read ([`event_after_failure`]).
+pub(super) fn event_update(
+    db: &DynamoStore,
+    id: &str,
+    expression: String,
+    condition: String,
+    names: HashMap<String, String>,
+    values: Item,
+) -> Result<Update> {
+    Update::builder()
+        .table_name(&db.table)
+        .set_key(Some(key_item(keys::event(id))))
+        .update_expression(expression)
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(Error::internal)
 }
 
 pub(super) fn actor_condition(actor: Actor<'_>, names: &mut HashMap<String, String>, values: &mut Item) -> String {

@@ -1,7 +1,7 @@
 //! An event's cancellation (the event update and its job in one transaction) and the lifecycle
 //! job's lease, progress and end: every step a conditional write on the job item.
 
-use super::events::{actor_condition, event_after_failure};
+use super::events::{actor_condition, event_after_failure, event_update};
 use super::items::{attr, from_item, key_item, s, Entity, Item, EXISTS};
 use super::{failed, is_condition_failed, sdk_error, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
@@ -9,9 +9,7 @@ use crate::keys;
 use crate::model::{cancel_cutoff, Event, EventStatus, Job, JobKind};
 use crate::store::Actor;
 use crate::time::{self, Timestamp};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 /// The one condition every job write after the claim carries: the caller still holds the lease
@@ -54,16 +52,7 @@ pub(super) async fn cancel_event(
         actor_condition(actor, &mut names, &mut values)
     );
     crate::limits::check_values(&values)?;
-    let update = Update::builder()
-        .table_name(&db.table)
-        .set_key(Some(key_item(keys::event(id))))
-        .update_expression(expression)
-        .condition_expression(condition)
-        .set_expression_attribute_names(Some(names))
-        .set_expression_attribute_values(Some(values))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .build()
-        .map_err(Error::internal)?;
+    let update = event_update(db, id, expression, condition, names, values)?;
     // Replaces a reschedule job still running: the cancel supersedes it.
     let job = Job::new(id, JobKind::Cancel, 0, now);
     let put = Put::builder().table_name(&db.table).set_item(Some(job.to_item()?)).build().map_err(Error::internal)?;

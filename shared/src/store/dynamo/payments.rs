@@ -3,7 +3,7 @@
 //! sparse due-payments index on GSI1 (`PAY#DUE#<day>` / `<due_at>#<booking_id>`) that the payment
 //! sweep queries. Every transition is conditional on the status it expects.
 
-use super::items::{attr, from_item, key_item, s, start_key, Entity, ABSENT};
+use super::items::{attr, from_item, key_item, s, start_key, Entity, Item, ABSENT};
 use super::{day_bucket_page, failed, is_condition_failed, sdk_error, waitlist, DynamoStore, TxFailure};
 use crate::error::{Error, Result};
 use crate::keys;
@@ -13,30 +13,45 @@ use crate::model::{
 };
 use crate::store::{PendingQuery, Settled, Settlement, TaskPage};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use std::collections::HashMap;
 
-fn pending() -> aws_sdk_dynamodb::types::AttributeValue {
+fn pending() -> AttributeValue {
     s(BookingStatus::PendingPayment.as_str())
+}
+
+/// What attaching a Checkout Session writes, a hold's ([`attach_checkout`]) or an offer's
+/// ([`attach_offer`]) alike: its id and URL on the payment. [`session_attrs`] also holds what
+/// both conditions name: the status (`#st = :pending`) and `#via`, which tells the two apart.
+const SET_SESSION: &str = "SET #pay.#sid = :sid, #pay.#url = :url";
+
+fn session_attrs(session_id: &str, url: &str) -> (HashMap<String, String>, Item) {
+    let names = [
+        ("#pay", attr::PAYMENT),
+        ("#sid", attr::CHECKOUT_SESSION_ID),
+        ("#url", attr::CHECKOUT_URL),
+        ("#st", attr::STATUS),
+        ("#via", attr::VIA_WAITLIST),
+    ];
+    let values = [(":sid", s(session_id)), (":url", s(url)), (":pending", pending())];
+    (HashMap::from(names.map(|(k, v)| (k.into(), v.into()))), HashMap::from(values.map(|(k, v)| (k.into(), v))))
 }
 
 pub(super) async fn attach_checkout(db: &DynamoStore, booking_id: &str, session_id: &str, url: &str) -> Result<bool> {
     // A seat hold of `POST /bookings/` (no `via_waitlist`): one update. A waitlist offer fails
     // its condition and comes back whole: its attach also moves its task and owes its message.
+    let (names, values) = session_attrs(session_id, url);
     let result = db
         .client
         .update_item()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::booking(booking_id))))
-        .update_expression("SET #pay.#sid = :sid, #pay.#url = :url")
+        .update_expression(SET_SESSION)
         .condition_expression("#st = :pending AND attribute_not_exists(#via)")
-        .expression_attribute_names("#pay", attr::PAYMENT)
-        .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
-        .expression_attribute_names("#url", attr::CHECKOUT_URL)
-        .expression_attribute_names("#st", attr::STATUS)
-        .expression_attribute_names("#via", attr::VIA_WAITLIST)
-        .expression_attribute_values(":sid", s(session_id))
-        .expression_attribute_values(":url", s(url))
-        .expression_attribute_values(":pending", pending())
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
@@ -65,20 +80,15 @@ async fn attach_offer(db: &DynamoStore, mut offer: Booking, session_id: &str, ur
     payment.checkout_session_id = Some(session_id.to_string());
     payment.checkout_url = Some(url.to_string());
     let expires_at = payment.expires_at;
+    let (names, mut values) = session_attrs(session_id, url);
+    values.insert(":yes".into(), AttributeValue::Bool(true));
     let update = Update::builder()
         .table_name(&db.table)
         .set_key(Some(key_item(keys::booking(&offer.id))))
-        .update_expression("SET #pay.#sid = :sid, #pay.#url = :url")
+        .update_expression(SET_SESSION)
         .condition_expression("#st = :pending AND #via = :yes")
-        .expression_attribute_names("#pay", attr::PAYMENT)
-        .expression_attribute_names("#sid", attr::CHECKOUT_SESSION_ID)
-        .expression_attribute_names("#url", attr::CHECKOUT_URL)
-        .expression_attribute_names("#st", attr::STATUS)
-        .expression_attribute_names("#via", attr::VIA_WAITLIST)
-        .expression_attribute_values(":sid", s(session_id))
-        .expression_attribute_values(":url", s(url))
-        .expression_attribute_values(":pending", pending())
-        .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
         .build()
         .map_err(Error::internal)?;
     let hold = PaymentTask { booking_id: offer.id.clone(), kind: PaymentTaskKind::Hold, due_at: expires_at };
@@ -211,7 +221,7 @@ async fn settle_once(db: &DynamoStore, booking_id: &str, settle: &Settlement) ->
     let intent = settled.payment.as_ref().and_then(|p| p.payment_intent.clone());
     update = match intent {
         Some(pi) => update.expression_attribute_values(":pi", s(pi)),
-        None => update.expression_attribute_values(":pi", aws_sdk_dynamodb::types::AttributeValue::Null(true)),
+        None => update.expression_attribute_values(":pi", AttributeValue::Null(true)),
     };
     let mut items = vec![
         TransactWriteItem::builder().update(update.build().map_err(Error::internal)?).build(),
