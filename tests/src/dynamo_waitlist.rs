@@ -5,46 +5,26 @@ use crate::CallLog;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
 use shared::keys;
-use shared::model::{new_id, Booking, Event, EventStatus, Payment, Price, Role, User, WaitEntry};
+use shared::model::{new_id, Booking, Event, Payment, Price, Role, User, WaitEntry};
 use shared::store::{DynamoStore, Store};
 use shared::time::{self, Timestamp};
 use std::collections::HashMap;
 
+pub use crate::waitlist::{counts, OWNER};
+
 pub type Item = HashMap<String, AttributeValue>;
 
+/// An event of the store-level fixtures (`crate::waitlist::event`), starting `starts_in` from now.
 pub fn new_event(capacity: Option<u32>, price: Option<Price>, starts_in: Duration) -> Event {
-    let now = time::now();
-    Event {
-        id: new_id(),
-        title: "Retreat".into(),
-        description: String::new(),
-        datetime: now + starts_in,
-        duration_minutes: 60,
-        facilitator_id: "F".into(),
-        event_type: "Yoga".into(),
-        rating: None,
-        capacity,
-        seats_booked: 0,
-        price,
-        owner_id: "OWNER".into(),
-        created_at: now,
-        updated_at: now,
-        status: EventStatus::Scheduled,
-        cancelled_at: None,
-        cancel_reason: None,
-        revision: 0,
-        waitlist_count: 0,
-    }
+    crate::waitlist::event(capacity, price, starts_in, time::now())
 }
 
 pub fn usd() -> Option<Price> {
-    Some(Price { amount: 2500, currency: "usd".into() })
+    Some(crate::waitlist::usd(2500))
 }
 
 pub async fn event(store: &DynamoStore, capacity: Option<u32>, price: Option<Price>) -> Event {
-    let e = new_event(capacity, price, Duration::days(3));
-    store.create_event(&e).await.unwrap();
-    e
+    crate::waitlist::create(store, capacity, price, Duration::days(3)).await
 }
 
 pub async fn person(store: &DynamoStore) -> User {
@@ -114,11 +94,6 @@ pub async fn raw(store: &DynamoStore, (pk, sk): keys::Key) -> Option<Item> {
 
 pub fn text<'a>(item: &'a Item, name: &str) -> &'a str {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default()
-}
-
-pub async fn counts(store: &DynamoStore, event_id: &str) -> (u32, u32) {
-    let e = store.get_event(event_id).await.unwrap().unwrap();
-    (e.seats_booked, e.waitlist_count)
 }
 
 /// The booking the guard of (`event_id`, `user`) names, once promoted.

@@ -139,7 +139,7 @@ async fn a_capacity_increase_promotes_in_batches_of_twenty() {
     let line = waiting(&store, &ev.id, 60).await;
     log.take();
     let patch = EventPatch { capacity: Some(Some(46)), ..EventPatch::default() };
-    store.update_event(&ev.id, &patch, Actor::Owner("OWNER"), time::now()).await.unwrap();
+    store.update_event(&ev.id, &patch, Actor::Owner(OWNER), time::now()).await.unwrap();
     let calls = log.take_exchanges();
     let names: Vec<&str> = calls.iter().map(|c| c.op.as_str()).collect();
     assert_eq!(names, ["UpdateItem", "TransactWriteItems", "GetItem"], "refused update, update + job, answer");

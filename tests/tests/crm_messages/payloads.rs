@@ -73,20 +73,10 @@ pub async fn paid_booking_cancellation_carries_price_and_refund_status<S: Store 
     let event = store.get_event(&event_id).await.unwrap().unwrap();
     let now = shared::time::now();
     let user_id = new_id();
+    let email = format!("{}@example.com", user_id.to_lowercase());
     let hold = Booking {
-        via_waitlist: false,
-        id: new_id(),
-        event_id: event_id.clone(),
-        user_name: "Asha Rao".into(),
-        user_email: format!("{}@example.com", user_id.to_lowercase()),
-        user_id,
-        status: BookingStatus::PendingPayment,
         created_at: crm_notifier::clock::whole_seconds(now),
-        cancelled_at: None,
-        event: event.snapshot(),
-        payment: Some(Payment::hold(&Price { amount: 2500, currency: "eur".into() }, now)),
-        cancel_reason: None,
-        sequence: 0,
+        ..Booking::new(&event, &user_id, "Asha Rao", &email, Some(Payment::hold(&eur_2500(), now)), now)
     };
     store.create_booking(&hold, None, now).await.unwrap();
     let settle = Settlement {
@@ -129,19 +119,8 @@ pub async fn cancelled_hold_sends_nothing<S: Store + Clone>(store: S) {
     let event = store.get_event(&event_id).await.unwrap().unwrap();
     let now = shared::time::now();
     let hold = Booking {
-        via_waitlist: false,
-        id: new_id(),
-        event_id,
-        user_id: new_id(),
-        user_name: "Asha Rao".into(),
-        user_email: "asha@example.com".into(),
-        status: BookingStatus::PendingPayment,
         created_at: crm_notifier::clock::whole_seconds(now - Span::minutes(20)),
-        cancelled_at: None,
-        event: event.snapshot(),
-        payment: Some(Payment::hold(&Price { amount: 2500, currency: "eur".into() }, now)),
-        cancel_reason: None,
-        sequence: 0,
+        ..Booking::new(&event, &new_id(), "Asha Rao", "asha@example.com", Some(Payment::hold(&eur_2500(), now)), now)
     };
     store.create_booking(&hold, None, now).await.unwrap();
     let cancelled = store.cancel_booking(&hold, CancelReason::Attendee, now).await.unwrap();
@@ -158,4 +137,8 @@ pub async fn cancelled_hold_sends_nothing<S: Store + Clone>(store: S) {
     let report = sweep(&n, &SweepConfig::default(), None, unlimited()).await.unwrap();
     assert_eq!((report.found, report.delivered), (0, 0), "{report:?}");
     assert!(crm.posted().await.is_empty());
+}
+
+fn eur_2500() -> Price {
+    Price { amount: 2500, currency: "eur".into() }
 }
