@@ -314,6 +314,18 @@ pub fn json(resp: &Response<Body>) -> Value {
         .unwrap_or_else(|e| panic!("response is not JSON ({e}): {:?}", String::from_utf8_lossy(bytes)))
 }
 
+/// What a hostile or careless request must get: never a 5xx, and an error is the JSON error body
+/// with a `code` and a `message`. `what` names the request in a failure.
+pub fn assert_handled(what: &str, resp: &Response<Body>) {
+    let code = status(resp);
+    assert!(code < 500, "{what} → {code}: {:?}", String::from_utf8_lossy(resp.body().as_ref()));
+    if code >= 400 {
+        let v = json(resp);
+        assert!(v["error"]["code"].as_str().is_some_and(|c| !c.is_empty()), "{what}: {v}");
+        assert!(v["error"]["message"].as_str().is_some(), "{what}: {v}");
+    }
+}
+
 pub fn error_code(resp: &Response<Body>) -> String {
     json(resp)["error"]["code"].as_str().unwrap_or_default().to_string()
 }
