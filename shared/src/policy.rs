@@ -59,6 +59,14 @@ impl Principal {
     }
 }
 
+/// Whether `caller` may read who attends or waits for the event (the attendee list, the
+/// waitlist): the event and the caller's account in one read ([`Store::event_and_user`]); 401 for
+/// an account gone, 404 for no such event, then [`Principal::may_see_attendees`].
+pub async fn check_attendee_access<S: Store>(store: &S, caller: &AuthUser, event_id: &str) -> Result<()> {
+    let (event, user) = store.event_and_user(event_id, &caller.id).await?;
+    Principal::from_user(caller, user)?.may_see_attendees(&event.ok_or(Error::NotFound("event"))?)
+}
+
 /// The caller's account as read from the store → 401 when it no longer exists: a token outlives
 /// nothing it was issued for.
 pub fn account(caller: &AuthUser, user: Option<User>) -> Result<User> {

@@ -17,7 +17,7 @@ use shared::model::{
 };
 use shared::paging;
 use shared::payments::{self, CheckoutRequest};
-use shared::policy::{self, Principal};
+use shared::policy;
 use shared::{time, App, Store};
 use std::collections::HashMap;
 
@@ -336,9 +336,7 @@ fn show_refund(cancelled: &mut Booking, refund: payments::Refund) {
 async fn event_bookings<S: Store>(app: &App<S>, req: &Request, event_id: &str) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     let event_id = &resource_id(event_id, "event")?;
-    let (event, user) = app.store.event_and_user(event_id, &caller.id).await?;
-    let principal = Principal::from_user(&caller, user)?;
-    principal.may_see_attendees(&event.ok_or(Error::NotFound("event"))?)?;
+    policy::check_attendee_access(&app.store, &caller, event_id).await?;
     let params = query(req);
     let limit = paging::limit(&params)?;
     let scope = format!("event-bookings|{event_id}");

@@ -11,7 +11,7 @@ use shared::error::{Error, Result};
 use shared::http::{authenticate, json_list_response, json_response, parse_json, path, query, resource_id};
 use shared::model::WaitEntry;
 use shared::paging;
-use shared::policy::{self, Principal};
+use shared::policy;
 use shared::{time, App, Store};
 
 /// The query parameters of `GET /events/{id}/waitlist`.
@@ -75,9 +75,7 @@ pub async fn leave<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Re
 pub async fn list<S: Store>(app: &App<S>, req: &Request, id: &str) -> Result<Response<Body>> {
     let caller = authenticate(req, &app.tokens)?;
     let event_id = resource_id(id, "event")?;
-    let (event, user) = app.store.event_and_user(&event_id, &caller.id).await?;
-    let principal = Principal::from_user(&caller, user)?;
-    principal.may_see_attendees(&event.ok_or(Error::NotFound("event"))?)?;
+    policy::check_attendee_access(&app.store, &caller, &event_id).await?;
     let params = query(req);
     let limit = paging::limit(&params)?;
     let scope = format!("event-waitlist|{event_id}");
